@@ -1,0 +1,84 @@
+import type { IncomingHttpHeaders } from 'node:http';
+
+/**
+ * What a strategy sees of one upstream server: read-only, and satisfied by a plain
+ * object literal, so a strategy can be unit-tested with no upstream at all.
+ */
+export interface PeerView {
+  /** The server as configured, `"127.0.0.1:9211"`; nginx's hashes use this text. */
+  readonly id: string;
+  /** Relative weight. @default 1 */
+  readonly weight: number;
+  /** Requests in flight to this peer now (`least_conn`). */
+  readonly active: number;
+  /** Moving average of the response time in milliseconds (`least_time`). */
+  readonly responseTimeMs: number;
+  /** Whether the peer may take a new, unbound request now. */
+  readonly available: boolean;
+  /** nginx `max_fails`: failures that make the peer unavailable; 0 disables. @default 1 */
+  readonly maxFails?: number;
+}
+
+/** Per-request input to {@link Balancer.pick}; clock and randomness come in here. */
+export interface PickContext {
+  /** Hash key (URI, header, cookie…) for hashing strategies. */
+  key?: string;
+  /** The client address, for `ip_hash`. */
+  clientIp?: string;
+  /** Ids of the peers this request already tried (and failed on). */
+  tried?: ReadonlySet<string>;
+  /** The current time in milliseconds, from an injected clock. */
+  now?: number;
+  /** Injected randomness in [0, 1). */
+  random?: () => number;
+}
+
+/**
+ * A load-balancing strategy. It picks one peer of one tier, or `undefined` when none
+ * of them can take the request. It never does I/O.
+ *
+ * @example
+ * ```ts
+ * const first: Balancer = { pick: (peers) => peers.find((p) => p.available) };
+ * ```
+ */
+export interface Balancer {
+  /**
+   * Chooses a peer. `peers` keeps its identity until membership changes, so a strategy
+   * may cache tables derived from it.
+   */
+  pick(peers: readonly PeerView[], ctx: PickContext): PeerView | undefined;
+  /**
+   * Told when a request to `peer` failed (nginx's `NGX_PEER_FAILED`), so that a
+   * weighted strategy can lower the peer's effective weight.
+   */
+  failed?(peer: PeerView, peers: readonly PeerView[]): void;
+}
+
+/** The parts of a client request that a persistence policy reads. */
+export interface RequestInfo {
+  readonly method: string;
+  /** The request-target as received, path and query. */
+  readonly url: string;
+  readonly headers: IncomingHttpHeaders;
+  /** The client address. */
+  readonly clientIp?: string;
+}
+
+/** The response head as it goes to the client; a persistence policy may add headers. */
+export interface ResponseHead {
+  readonly statusCode: number;
+  /** The value of a response header from the upstream, lowercased name. */
+  getHeader(name: string): string | undefined;
+  /** Adds a header to the response sent to the client (e.g. `Set-Cookie`). */
+  appendHeader(name: string, value: string): void;
+}
+
+/**
+ * Session persistence (sticky cookie, route, learn): binds a client to a peer.
+ * `find` answers the bound peer, or `undefined` to let the balancer choose.
+ */
+export interface Persistence {
+  find(req: RequestInfo, peers: readonly PeerView[]): PeerView | undefined | Promise<PeerView | undefined>;
+  bind(req: RequestInfo, res: ResponseHead, peer: PeerView): void;
+}

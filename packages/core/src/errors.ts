@@ -1,0 +1,92 @@
+/**
+ * The base class of every error switchyard throws or reports. Match on `code`, which is
+ * stable, rather than on the class.
+ */
+export class SwitchyardError extends Error {
+  /** A stable identifier, `SWY_ERR_…`; listed in docs/errors.md. */
+  readonly code: string;
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/** An option failed validation when the object was built. */
+export class InvalidOptionError extends SwitchyardError {
+  /** The option path, e.g. `servers[2].weight`. */
+  readonly path: string;
+  /** The rejected value. */
+  readonly value: unknown;
+  constructor(path: string, expected: string, value: unknown, message?: string) {
+    super('SWY_ERR_INVALID_OPTION', message ?? `${path}: expected ${expected}, got ${show(value)}`);
+    this.path = path;
+    this.value = value;
+  }
+}
+
+/** No peer of the upstream could take the request (nginx: "no live upstreams"). */
+export class NoLiveUpstreamError extends SwitchyardError {
+  constructor(upstream: string) {
+    super('SWY_ERR_NO_LIVE_UPSTREAM', `no live upstreams in "${upstream}"`);
+  }
+}
+
+/** Connecting to or talking with a peer failed (refused, reset, closed early). */
+export class UpstreamError extends SwitchyardError {
+  /** The peer id, `host:port`. */
+  readonly peer: string;
+  constructor(peer: string, message: string, cause?: unknown) {
+    super('SWY_ERR_UPSTREAM', `upstream ${peer}: ${message}`, { cause });
+    this.peer = peer;
+  }
+}
+
+/** A peer did not connect, or answer, within the configured time. */
+export class UpstreamTimeoutError extends SwitchyardError {
+  readonly peer: string;
+  constructor(peer: string, message: string, cause?: unknown) {
+    super('SWY_ERR_UPSTREAM_TIMEOUT', `upstream ${peer}: ${message}`, { cause });
+    this.peer = peer;
+  }
+}
+
+/** A runtime change named a peer the upstream does not hold. */
+export class PeerNotFoundError extends SwitchyardError {
+  constructor(upstream: string, id: string) {
+    super('SWY_ERR_PEER_NOT_FOUND', `upstream "${upstream}" has no server "${id}"`);
+  }
+}
+
+/** A runtime change would add a peer the upstream already holds. */
+export class PeerExistsError extends SwitchyardError {
+  constructor(upstream: string, id: string) {
+    super('SWY_ERR_PEER_EXISTS', `upstream "${upstream}" already has server "${id}"`);
+  }
+}
+
+/**
+ * The request body was read by a body parser before the proxy saw it, in a form the
+ * proxy cannot send on.
+ */
+export class BodyConsumedError extends SwitchyardError {
+  constructor() {
+    super(
+      'SWY_ERR_BODY_CONSUMED',
+      'the request body was already read by a body parser and req.body is not a Buffer, ' +
+        'string, JSON or urlencoded value; mount the proxy before body parsers ' +
+        '(app.use(proxy.middleware) first), or give that route no parser',
+    );
+  }
+}
+
+function show(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'function') return 'a function';
+  if (value === undefined) return 'undefined';
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}

@@ -1,0 +1,139 @@
+import type { IncomingMessage } from 'node:http';
+
+/**
+ * Hop-by-hop fields that never pass a proxy (RFC 9110 §7.6.1), plus `expect`, which the
+ * proxy answers itself, and `host` / `x-forwarded-*`, which it sets.
+ */
+const REQUEST_DROP = new Set([
+  'connection',
+  'proxy-connection',
+  'keep-alive',
+  'te',
+  'transfer-encoding',
+  'upgrade',
+  'expect',
+  'host',
+  'x-forwarded-for',
+  'x-forwarded-proto',
+  'x-forwarded-host',
+]);
+
+/** Hop-by-hop fields dropped from responses (RFC 9110 §7.6.1). */
+const RESPONSE_DROP = new Set([
+  'connection',
+  'proxy-connection',
+  'keep-alive',
+  'transfer-encoding',
+  'upgrade',
+  'te',
+]);
+
+/** The connection-options named in a `Connection` field, other than close / keep-alive. */
+function connectionTokens(value: string | undefined): Set<string> | undefined {
+  if (value === undefined) return undefined;
+  let tokens: Set<string> | undefined;
+  for (const raw of value.split(',')) {
+    const t = raw.trim().toLowerCase();
+    if (t === '' || t === 'close' || t === 'keep-alive') continue;
+    tokens ??= new Set();
+    tokens.add(t);
+  }
+  return tokens;
+}
+
+/** Forwarded fields as the proxy will set them. */
+export interface Forwarded {
+  host: string;
+  forwardedFor: string;
+  forwardedProto: string;
+  forwardedHost: string;
+}
+
+/**
+ * Builds the flat `[name, value, …]` request header list for undici in one pass over
+ * `rawHeaders`: hop-by-hop fields and every field the `Connection` header names are
+ * dropped, and Host / X-Forwarded-* are set from `fwd`. `bodyLength`, when given,
+ * replaces the client's Content-Length (a body re-serialised after a body parser).
+ * Returns the list and an estimate of its size on the wire.
+ */
+export function requestHeaders(
+  req: IncomingMessage,
+  fwd: Forwarded,
+  bodyLength: number | undefined,
+): { list: string[]; bytes: number } {
+  const raw = req.rawHeaders;
+  const extra = connectionTokens(req.headers.connection);
+  const list: string[] = [];
+  let bytes = 0;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    const lower = name.toLowerCase();
+    if (REQUEST_DROP.has(lower) || extra?.has(lower)) continue;
+    if (bodyLength !== undefined && lower === 'content-length') continue;
+    const value = raw[i + 1] as string;
+    list.push(name, value);
+    bytes += name.length + value.length + 4;
+  }
+  if (bodyLength !== undefined) list.push('content-length', String(bodyLength));
+  list.push(
+    'host',
+    fwd.host,
+    'x-forwarded-for',
+    fwd.forwardedFor,
+    'x-forwarded-proto',
+    fwd.forwardedProto,
+    'x-forwarded-host',
+    fwd.forwardedHost,
+  );
+  bytes +=
+    fwd.host.length + fwd.forwardedFor.length + fwd.forwardedProto.length + fwd.forwardedHost.length + 82;
+  return { list, bytes };
+}
+
+/**
+ * Converts undici's raw response headers (Buffers) into the flat list Node's
+ * `writeHead` takes, without hop-by-hop fields or fields the `Connection` header names.
+ */
+export function responseHeaders(raw: Buffer[]): string[] {
+  const list: string[] = [];
+  let connection: string | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = (raw[i] as Buffer).toString('latin1');
+    const lower = name.toLowerCase();
+    if (RESPONSE_DROP.has(lower)) {
+      if (lower === 'connection') connection = (raw[i + 1] as Buffer).toString('latin1');
+      continue;
+    }
+    list.push(name, (raw[i + 1] as Buffer).toString('latin1'));
+  }
+  const extra = connectionTokens(connection);
+  if (extra === undefined) return list;
+  const kept: string[] = [];
+  for (let i = 0; i < list.length; i += 2) {
+    if (!extra.has((list[i] as string).toLowerCase())) kept.push(list[i] as string, list[i + 1] as string);
+  }
+  return kept;
+}
+
+/** Upgrade requests keep their fields but for those undici sets itself. */
+export function upgradeRequestHeaders(req: IncomingMessage, fwd: Forwarded): string[] {
+  const raw = req.rawHeaders;
+  const list: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    const lower = name.toLowerCase();
+    if (REQUEST_DROP.has(lower)) continue;
+    list.push(name, raw[i + 1] as string);
+  }
+  list.push(
+    'host',
+    fwd.host,
+    'x-forwarded-for',
+    fwd.forwardedFor,
+    'x-forwarded-proto',
+    fwd.forwardedProto,
+    'x-forwarded-host',
+    fwd.forwardedHost,
+  );
+  return list;
+}

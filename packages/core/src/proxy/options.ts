@@ -1,0 +1,189 @@
+import type { IncomingMessage } from 'node:http';
+import proxyaddr from 'proxy-addr';
+import { boolAt, intAt, isObject, knownKeys, objectAt } from '../config/validate.js';
+import { InvalidOptionError, type SwitchyardError } from '../errors.js';
+import { Upstream, type UpstreamOptions } from '../upstream/index.js';
+
+/**
+ * When to pass a request to the next peer (nginx `proxy_next_upstream`):
+ * `error` (refused, reset, closed early), `timeout` (connect or response head), or a
+ * response status.
+ */
+export type NextUpstreamCondition =
+  | 'error'
+  | 'timeout'
+  | 'http_500'
+  | 'http_502'
+  | 'http_503'
+  | 'http_504'
+  | 'http_403'
+  | 'http_404'
+  | 'http_429';
+
+const CONDITIONS: readonly NextUpstreamCondition[] = [
+  'error',
+  'timeout',
+  'http_500',
+  'http_502',
+  'http_503',
+  'http_504',
+  'http_403',
+  'http_404',
+  'http_429',
+];
+
+/** Options of {@link createProxy}. */
+export interface ProxyOptions {
+  /** The server group to forward to: an `Upstream`, or its options. */
+  upstream: Upstream | UpstreamOptions;
+  /** nginx `proxy_connect_timeout`, in ms. @default 60000 */
+  connectTimeoutMs?: number;
+  /** Time to wait for the response head after the request was sent (nginx `proxy_read_timeout`). @default 60000 */
+  headersTimeoutMs?: number;
+  /** Longest pause between two reads of the response body (nginx `proxy_read_timeout`). @default 60000 */
+  bodyTimeoutMs?: number;
+  /**
+   * nginx `proxy_next_upstream`: conditions on which the request goes to the next peer,
+   * as long as nothing was sent to the client yet; `false` = `off`.
+   * @default ['error', 'timeout']
+   */
+  nextUpstream?: false | NextUpstreamCondition[];
+  /** nginx `proxy_next_upstream_tries`: attempts per request at most; 0 = every peer once. @default 0 */
+  tries?: number;
+  /** nginx `proxy_next_upstream_timeout`: no new attempt after this many ms; 0 = no limit. @default 0 */
+  tryTimeoutMs?: number;
+  /**
+   * nginx `proxy_next_upstream non_idempotent`: also retry POST, PATCH and LOCK after
+   * the request was sent. @default false
+   */
+  nonIdempotent?: boolean;
+  /**
+   * The `Host` sent upstream: `'preserve'` keeps the client's (nginx `proxy_set_header
+   * Host $host`), `'peer'` sends the peer's `host:port` (nginx's default, `$proxy_host`).
+   * @default 'preserve'
+   */
+  host?: 'preserve' | 'peer';
+  /**
+   * Which client addresses are trusted proxies, as proxy-addr takes it (`true`, `'loopback'`,
+   * CIDR lists, or a function). Only a trusted client's X-Forwarded-* are kept and appended to.
+   * @default false
+   */
+  trustProxy?: boolean | string | string[] | ((addr: string, hop: number) => boolean);
+  /** Upstream connections kept per peer at most (undici `connections`); 0 = no limit. @default 0 */
+  connectionsPerPeer?: number;
+  /** How long an idle upstream connection is kept (nginx `keepalive_timeout`). @default 4000 */
+  keepAliveTimeoutMs?: number;
+  /** Told of every upstream failure and of requests the proxy answered itself with 5xx. */
+  onError?: (error: SwitchyardError, req: IncomingMessage) => void;
+}
+
+/** Options after validation, with defaults filled in. */
+export interface ResolvedProxyOptions {
+  upstream: Upstream;
+  ownsUpstream: boolean;
+  connectTimeoutMs: number;
+  headersTimeoutMs: number;
+  bodyTimeoutMs: number;
+  nextOnError: boolean;
+  nextOnTimeout: boolean;
+  /** Statuses that send the request to the next peer. */
+  nextStatuses: ReadonlySet<number>;
+  tries: number;
+  tryTimeoutMs: number;
+  nonIdempotent: boolean;
+  hostFromPeer: boolean;
+  trust: ((addr: string, hop: number) => boolean) | undefined;
+  connectionsPerPeer: number;
+  keepAliveTimeoutMs: number;
+  onError: ((error: SwitchyardError, req: IncomingMessage) => void) | undefined;
+}
+
+const KEYS = [
+  'upstream',
+  'connectTimeoutMs',
+  'headersTimeoutMs',
+  'bodyTimeoutMs',
+  'nextUpstream',
+  'tries',
+  'tryTimeoutMs',
+  'nonIdempotent',
+  'host',
+  'trustProxy',
+  'connectionsPerPeer',
+  'keepAliveTimeoutMs',
+  'onError',
+] as const;
+
+export function resolveProxyOptions(options: ProxyOptions): ResolvedProxyOptions {
+  const o = objectAt('options', options);
+  knownKeys('', o, KEYS);
+  let upstream: Upstream;
+  let ownsUpstream = false;
+  if (o.upstream instanceof Upstream) upstream = o.upstream;
+  else if (isObject(o.upstream)) {
+    upstream = new Upstream(o.upstream as unknown as UpstreamOptions, 'upstream');
+    ownsUpstream = true;
+  } else throw new InvalidOptionError('upstream', 'an Upstream or upstream options', o.upstream);
+
+  let conditions: readonly NextUpstreamCondition[] = ['error', 'timeout'];
+  if (o.nextUpstream === false) conditions = [];
+  else if (o.nextUpstream !== undefined) {
+    if (!Array.isArray(o.nextUpstream)) {
+      throw new InvalidOptionError('nextUpstream', 'false or an array of conditions', o.nextUpstream);
+    }
+    for (const [i, c] of o.nextUpstream.entries()) {
+      if (!CONDITIONS.includes(c)) {
+        throw new InvalidOptionError(`nextUpstream[${i}]`, `one of ${CONDITIONS.join(', ')}`, c);
+      }
+    }
+    conditions = o.nextUpstream as NextUpstreamCondition[];
+  }
+  const nextStatuses = new Set<number>();
+  for (const c of conditions) if (c.startsWith('http_')) nextStatuses.add(Number(c.slice(5)));
+
+  const host = o.host ?? 'preserve';
+  if (host !== 'preserve' && host !== 'peer') {
+    throw new InvalidOptionError('host', '"preserve" or "peer"', host);
+  }
+
+  let trust: ResolvedProxyOptions['trust'];
+  const tp = o.trustProxy;
+  if (tp === undefined || tp === false) trust = undefined;
+  else if (tp === true) trust = () => true;
+  else if (typeof tp === 'function') trust = tp as (addr: string, hop: number) => boolean;
+  else if (typeof tp === 'string' || (Array.isArray(tp) && tp.every((x) => typeof x === 'string'))) {
+    try {
+      trust = proxyaddr.compile(tp as string | string[]);
+    } catch (err) {
+      throw new InvalidOptionError(
+        'trustProxy',
+        `addresses proxy-addr accepts (${(err as Error).message})`,
+        tp,
+      );
+    }
+  } else {
+    throw new InvalidOptionError('trustProxy', 'a boolean, an address list or a function', tp);
+  }
+  if (o.onError !== undefined && typeof o.onError !== 'function') {
+    throw new InvalidOptionError('onError', 'a function', o.onError);
+  }
+
+  return {
+    upstream,
+    ownsUpstream,
+    connectTimeoutMs: intAt('connectTimeoutMs', o.connectTimeoutMs, 60_000, 1),
+    headersTimeoutMs: intAt('headersTimeoutMs', o.headersTimeoutMs, 60_000, 1),
+    bodyTimeoutMs: intAt('bodyTimeoutMs', o.bodyTimeoutMs, 60_000, 1),
+    nextOnError: conditions.includes('error'),
+    nextOnTimeout: conditions.includes('timeout'),
+    nextStatuses,
+    tries: intAt('tries', o.tries, 0, 0),
+    tryTimeoutMs: intAt('tryTimeoutMs', o.tryTimeoutMs, 0, 0),
+    nonIdempotent: boolAt('nonIdempotent', o.nonIdempotent, false),
+    hostFromPeer: host === 'peer',
+    trust,
+    connectionsPerPeer: intAt('connectionsPerPeer', o.connectionsPerPeer, 0, 0),
+    keepAliveTimeoutMs: intAt('keepAliveTimeoutMs', o.keepAliveTimeoutMs, 4_000, 1),
+    onError: o.onError as ResolvedProxyOptions['onError'],
+  };
+}

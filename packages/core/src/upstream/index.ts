@@ -1,0 +1,275 @@
+import { EventEmitter } from 'node:events';
+import {
+  type Balancer,
+  type PeerView,
+  type Persistence,
+  type PickContext,
+  type RequestInfo,
+  roundRobin,
+} from '@switchyard/balancers';
+import { isObject, knownKeys, objectAt, stringAt } from '../config/validate.js';
+import { InvalidOptionError, PeerExistsError, PeerNotFoundError } from '../errors.js';
+import { Peer, type PeerPatch, type PeerState, type ServerConfig } from '../peer/index.js';
+
+/** Options of {@link createUpstream}: the `upstream` block. */
+export interface UpstreamOptions {
+  /** The group's name (nginx `upstream <name>`). */
+  name: string;
+  /** The servers, in order; a server may be just its URL. */
+  servers: ServerConfig[];
+  /** The balancing strategy. @default roundRobin() */
+  balancer?: Balancer;
+  /** Session persistence (sticky cookie, route, learn). */
+  persistence?: Persistence;
+  /** The clock for passive health, in ms. @default Date.now */
+  clock?: () => number;
+}
+
+/** Events an upstream emits. */
+export interface UpstreamEvents {
+  'peer:add': [peer: Peer];
+  'peer:remove': [peer: Peer];
+  'peer:patch': [peer: Peer];
+  /** A peer reached `maxFails` failures and rests for `failTimeoutMs`. */
+  'peer:unavail': [peer: Peer];
+  'peer:draining': [peer: Peer];
+  /** A draining peer has no request in flight any more: it can be removed safely. */
+  'peer:drained': [peer: Peer];
+}
+
+const UPSTREAM_KEYS = ['name', 'servers', 'balancer', 'persistence', 'clock'] as const;
+
+/**
+ * A named group of servers (nginx `upstream`): its peers in configuration order, the
+ * balancer that picks among them, passive health, and runtime changes.
+ */
+export class Upstream extends EventEmitter<UpstreamEvents> {
+  readonly name: string;
+  readonly balancer: Balancer;
+  readonly persistence: Persistence | undefined;
+  readonly clock: () => number;
+  /** Primary peers in configuration order; a new array whenever membership changes. */
+  primaries: readonly Peer[] = [];
+  /** Backup peers in configuration order; a new array whenever membership changes. */
+  backups: readonly Peer[] = [];
+  private byId = new Map<string, Peer>();
+
+  constructor(options: UpstreamOptions, path = '') {
+    super();
+    const at = (k: string) => (path === '' ? k : `${path}.${k}`);
+    const o = objectAt(path === '' ? 'options' : path, options);
+    knownKeys(path, o, UPSTREAM_KEYS);
+    this.name = stringAt(at('name'), o.name);
+    if (!Array.isArray(o.servers) || o.servers.length === 0) {
+      throw new InvalidOptionError(at('servers'), 'a non-empty array of servers', o.servers);
+    }
+    if (o.balancer !== undefined && (!isObject(o.balancer) || typeof o.balancer.pick !== 'function')) {
+      throw new InvalidOptionError(at('balancer'), 'an object with a pick(peers, ctx) method', o.balancer);
+    }
+    const p = o.persistence as Persistence | undefined;
+    if (p !== undefined && (!isObject(p) || typeof p.find !== 'function' || typeof p.bind !== 'function')) {
+      throw new InvalidOptionError(at('persistence'), 'an object with find() and bind() methods', p);
+    }
+    if (o.clock !== undefined && typeof o.clock !== 'function') {
+      throw new InvalidOptionError(at('clock'), 'a function returning milliseconds', o.clock);
+    }
+    this.balancer = (o.balancer as Balancer | undefined) ?? roundRobin();
+    this.persistence = p;
+    this.clock = (o.clock as (() => number) | undefined) ?? Date.now;
+    const peers = o.servers.map((s, i) => new Peer(s as ServerConfig, at(`servers[${i}]`)));
+    for (const [i, peer] of peers.entries()) {
+      if (this.byId.has(peer.id)) {
+        throw new InvalidOptionError(at(`servers[${i}].url`), 'a server not listed before', peer.id);
+      }
+      this.byId.set(peer.id, peer);
+    }
+    this.rebuild();
+  }
+
+  /** Every peer, primaries then backups. */
+  get peers(): readonly Peer[] {
+    return [...this.primaries, ...this.backups];
+  }
+
+  /** The peer with this id (`host:port`), if any. */
+  get(id: string): Peer | undefined {
+    return this.byId.get(id);
+  }
+
+  /** The state of a peer now. */
+  stateOf(peer: Peer): PeerState {
+    return peer.stateAt(this.clock());
+  }
+
+  /**
+   * How many attempts one request may make: nginx counts every peer that is not `down`,
+   * primaries and backups.
+   */
+  maxTries(): number {
+    let n = 0;
+    for (const p of this.primaries) if (!p.down) n++;
+    for (const p of this.backups) if (!p.down) n++;
+    return n;
+  }
+
+  /**
+   * Chooses the peer for one attempt: persistence first, then the balancer over the
+   * primaries, then over the backups. `undefined` when no peer can take the request.
+   * Marks the peer selected (counters and nginx's `checked` time).
+   */
+  select(ctx: PickContext, req?: RequestInfo): Peer | undefined | Promise<Peer | undefined> {
+    const now = this.clock();
+    ctx.now = now;
+    const single = this.primaries.length === 1 && this.backups.length === 0;
+    refresh(this.primaries, now, single);
+    if (this.persistence !== undefined && req !== undefined) {
+      const found = this.persistence.find(req, this.primaries);
+      if (found instanceof Promise) {
+        return found.then((view) => this.finishSelect(view, ctx, now));
+      }
+      return this.finishSelect(found, ctx, now);
+    }
+    return this.finishSelect(undefined, ctx, now);
+  }
+
+  private finishSelect(bound: PeerView | undefined, ctx: PickContext, now: number): Peer | undefined {
+    let peer = bound === undefined ? undefined : this.byId.get(bound.id);
+    // A bound peer may be draining, but not down, failed, unhealthy or full.
+    if (peer !== undefined && (ctx.tried?.has(peer.id) || !boundUsable(peer, now))) peer = undefined;
+    if (peer === undefined) {
+      peer = this.balancer.pick(this.primaries, ctx) as Peer | undefined;
+      if (peer === undefined && this.backups.length > 0) {
+        refresh(this.backups, now, false);
+        peer = this.balancer.pick(this.backups, ctx) as Peer | undefined;
+      }
+    }
+    if (peer === undefined) return undefined;
+    // nginx: a peer picked after fail_timeout is being probed from now on.
+    if (now - peer.checked > peer.failTimeoutMs) peer.checked = now;
+    peer.selected = now;
+    peer.requests++;
+    return peer;
+  }
+
+  /** Counts a failed attempt (nginx `NGX_PEER_FAILED`): passive health and balancer feedback. */
+  fail(peer: Peer): void {
+    peer.failsTotal++;
+    // nginx ignores failures of a lone server: there is nothing else to send to.
+    if (this.primaries.length === 1 && this.backups.length === 0) return;
+    const now = this.clock();
+    peer.fails++;
+    peer.accessed = now;
+    peer.checked = now;
+    this.balancer.failed?.(peer, peer.backup ? this.backups : this.primaries);
+    if (peer.maxFails !== 0 && peer.fails === peer.maxFails) {
+      peer.unavailCount++;
+      this.emit('peer:unavail', peer);
+    }
+  }
+
+  /** Counts a successful attempt: a probe that succeeds clears the failures. */
+  succeed(peer: Peer): void {
+    if (peer.accessed < peer.checked) peer.fails = 0;
+  }
+
+  /** A request to the peer ended; tells listeners when a draining peer becomes empty. */
+  release(peer: Peer): void {
+    peer.active--;
+    if (peer.active === 0 && peer.draining) this.emit('peer:drained', peer);
+  }
+
+  /** Adds a server at run time (NGINX Plus API `POST …/servers`). */
+  add(server: ServerConfig): Peer {
+    const peer = new Peer(server, 'server');
+    if (this.byId.has(peer.id)) throw new PeerExistsError(this.name, peer.id);
+    this.byId.set(peer.id, peer);
+    this.rebuild();
+    this.emit('peer:add', peer);
+    return peer;
+  }
+
+  /** Removes a server at run time; requests in flight to it finish. */
+  remove(id: string): Peer {
+    const peer = this.need(id);
+    if (this.primaries.length + this.backups.length === 1) {
+      throw new InvalidOptionError('id', 'a server other than the last one', id);
+    }
+    this.byId.delete(id);
+    this.rebuild();
+    this.emit('peer:remove', peer);
+    return peer;
+  }
+
+  /** Changes a server's parameters at run time (NGINX Plus API `PATCH …/servers/{id}`). */
+  patch(id: string, changes: PeerPatch): Peer {
+    const peer = this.need(id);
+    peer.apply(changes);
+    this.emit('peer:patch', peer);
+    return peer;
+  }
+
+  /**
+   * Starts draining a server: it takes no new unbound requests, bound sessions finish
+   * on it, and `peer:drained` is emitted once nothing is in flight.
+   */
+  drain(id: string): Peer {
+    const peer = this.need(id);
+    peer.draining = true;
+    this.emit('peer:draining', peer);
+    if (peer.active === 0) this.emit('peer:drained', peer);
+    return peer;
+  }
+
+  private need(id: string): Peer {
+    const peer = this.byId.get(id);
+    if (peer === undefined) throw new PeerNotFoundError(this.name, id);
+    return peer;
+  }
+
+  private rebuild(): void {
+    const all = [...this.byId.values()];
+    this.primaries = all.filter((p) => !p.backup);
+    this.backups = all.filter((p) => p.backup);
+  }
+}
+
+/** Refreshes `available` on a tier before a pick (nginx `ngx_http_upstream_get_peer`). */
+function refresh(peers: readonly Peer[], now: number, single: boolean): void {
+  for (let i = 0; i < peers.length; i++) {
+    const p = peers[i] as Peer;
+    p.available =
+      !p.down &&
+      !p.draining &&
+      !p.unhealthy &&
+      !p.checking &&
+      !(p.maxConns !== 0 && p.active >= p.maxConns) &&
+      (single || !p.failedAt(now));
+  }
+}
+
+function boundUsable(p: Peer, now: number): boolean {
+  return (
+    !p.down &&
+    !p.unhealthy &&
+    !p.checking &&
+    !(p.maxConns !== 0 && p.active >= p.maxConns) &&
+    !p.failedAt(now)
+  );
+}
+
+/**
+ * Builds an upstream group; validates every option now and throws
+ * `InvalidOptionError` (`SWY_ERR_INVALID_OPTION`) naming the path and the value.
+ *
+ * @example
+ * ```ts
+ * const api = createUpstream({
+ *   name: 'api',
+ *   servers: ['http://127.0.0.1:9001', { url: 'http://127.0.0.1:9002', weight: 2 }],
+ * });
+ * ```
+ * @see https://nginx.org/en/docs/http/ngx_http_upstream_module.html#upstream
+ */
+export function createUpstream(options: UpstreamOptions): Upstream {
+  return new Upstream(options);
+}

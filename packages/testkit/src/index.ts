@@ -1,0 +1,133 @@
+import { readFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { fileURLToPath } from 'node:url';
+
+/** The repository root (packages/testkit/src → ../../..). */
+export const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
+
+/** Reads a conformance file recorded from the real nginx, in `../shared/conformance/`. */
+export function conformance<T = unknown>(name: string): T {
+  const path = fileURLToPath(new URL(`../../../../shared/conformance/${name}`, import.meta.url));
+  return JSON.parse(readFileSync(path, 'utf8')) as T;
+}
+
+/** A server listening on 127.0.0.1 with a random port, that closes every socket on `close`. */
+export interface Listening {
+  server: Server;
+  port: number;
+  /** `http://127.0.0.1:<port>` */
+  url: string;
+  /** `127.0.0.1:<port>` */
+  hostPort: string;
+  close(): Promise<void>;
+}
+
+/** Listens on 127.0.0.1 port 0 and tracks sockets so `close` never hangs. */
+export async function listen(server: Server, port = 0): Promise<Listening> {
+  const sockets = new Set<Socket>();
+  server.on('connection', (s: Socket) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const actual = (server.address() as AddressInfo).port;
+  return {
+    server,
+    port: actual,
+    url: `http://127.0.0.1:${actual}`,
+    hostPort: `127.0.0.1:${actual}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** What a test backend saw of one request. */
+export interface SeenRequest {
+  method: string;
+  url: string;
+  headers: IncomingMessage['headers'];
+  rawHeaders: string[];
+  body: string;
+}
+
+/** A loopback backend that records requests. */
+export interface Backend extends Listening {
+  requests: SeenRequest[];
+}
+
+export type BackendHandler = (
+  req: IncomingMessage,
+  res: ServerResponse,
+  body: string,
+) => void | Promise<void>;
+
+/**
+ * Starts an echo backend on 127.0.0.1: by default it answers 200 with `x-backend: <port>`
+ * and a JSON echo of what it received.
+ */
+export async function startBackend(handler?: BackendHandler): Promise<Backend> {
+  const requests: SeenRequest[] = [];
+  let port = 0;
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks).toString('utf8');
+      const seen = {
+        method: req.method ?? '',
+        url: req.url ?? '',
+        headers: req.headers,
+        rawHeaders: req.rawHeaders,
+        body,
+      };
+      requests.push(seen);
+      if (handler) {
+        void handler(req, res, body);
+        return;
+      }
+      res.setHeader('x-backend', String(port));
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify(seen));
+    });
+  });
+  const l = await listen(server);
+  port = l.port;
+  return Object.assign(l, { requests });
+}
+
+/** A port on 127.0.0.1 with nothing listening (connection refused). */
+export async function deadPort(): Promise<number> {
+  const l = await listen(createServer());
+  const { port } = l;
+  await l.close();
+  return port;
+}
+
+/** A manual clock for code that takes `clock: () => number`. */
+export interface ManualClock {
+  (): number;
+  advance(ms: number): void;
+  set(ms: number): void;
+}
+
+export function manualClock(start = 1_000_000): ManualClock {
+  let t = start;
+  const clock = (() => t) as ManualClock;
+  clock.advance = (ms) => {
+    t += ms;
+  };
+  clock.set = (ms) => {
+    t = ms;
+  };
+  return clock;
+}

@@ -1,0 +1,25 @@
+import { fileURLToPath } from 'node:url';
+import { defineConfig } from 'vitest/config';
+
+const src = (pkg: string, file = 'index.ts') =>
+  fileURLToPath(new URL(`./packages/${pkg}/src/${file}`, import.meta.url));
+
+export default defineConfig({
+  resolve: {
+    // Tests run against the TypeScript sources, so no build is needed first.
+    alias: [
+      { find: /^@switchyard\/core\/fastify$/, replacement: src('core', 'adapters/fastify.ts') },
+      { find: /^@switchyard\/core$/, replacement: src('core') },
+      { find: /^@switchyard\/balancers$/, replacement: src('balancers') },
+      { find: /^@switchyard\/cache$/, replacement: src('cache') },
+      { find: /^@switchyard\/rewrite$/, replacement: src('rewrite') },
+      { find: /^@switchyard\/testkit$/, replacement: src('testkit') },
+    ],
+  },
+  test: {
+    include: ['packages/*/src/**/*.test.ts', 'packages/*/test/**/*.test.ts', 'examples/**/*.test.ts'],
+    testTimeout: 15_000,
+    hookTimeout: 15_000,
+    pool: 'forks',
+  },
+});
