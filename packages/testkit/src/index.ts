@@ -69,7 +69,7 @@ export type BackendHandler = (
   req: IncomingMessage,
   res: ServerResponse,
   body: string,
-) => void | Promise<void>;
+) => unknown;
 
 /**
  * Starts an echo backend on 127.0.0.1: by default it answers 200 with `x-backend: <port>`

@@ -135,6 +135,8 @@ export class Peer implements PeerView {
   accessed = 0;
   /** nginx's `checked`: time of the last failure, or of the last probe after `failTimeoutMs`. */
   checked = 0;
+  /** This peer was picked to probe whether it recovered, after resting `failTimeoutMs`. */
+  probing = false;
 
   constructor(config: ServerConfig, path = 'server') {
     const o: ServerOptions = typeof config === 'string' ? { url: config } : parseServer(config, path);

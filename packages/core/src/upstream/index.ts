@@ -145,7 +145,10 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
     }
     if (peer === undefined) return undefined;
     // nginx: a peer picked after fail_timeout is being probed from now on.
-    if (now - peer.checked > peer.failTimeoutMs) peer.checked = now;
+    if (now - peer.checked > peer.failTimeoutMs) {
+      peer.checked = now;
+      peer.probing = peer.maxFails !== 0 && peer.fails >= peer.maxFails;
+    }
     peer.selected = now;
     peer.requests++;
     return peer;
@@ -161,15 +164,21 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
     peer.accessed = now;
     peer.checked = now;
     this.balancer.failed?.(peer, peer.backup ? this.backups : this.primaries);
-    if (peer.maxFails !== 0 && peer.fails === peer.maxFails) {
+    // It becomes unavailable on reaching maxFails, and again when a probe fails.
+    if (
+      peer.maxFails !== 0 &&
+      (peer.fails === peer.maxFails || (peer.probing && peer.fails > peer.maxFails))
+    ) {
       peer.unavailCount++;
       this.emit('peer:unavail', peer);
     }
+    peer.probing = false;
   }
 
   /** Counts a successful attempt: a probe that succeeds clears the failures. */
   succeed(peer: Peer): void {
     if (peer.accessed < peer.checked) peer.fails = 0;
+    peer.probing = false;
   }
 
   /** A request to the peer ended; tells listeners when a draining peer becomes empty. */

@@ -1,0 +1,203 @@
+import { createServer, request } from 'node:http';
+import { type Backend, type Listening, listen, startBackend } from '@switchyard/testkit';
+import { afterEach, describe, expect, it } from 'vitest';
+import WebSocket, { WebSocketServer } from 'ws';
+import { createProxy, type ProxyOptions, type ReverseProxy, type SwitchyardError } from '../src/index.js';
+import { front, send } from './helpers.js';
+
+const closers: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  while (closers.length > 0) await closers.pop()?.();
+});
+
+async function backend(handler?: Parameters<typeof startBackend>[0]): Promise<Backend> {
+  const b = await startBackend(handler);
+  closers.push(() => b.close());
+  return b;
+}
+
+async function proxyFor(
+  options: ProxyOptions,
+): Promise<{ proxy: ReverseProxy; f: Listening; errors: SwitchyardError[] }> {
+  const errors: SwitchyardError[] = [];
+  const proxy = createProxy({ onError: (e) => errors.push(e), ...options });
+  const f = await front(proxy);
+  closers.push(
+    () => f.close(),
+    () => proxy.close(),
+  );
+  return { proxy, f, errors };
+}
+
+describe('timeouts', () => {
+  it('answers 504 when the response head does not come within headersTimeoutMs', async () => {
+    const slow = await backend((_req, res) => {
+      setTimeout(() => res.end('late'), 5_000).unref();
+    });
+    const { f, errors } = await proxyFor({
+      upstream: { name: 't', servers: [slow.url] },
+      headersTimeoutMs: 100,
+    });
+    const r = await send(f.url);
+    expect(r.status).toBe(504);
+    expect(errors[0]?.code).toBe('SWY_ERR_UPSTREAM_TIMEOUT');
+  });
+
+  it('tries the next peer after a timeout', async () => {
+    const slow = await backend((_req, res) => {
+      setTimeout(() => res.end('late'), 5_000).unref();
+    });
+    const quick = await backend((_req, res) => res.end('quick'));
+    const { f } = await proxyFor({
+      upstream: { name: 't', servers: [slow.url, quick.url] },
+      headersTimeoutMs: 100,
+    });
+    const r = await send(f.url);
+    expect(r.status).toBe(200);
+    expect(r.body).toBe('quick');
+    expect(slow.requests).toHaveLength(1);
+  });
+
+  it('cuts the client connection when the body stalls longer than bodyTimeoutMs', async () => {
+    const stall = await backend((_req, res) => {
+      res.writeHead(200, { 'content-length': '100' });
+      res.write('first part');
+    });
+    const { f } = await proxyFor({ upstream: { name: 't', servers: [stall.url] }, bodyTimeoutMs: 100 });
+    await expect(send(f.url)).rejects.toThrow(/aborted|socket hang up|ECONNRESET/);
+  });
+});
+
+describe('faults mid-way', () => {
+  it('destroys the client connection when the upstream dies mid-response', async () => {
+    const dying = await backend((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain' }); // chunked: no length to betray a cut
+      res.write('partial ');
+      setTimeout(() => res.socket?.destroy(), 20);
+    });
+    const { f, errors } = await proxyFor({ upstream: { name: 'd', servers: [dying.url] } });
+    await expect(send(f.url)).rejects.toThrow(/aborted|socket hang up|ECONNRESET/);
+    expect(errors.map((e) => e.code)).toContain('SWY_ERR_UPSTREAM');
+  });
+
+  it('aborts the upstream request when the client goes away', async () => {
+    let upstreamClosed: () => void = () => {};
+    const closed = new Promise<void>((r) => {
+      upstreamClosed = r;
+    });
+    const hanging = await backend((req, res) => {
+      res.on('close', () => {
+        if (!res.writableFinished) upstreamClosed();
+      });
+      res.writeHead(200);
+      res.write('start');
+      void req;
+    });
+    const { f, proxy } = await proxyFor({ upstream: { name: 'a', servers: [hanging.url] } });
+    await new Promise<void>((resolve) => {
+      const req = request({ host: '127.0.0.1', port: f.port, path: '/', agent: false }, (res) => {
+        res.once('data', () => {
+          req.destroy();
+          resolve();
+        });
+      });
+      req.on('error', () => {});
+      req.end();
+    });
+    await closed;
+    const peer = proxy.upstream.primaries[0];
+    await new Promise((r) => setTimeout(r, 10));
+    expect(peer?.active).toBe(0);
+  });
+
+  it('applies backpressure: a client that does not read holds the upstream back', async () => {
+    const chunk = Buffer.alloc(64 * 1024, 'x');
+    let written = 0;
+    const total = 256 * 1024 * 1024;
+    const big = await backend((_req, res) => {
+      res.writeHead(200, { 'content-length': String(total) });
+      const pump = () => {
+        while (written < total) {
+          written += chunk.length;
+          if (!res.write(chunk)) {
+            res.once('drain', pump);
+            return;
+          }
+        }
+        res.end();
+      };
+      pump();
+      res.on('close', () => {
+        written = Math.max(written, 0);
+      });
+    });
+    const { f } = await proxyFor({ upstream: { name: 'bp', servers: [big.url] } });
+    const req = request({ host: '127.0.0.1', port: f.port, path: '/', agent: false });
+    const res = await new Promise<import('node:http').IncomingMessage>((resolve) => {
+      req.on('response', resolve);
+      req.end();
+    });
+    res.pause();
+    await new Promise((r) => setTimeout(r, 300));
+    // Socket buffers on three legs hold a few MB at most; without backpressure all 256 MB would go.
+    expect(written).toBeLessThan(32 * 1024 * 1024);
+    req.destroy();
+  });
+});
+
+describe('WebSocket', () => {
+  it('relays the upgrade and both directions of a WebSocket', async () => {
+    const server = createServer();
+    const wss = new WebSocketServer({ server });
+    wss.on('connection', (ws, req) => {
+      ws.send(`hello ${req.headers['x-forwarded-for']}`);
+      ws.on('message', (m) => ws.send(`echo ${m}`));
+    });
+    const up = await listen(server);
+    closers.push(() => up.close());
+    closers.push(() => wss.close());
+    const { f, proxy } = await proxyFor({ upstream: { name: 'ws', servers: [up.url] } });
+    const ws = new WebSocket(`ws://127.0.0.1:${f.port}/chat`);
+    const messages: string[] = [];
+    await new Promise<void>((resolve, reject) => {
+      ws.on('message', (m) => {
+        messages.push(String(m));
+        if (messages.length === 1) ws.send('ping');
+        if (messages.length === 2) resolve();
+      });
+      ws.on('error', reject);
+    });
+    expect(messages).toEqual(['hello 127.0.0.1', 'echo ping']);
+    expect(proxy.upstream.primaries[0]?.active).toBe(1);
+    ws.close();
+    await new Promise((r) => ws.on('close', r));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(proxy.upstream.primaries[0]?.active).toBe(0);
+  });
+
+  it('relays a refused upgrade as the upstream answered it', async () => {
+    const b = await backend((_req, res) => {
+      res.statusCode = 403;
+      res.end('no sockets here');
+    });
+    const { f } = await proxyFor({ upstream: { name: 'ws', servers: [b.url] } });
+    const ws = new WebSocket(`ws://127.0.0.1:${f.port}/chat`);
+    const status = await new Promise<number>((resolve) => {
+      ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+      ws.on('error', () => {});
+    });
+    expect(status).toBe(403);
+  });
+
+  it('answers 502 to an upgrade when the peer is down', async () => {
+    const { f } = await proxyFor({
+      upstream: { name: 'ws', servers: [{ url: 'http://127.0.0.1:1', down: true }] },
+    });
+    const ws = new WebSocket(`ws://127.0.0.1:${f.port}/chat`);
+    const status = await new Promise<number>((resolve) => {
+      ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+      ws.on('error', () => {});
+    });
+    expect(status).toBe(502);
+  });
+});

@@ -1,0 +1,64 @@
+import { createServer, type IncomingHttpHeaders, request } from 'node:http';
+import type { ReverseProxy } from '@switchyard/core';
+import { type Listening, listen } from '@switchyard/testkit';
+
+/** A front server for a proxy, with its upgrade listener. */
+export async function front(proxy: ReverseProxy): Promise<Listening> {
+  const server = createServer(proxy.handler);
+  server.on('upgrade', proxy.upgrade);
+  return listen(server);
+}
+
+export interface Reply {
+  status: number;
+  statusText: string;
+  headers: IncomingHttpHeaders;
+  rawHeaders: string[];
+  body: string;
+}
+
+/** One HTTP/1.1 request on a fresh connection, with exact control of the headers. */
+export function send(
+  url: string,
+  opts: { method?: string; path?: string; headers?: Record<string, string | string[]>; body?: string } = {},
+): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const u = new URL(url);
+    const req = request(
+      {
+        host: u.hostname,
+        port: u.port,
+        method: opts.method ?? 'GET',
+        path: opts.path ?? '/',
+        headers: opts.headers,
+        agent: false,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('error', reject);
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            statusText: res.statusMessage ?? '',
+            headers: res.headers,
+            rawHeaders: res.rawHeaders,
+            body: Buffer.concat(chunks).toString('utf8'),
+          }),
+        );
+      },
+    );
+    req.on('error', reject);
+    req.end(opts.body);
+  });
+}
+
+/** The echo backend's view of the request, from its JSON answer. */
+export function echoed(r: Reply): {
+  method: string;
+  url: string;
+  headers: IncomingHttpHeaders;
+  body: string;
+} {
+  return JSON.parse(r.body);
+}
