@@ -65,11 +65,7 @@ export interface Backend extends Listening {
   requests: SeenRequest[];
 }
 
-export type BackendHandler = (
-  req: IncomingMessage,
-  res: ServerResponse,
-  body: string,
-) => unknown;
+export type BackendHandler = (req: IncomingMessage, res: ServerResponse, body: string) => unknown;
 
 /**
  * Starts an echo backend on 127.0.0.1: by default it answers 200 with `x-backend: <port>`
