@@ -6,6 +6,7 @@ import {
   listen,
   manualClock,
   startBackend,
+  waitFor,
 } from '@switchyard/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
@@ -305,7 +306,7 @@ describe('which peers may be chosen', () => {
     });
     const { f, errors } = await proxyFor({ upstream });
     const first = send(f.url); // takes slow, stays in flight
-    await new Promise((r) => setTimeout(r, 30));
+    await waitFor(() => slow.requests.length === 1);
     const second = await send(f.url); // slow is full: other
     expect(second.body).toBe('other');
     upstream.patch(other.hostPort, { down: true });

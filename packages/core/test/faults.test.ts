@@ -1,5 +1,5 @@
 import { createServer, request } from 'node:http';
-import { type Backend, type Listening, listen, startBackend } from '@switchyard/testkit';
+import { type Backend, type Listening, listen, startBackend, waitFor } from '@switchyard/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
 import { createProxy, type ProxyOptions, type ReverseProxy, type SwitchyardError } from '../src/index.js';
@@ -106,7 +106,7 @@ describe('faults mid-way', () => {
     });
     await closed;
     const peer = proxy.upstream.primaries[0];
-    await new Promise((r) => setTimeout(r, 10));
+    await waitFor(() => peer?.active === 0);
     expect(peer?.active).toBe(0);
   });
 
@@ -171,7 +171,7 @@ describe('WebSocket', () => {
     expect(proxy.upstream.primaries[0]?.active).toBe(1);
     ws.close();
     await new Promise((r) => ws.on('close', r));
-    await new Promise((r) => setTimeout(r, 20));
+    await waitFor(() => proxy.upstream.primaries[0]?.active === 0);
     expect(proxy.upstream.primaries[0]?.active).toBe(0);
   });
 

@@ -1,5 +1,5 @@
 import type { PeerView, Persistence } from '@switchyard/balancers';
-import { type Backend, startBackend } from '@switchyard/testkit';
+import { type Backend, startBackend, waitFor } from '@switchyard/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createProxy, createUpstream, type Peer } from '../src/index.js';
 import { front, send } from './helpers.js';
@@ -67,7 +67,7 @@ describe('runtime changes', () => {
       () => proxy.close(),
     );
     const inflight = send(f.url); // round robin: slow first
-    await new Promise((r) => setTimeout(r, 30));
+    await waitFor(() => slow.requests.length === 1);
     const drained: string[] = [];
     up.on('peer:drained', (p: Peer) => drained.push(p.id));
     const peer = up.drain(slow.hostPort);
@@ -77,7 +77,7 @@ describe('runtime changes', () => {
     expect(drained).toEqual([]);
     release();
     expect((await inflight).body).toBe('slow');
-    await new Promise((r) => setTimeout(r, 10));
+    await waitFor(() => drained.length > 0);
     expect(drained).toEqual([slow.hostPort]);
     expect(peer.active).toBe(0);
   });

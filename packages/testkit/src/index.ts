@@ -127,3 +127,12 @@ export function manualClock(start = 1_000_000): ManualClock {
   };
   return clock;
 }
+
+/** Resolves once `condition()` holds, polling every few ms; rejects after `timeoutMs`. */
+export async function waitFor(condition: () => boolean, timeoutMs = 5_000): Promise<void> {
+  const start = Date.now();
+  while (!condition()) {
+    if (Date.now() - start > timeoutMs) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
