@@ -17,6 +17,13 @@ export interface PeerView {
   readonly available: boolean;
   /** nginx `max_fails`: failures that make the peer unavailable; 0 disables. @default 1 */
   readonly maxFails?: number;
+  /**
+   * NGINX Plus `slow_start`: after the peer comes back, its weight ramps from 0 to
+   * `weight` over this many ms. 0 or absent: no ramp.
+   */
+  readonly slowStartMs?: number;
+  /** When the peer last came back (became available after being down/failed/unhealthy), ms. */
+  readonly upSince?: number;
 }
 
 /** Per-request input to {@link Balancer.pick}; clock and randomness come in here. */
@@ -53,6 +60,30 @@ export interface Balancer {
    * weighted strategy can lower the peer's effective weight.
    */
   failed?(peer: PeerView, peers: readonly PeerView[]): void;
+  /**
+   * Says what `pick` would choose now and why, without changing any state
+   * (see `explain()`).
+   */
+  explain?(peers: readonly PeerView[], ctx: PickContext): Explanation;
+}
+
+/** Why one candidate was or was not chosen. */
+export interface CandidateReport {
+  id: string;
+  /** The strategy's score for the peer (lower or higher is better as `strategy` says), if it scores. */
+  score?: number;
+  /** Set when the peer was not considered. */
+  skipped?: 'unavailable' | 'tried' | 'over-bound' | 'not-sampled';
+  /** One line in words: "score 0.5 = 1 active / weight 2", "lower score than 10.0.0.2:80"… */
+  reason: string;
+}
+
+/** What a strategy would pick, with each candidate's score or the reason it was skipped. */
+export interface Explanation {
+  /** The strategy's name, e.g. `round-robin`, `least-conn`. */
+  strategy: string;
+  chosen: PeerView | undefined;
+  candidates: CandidateReport[];
 }
 
 /** The parts of a client request that a persistence policy reads. */
