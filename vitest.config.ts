@@ -21,5 +21,7 @@ export default defineConfig({
     testTimeout: 15_000,
     hookTimeout: 15_000,
     pool: 'forks',
+    // A redis-server for the Redis stores: REDIS_URL when CI started one, else our own.
+    globalSetup: ['packages/testkit/src/redis-setup.ts'],
   },
 });

@@ -99,8 +99,10 @@ export interface RequestInfo {
 /** The response head as it goes to the client; a persistence policy may add headers. */
 export interface ResponseHead {
   readonly statusCode: number;
-  /** The value of a response header from the upstream, lowercased name. */
+  /** The first value of a response header from the upstream (name in any case). */
   getHeader(name: string): string | undefined;
+  /** Every value of a response header from the upstream, e.g. each `Set-Cookie`. */
+  getHeaders(name: string): string[];
   /** Adds a header to the response sent to the client (e.g. `Set-Cookie`). */
   appendHeader(name: string, value: string): void;
 }

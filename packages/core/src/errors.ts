@@ -1,29 +1,6 @@
-/**
- * The base class of every error switchyard throws or reports. Match on `code`, which is
- * stable, rather than on the class.
- */
-export class SwitchyardError extends Error {
-  /** A stable identifier, `SWY_ERR_…`; listed in docs/errors.md. */
-  readonly code: string;
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = new.target.name;
-    this.code = code;
-  }
-}
+import { SwitchyardError } from '@switchyard/balancers';
 
-/** An option failed validation when the object was built. */
-export class InvalidOptionError extends SwitchyardError {
-  /** The option path, e.g. `servers[2].weight`. */
-  readonly path: string;
-  /** The rejected value. */
-  readonly value: unknown;
-  constructor(path: string, expected: string, value: unknown, message?: string) {
-    super('SWY_ERR_INVALID_OPTION', message ?? `${path}: expected ${expected}, got ${show(value)}`);
-    this.path = path;
-    this.value = value;
-  }
-}
+export { InvalidOptionError, SwitchyardError } from '@switchyard/balancers';
 
 /** No peer of the upstream could take the request (nginx: "no live upstreams"). */
 export class NoLiveUpstreamError extends SwitchyardError {
@@ -77,16 +54,5 @@ export class BodyConsumedError extends SwitchyardError {
         'string, JSON or urlencoded value; mount the proxy before body parsers ' +
         '(app.use(proxy.middleware) first), or give that route no parser',
     );
-  }
-}
-
-function show(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (typeof value === 'function') return 'a function';
-  if (value === undefined) return 'undefined';
-  try {
-    return JSON.stringify(value) ?? String(value);
-  } catch {
-    return String(value);
   }
 }

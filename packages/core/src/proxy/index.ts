@@ -510,6 +510,14 @@ class Head implements ResponseHead {
     }
     return undefined;
   }
+  getHeaders(name: string): string[] {
+    const lower = name.toLowerCase();
+    const values: string[] = [];
+    for (let i = 0; i < this.list.length; i += 2) {
+      if ((this.list[i] as string).toLowerCase() === lower) values.push(this.list[i + 1] as string);
+    }
+    return values;
+  }
   appendHeader(name: string, value: string): void {
     this.list.push(name, value);
   }

@@ -1,0 +1,49 @@
+import { InvalidOptionError } from '../errors.js';
+import type { SessionStore } from '../sticky-learn/index.js';
+
+/**
+ * The commands the store needs from a Redis client; the official `redis` client
+ * (`createClient()`, connected) has them.
+ */
+export interface RedisLikeClient {
+  set(key: string, value: string, options: { PX: number }): Promise<unknown>;
+  getEx(key: string, options: { PX: number }): Promise<string | null | unknown>;
+}
+
+/** Options of {@link redisSessionStore}. */
+export interface RedisSessionStoreOptions {
+  /** A connected client of the official `redis` package (an optional peer dependency). */
+  client: RedisLikeClient;
+  /** Prefix of every key. @default 'swy:session:' */
+  prefix?: string;
+}
+
+/**
+ * A session store in Redis, so several instances share learned sessions. Each session
+ * is a key with a millisecond TTL, refreshed on every lookup (`GETEX … PX`). Errors
+ * reach `stickyLearn`, which then leaves the choice to the balancer.
+ *
+ * @example
+ * ```ts
+ * import { createClient } from 'redis';
+ * const client = await createClient({ url: 'redis://127.0.0.1:6379' }).connect();
+ * stickyLearn({ create: { cookie: 'SID' }, lookup: { cookie: 'SID' }, store: redisSessionStore({ client }) });
+ * ```
+ */
+export function redisSessionStore(options: RedisSessionStoreOptions): SessionStore {
+  const client = options?.client;
+  if (typeof client?.set !== 'function' || typeof client.getEx !== 'function') {
+    throw new InvalidOptionError('client', 'a connected client of the redis package', client);
+  }
+  const prefix = options.prefix ?? 'swy:session:';
+  if (typeof prefix !== 'string') throw new InvalidOptionError('prefix', 'a string', prefix);
+  return {
+    async get(id, ttlMs) {
+      const value = await client.getEx(prefix + id, { PX: ttlMs });
+      return typeof value === 'string' ? value : undefined;
+    },
+    async set(id, peer, ttlMs) {
+      await client.set(prefix + id, peer, { PX: ttlMs });
+    },
+  };
+}
