@@ -69,6 +69,7 @@ export interface Balancer {
 
 /** Why one candidate was or was not chosen. */
 export interface CandidateReport {
+  /** The peer's id. */
   id: string;
   /** The strategy's score for the peer (lower or higher is better as `strategy` says), if it scores. */
   score?: number;
@@ -82,15 +83,19 @@ export interface CandidateReport {
 export interface Explanation {
   /** The strategy's name, e.g. `round-robin`, `least-conn`. */
   strategy: string;
+  /** The peer `pick` would return now. */
   chosen: PeerView | undefined;
+  /** Every peer, in order, with its score or why it was skipped. */
   candidates: CandidateReport[];
 }
 
 /** The parts of a client request that a persistence policy reads. */
 export interface RequestInfo {
+  /** The request method. */
   readonly method: string;
   /** The request-target as received, path and query. */
   readonly url: string;
+  /** The request headers, lowercased names as Node parses them. */
   readonly headers: IncomingHttpHeaders;
   /** The client address. */
   readonly clientIp?: string;
@@ -98,6 +103,7 @@ export interface RequestInfo {
 
 /** The response head as it goes to the client; a persistence policy may add headers. */
 export interface ResponseHead {
+  /** The upstream's status code. */
   readonly statusCode: number;
   /** The first value of a response header from the upstream (name in any case). */
   getHeader(name: string): string | undefined;
@@ -112,6 +118,8 @@ export interface ResponseHead {
  * `find` answers the bound peer, or `undefined` to let the balancer choose.
  */
 export interface Persistence {
+  /** The peer this request is bound to, or `undefined` to let the balancer choose. */
   find(req: RequestInfo, peers: readonly PeerView[]): PeerView | undefined | Promise<PeerView | undefined>;
+  /** Called with the response head from `peer`: binds the client to it (e.g. sets a cookie). */
   bind(req: RequestInfo, res: ResponseHead, peer: PeerView): void;
 }

@@ -19,7 +19,10 @@ export interface CacheEntry {
 
 /** Where entries live; `get` may answer synchronously (memory) or not (Redis). */
 export interface CacheStore {
+  /** The entry for a key, if stored. */
   get(key: string): CacheEntry | undefined | Promise<CacheEntry | undefined>;
+  /** Stores an entry. */
   set(key: string, entry: CacheEntry): void | Promise<void>;
+  /** Removes an entry; `true` if there was one. */
   delete(key: string): boolean | Promise<boolean>;
 }

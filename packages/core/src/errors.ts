@@ -21,6 +21,7 @@ export class UpstreamError extends SwitchyardError {
 
 /** A peer did not connect, or answer, within the configured time. */
 export class UpstreamTimeoutError extends SwitchyardError {
+  /** The peer id, `host:port`. */
   readonly peer: string;
   constructor(peer: string, message: string, cause?: unknown) {
     super('SWY_ERR_UPSTREAM_TIMEOUT', `upstream ${peer}: ${message}`, { cause });

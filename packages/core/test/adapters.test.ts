@@ -66,6 +66,23 @@ describe('Express middleware', () => {
     expect((await send(f.url, { path: '/local' })).body).toBe('local');
   });
 
+  it('re-serialises any JSON value a lenient parser produced', async () => {
+    const [b] = await backends(1);
+    const proxy = createProxy({ upstream: { name: 'e', servers: [b?.url as string] } });
+    const app = express();
+    app.use(express.json({ strict: false }));
+    app.use(proxy.middleware);
+    const f = await listen(createServer(app));
+    closers.push(
+      () => f.close(),
+      () => proxy.close(),
+    );
+    for (const body of ['"just a string"', '42', 'null']) {
+      const r = await send(f.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+      expect(echoed(r).body).toBe(body);
+    }
+  });
+
   it('streams bodies untouched when mounted before any parser', async () => {
     const [b] = await backends(1);
     const proxy = createProxy({ upstream: { name: 'e', servers: [b?.url as string] } });

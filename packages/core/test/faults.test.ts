@@ -63,8 +63,12 @@ describe('timeouts', () => {
       res.writeHead(200, { 'content-length': '100' });
       res.write('first part');
     });
-    const { f } = await proxyFor({ upstream: { name: 't', servers: [stall.url] }, bodyTimeoutMs: 100 });
+    const { f, errors } = await proxyFor({
+      upstream: { name: 't', servers: [stall.url] },
+      bodyTimeoutMs: 100,
+    });
     await expect(send(f.url)).rejects.toThrow(/aborted|socket hang up|ECONNRESET/);
+    expect(errors.map((e) => e.code)).toEqual(['SWY_ERR_UPSTREAM_TIMEOUT']);
   });
 });
 

@@ -6,9 +6,18 @@ import type { RequestInfo, ResponseHead } from '../types.js';
  * function of the request (nginx: a variable such as `$cookie_name` or `$arg_name`).
  */
 export type RequestSource =
-  | { cookie: string }
-  | { query: string }
-  | { header: string }
+  | {
+      /** A cookie's name. */
+      cookie: string;
+    }
+  | {
+      /** A query parameter's name. */
+      query: string;
+    }
+  | {
+      /** A header's name. */
+      header: string;
+    }
   | ((req: RequestInfo) => string | undefined);
 
 /**
@@ -16,8 +25,14 @@ export type RequestSource =
  * function of the response head (nginx: `$upstream_cookie_name`, `$upstream_http_name`).
  */
 export type ResponseSource =
-  | { cookie: string }
-  | { header: string }
+  | {
+      /** The name of a cookie the upstream sets. */
+      cookie: string;
+    }
+  | {
+      /** A response header's name. */
+      header: string;
+    }
   | ((res: ResponseHead) => string | undefined);
 
 /** The value of one cookie in a Cookie header, or `undefined`. */

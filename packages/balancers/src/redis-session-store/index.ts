@@ -6,7 +6,9 @@ import type { SessionStore } from '../sticky-learn/index.js';
  * (`createClient()`, connected) has them.
  */
 export interface RedisLikeClient {
+  /** `SET key value PX ms`. */
   set(key: string, value: string, options: { PX: number }): Promise<unknown>;
+  /** `GETEX key PX ms`: reads and refreshes the TTL (Redis ≥ 6.2). */
   getEx(key: string, options: { PX: number }): Promise<string | null | unknown>;
 }
 

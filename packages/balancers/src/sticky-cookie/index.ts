@@ -11,6 +11,7 @@ export interface StickyCookieOptions {
   name?: string;
   /** Lifetime in ms (`Max-Age`), or `'max'` for ten years; absent: a session cookie. */
   expiresMs?: number | 'max';
+  /** The cookie's `Domain`. */
   domain?: string;
   /** @default '/' */
   path?: string;
@@ -18,6 +19,7 @@ export interface StickyCookieOptions {
   httpOnly?: boolean;
   /** @default false */
   secure?: boolean;
+  /** The cookie's `SameSite`. */
   sameSite?: 'strict' | 'lax' | 'none';
   /**
    * Signs the cookie (HMAC-SHA256, via cookie-signature) so a client cannot forge it or

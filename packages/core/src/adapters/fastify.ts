@@ -2,7 +2,13 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { createProxy, type ProxyOptions, type ReverseProxy } from '../proxy/index.js';
 
 /** Options of the Fastify plugin: a proxy you built, or the options to build one. */
-export type SwitchyardFastifyOptions = ({ proxy: ReverseProxy } | ProxyOptions) & {
+export type SwitchyardFastifyOptions = (
+  | {
+      /** A proxy built with `createProxy`; the plugin does not close it. */
+      proxy: ReverseProxy;
+    }
+  | ProxyOptions
+) & {
   /** Also relay WebSocket upgrades that reach this Fastify server. @default false */
   websocket?: boolean;
 };

@@ -36,21 +36,33 @@ export type ServerConfig = string | ServerOptions;
 
 /** The parameters that may change at run time (NGINX Plus API `PATCH`). */
 export interface PeerPatch {
+  /** New `weight`. */
   weight?: number;
+  /** New `max_conns`. */
   maxConns?: number;
+  /** New `max_fails`. */
   maxFails?: number;
+  /** New `fail_timeout`, in ms. */
   failTimeoutMs?: number;
+  /** Switch the peer off (`true`) or back on. */
   down?: boolean;
+  /** New `route`. */
   route?: string;
 }
 
 /** Responses by status class, as in the NGINX Plus API. */
 export interface ResponseCounts {
+  /** Informational responses. */
   '1xx': number;
+  /** Successful responses. */
   '2xx': number;
+  /** Redirections. */
   '3xx': number;
+  /** Client errors. */
   '4xx': number;
+  /** Server errors. */
   '5xx': number;
+  /** All responses. */
   total: number;
   /** Count per status code. */
   codes: Record<number, number>;
@@ -82,11 +94,17 @@ export class Peer implements PeerView {
   readonly origin: string;
   /** `host:port`, for a `Host` header naming the peer. */
   readonly hostHeader: string;
+  /** nginx `backup`: used only when no primary can take the request. */
   readonly backup: boolean;
+  /** nginx `weight`. */
   weight: number;
+  /** nginx `max_conns`; 0 = no limit. */
   maxConns: number;
+  /** nginx `max_fails`; 0 disables passive health. */
   maxFails: number;
+  /** nginx `fail_timeout`, in ms. */
   failTimeoutMs: number;
+  /** nginx `route`, for `stickyRoute`. */
   route: string | undefined;
 
   /** Whether strategies may hand this peer a new, unbound request; refreshed on each selection. */
@@ -110,6 +128,7 @@ export class Peer implements PeerView {
   received = 0;
   /** When the peer was last selected, ms since the epoch (0 = never). */
   selected = 0;
+  /** Responses by status class and code (NGINX Plus `responses`). */
   readonly responses: ResponseCounts = {
     '1xx': 0,
     '2xx': 0,

@@ -161,10 +161,11 @@ function hasBody(req: IncomingMessage): boolean {
 function reserialise(req: IncomingMessage): Buffer | undefined {
   const body = (req as { body?: unknown }).body;
   if (Buffer.isBuffer(body)) return body;
-  if (typeof body === 'string') return Buffer.from(body);
   const type = (req.headers['content-type'] ?? '').toLowerCase();
+  // A JSON parser may yield any JSON value (strict: false gives strings, numbers, null).
+  if (type.includes('json') && body !== undefined) return Buffer.from(JSON.stringify(body));
+  if (typeof body === 'string') return Buffer.from(body);
   if (body !== null && typeof body === 'object') {
-    if (type.includes('json')) return Buffer.from(JSON.stringify(body));
     if (type.startsWith('application/x-www-form-urlencoded')) {
       const params = new URLSearchParams();
       for (const [k, v] of Object.entries(body)) {
@@ -479,7 +480,11 @@ class Attempt {
     }
     if (ex.res.headersSent) {
       // The head went out: a cut body must not look complete, so cut the client too.
-      ex.core.report(new UpstreamError(this.peer.id, `response body: ${err.message}`, err), ex.req);
+      const e =
+        code === 'UND_ERR_BODY_TIMEOUT'
+          ? new UpstreamTimeoutError(this.peer.id, `response body: ${err.message}`, err)
+          : new UpstreamError(this.peer.id, `response body: ${err.message}`, err);
+      ex.core.report(e, ex.req);
       ex.res.destroy(err);
       ex.end();
       return;

@@ -58,8 +58,9 @@ export interface ProxyOptions {
    */
   nonIdempotent?: boolean;
   /**
-   * The `Host` sent upstream: `'preserve'` keeps the client's (nginx `proxy_set_header
-   * Host $host`), `'peer'` sends the peer's `host:port` (nginx's default, `$proxy_host`).
+   * The `Host` sent upstream: `'preserve'` keeps the client's Host header as sent, port
+   * included (nginx `proxy_set_header Host $http_host`); `'peer'` sends the chosen peer's
+   * `host:port` (like nginx's default `$proxy_host` with `proxy_pass http://host:port`).
    * @default 'preserve'
    */
   host?: 'preserve' | 'peer';

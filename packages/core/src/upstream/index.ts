@@ -27,11 +27,15 @@ export interface UpstreamOptions {
 
 /** Events an upstream emits. */
 export interface UpstreamEvents {
+  /** A server was added at run time. */
   'peer:add': [peer: Peer];
+  /** A server was removed at run time. */
   'peer:remove': [peer: Peer];
+  /** A server's parameters changed at run time. */
   'peer:patch': [peer: Peer];
   /** A peer reached `maxFails` failures and rests for `failTimeoutMs`. */
   'peer:unavail': [peer: Peer];
+  /** A server started draining. */
   'peer:draining': [peer: Peer];
   /** A draining peer has no request in flight any more: it can be removed safely. */
   'peer:drained': [peer: Peer];
@@ -44,9 +48,13 @@ const UPSTREAM_KEYS = ['name', 'servers', 'balancer', 'persistence', 'clock'] as
  * balancer that picks among them, passive health, and runtime changes.
  */
 export class Upstream extends EventEmitter<UpstreamEvents> {
+  /** The group's name. */
   readonly name: string;
+  /** The strategy that picks among the peers of a tier. */
   readonly balancer: Balancer;
+  /** Session persistence, if any. */
   readonly persistence: Persistence | undefined;
+  /** The clock for passive health, in ms. */
   readonly clock: () => number;
   /** Primary peers in configuration order; a new array whenever membership changes. */
   primaries: readonly Peer[] = [];
