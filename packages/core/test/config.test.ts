@@ -47,7 +47,7 @@ describe('options are validated when built', () => {
     ],
     [
       () => createUpstream({ name: 'x', servers: [{ url: 'http://a:1', wieght: 2 } as never] }),
-      'servers[0].wieght: unknown option (known: url, weight, maxConns, maxFails, failTimeoutMs, backup, down, route)',
+      'servers[0].wieght: unknown option (known: url, weight, maxConns, maxFails, failTimeoutMs, backup, down, route, slowStartMs)',
     ],
     [
       () =>

@@ -29,6 +29,11 @@ export interface ServerOptions {
   down?: boolean;
   /** nginx `route`: the route id that `stickyRoute` matches. */
   route?: string;
+  /**
+   * NGINX Plus `slow_start`: after the peer comes back, its weight ramps up from 0 over
+   * this many ms (round robin, least_conn, least_time). @default 0
+   */
+  slowStartMs?: number;
 }
 
 /** A server given as its URL alone, or with parameters. */
@@ -48,6 +53,8 @@ export interface PeerPatch {
   down?: boolean;
   /** New `route`. */
   route?: string;
+  /** New `slow_start`, in ms. */
+  slowStartMs?: number;
 }
 
 /** Responses by status class, as in the NGINX Plus API. */
@@ -77,8 +84,17 @@ const SERVER_KEYS = [
   'backup',
   'down',
   'route',
+  'slowStartMs',
 ] as const;
-const PATCH_KEYS = ['weight', 'maxConns', 'maxFails', 'failTimeoutMs', 'down', 'route'] as const;
+const PATCH_KEYS = [
+  'weight',
+  'maxConns',
+  'maxFails',
+  'failTimeoutMs',
+  'down',
+  'route',
+  'slowStartMs',
+] as const;
 
 /** Moving averages weigh the newest sample by 1/8, like a TCP RTT estimate. */
 const EWMA_SHIFT = 1 / 8;
@@ -106,6 +122,10 @@ export class Peer implements PeerView {
   failTimeoutMs: number;
   /** nginx `route`, for `stickyRoute`. */
   route: string | undefined;
+  /** NGINX Plus `slow_start`, in ms; 0 = none. */
+  slowStartMs: number;
+  /** When the peer last came back (down → up, or a successful probe after resting), ms; 0 = never. */
+  upSince = 0;
 
   /** Whether strategies may hand this peer a new, unbound request; refreshed on each selection. */
   available = true;
@@ -170,6 +190,7 @@ export class Peer implements PeerView {
     this.backup = boolAt(`${path}.backup`, o.backup, false);
     this.down = boolAt(`${path}.down`, o.down, false);
     this.route = o.route === undefined ? undefined : stringAt(`${path}.route`, o.route);
+    this.slowStartMs = intAt(`${path}.slowStartMs`, o.slowStartMs, 0, 0);
   }
 
   /** The state as NGINX Plus reports it, at time `now`. */
@@ -218,12 +239,14 @@ export class Peer implements PeerView {
     const failTimeoutMs = intAt(`${path}.failTimeoutMs`, patch.failTimeoutMs, this.failTimeoutMs, 1);
     const down = boolAt(`${path}.down`, patch.down, this.down);
     const route = patch.route === undefined ? this.route : stringAt(`${path}.route`, patch.route);
+    const slowStartMs = intAt(`${path}.slowStartMs`, patch.slowStartMs, this.slowStartMs, 0);
     this.weight = weight;
     this.maxConns = maxConns;
     this.maxFails = maxFails;
     this.failTimeoutMs = failTimeoutMs;
     this.down = down;
     this.route = route;
+    this.slowStartMs = slowStartMs;
   }
 }
 

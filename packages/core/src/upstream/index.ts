@@ -21,8 +21,15 @@ export interface UpstreamOptions {
   balancer?: Balancer;
   /** Session persistence (sticky cookie, route, learn). */
   persistence?: Persistence;
-  /** The clock for passive health, in ms. @default Date.now */
+  /** The clock for passive health and slow start, in ms. @default Date.now */
   clock?: () => number;
+  /**
+   * The key for hashing strategies (nginx `hash $request_uri` → `(req) => req.url`).
+   * Absent: strategies get no `ctx.key`.
+   */
+  hashKey?: (req: RequestInfo) => string;
+  /** Randomness for random strategies, in [0, 1). @default Math.random */
+  random?: () => number;
 }
 
 /** Events an upstream emits. */
@@ -41,7 +48,7 @@ export interface UpstreamEvents {
   'peer:drained': [peer: Peer];
 }
 
-const UPSTREAM_KEYS = ['name', 'servers', 'balancer', 'persistence', 'clock'] as const;
+const UPSTREAM_KEYS = ['name', 'servers', 'balancer', 'persistence', 'clock', 'hashKey', 'random'] as const;
 
 /**
  * A named group of servers (nginx `upstream`): its peers in configuration order, the
@@ -56,6 +63,10 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
   readonly persistence: Persistence | undefined;
   /** The clock for passive health, in ms. */
   readonly clock: () => number;
+  /** The hash key of a request, if configured. */
+  readonly hashKey: ((req: RequestInfo) => string) | undefined;
+  /** Randomness for random strategies. */
+  readonly random: () => number;
   /** Primary peers in configuration order; a new array whenever membership changes. */
   primaries: readonly Peer[] = [];
   /** Backup peers in configuration order; a new array whenever membership changes. */
@@ -78,9 +89,12 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
     if (p !== undefined && (!isObject(p) || typeof p.find !== 'function' || typeof p.bind !== 'function')) {
       throw new InvalidOptionError(at('persistence'), 'an object with find() and bind() methods', p);
     }
-    if (o.clock !== undefined && typeof o.clock !== 'function') {
-      throw new InvalidOptionError(at('clock'), 'a function returning milliseconds', o.clock);
+    for (const k of ['clock', 'hashKey', 'random'] as const) {
+      if (o[k] !== undefined && typeof o[k] !== 'function')
+        throw new InvalidOptionError(at(k), 'a function', o[k]);
     }
+    this.hashKey = o.hashKey as ((req: RequestInfo) => string) | undefined;
+    this.random = (o.random as (() => number) | undefined) ?? Math.random;
     this.balancer = (o.balancer as Balancer | undefined) ?? roundRobin();
     this.persistence = p;
     this.clock = (o.clock as (() => number) | undefined) ?? Date.now;
@@ -128,6 +142,8 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
   select(ctx: PickContext, req?: RequestInfo): Peer | undefined | Promise<Peer | undefined> {
     const now = this.clock();
     ctx.now = now;
+    ctx.random = this.random;
+    if (this.hashKey !== undefined && req !== undefined) ctx.key = this.hashKey(req);
     const single = this.primaries.length === 1 && this.backups.length === 0;
     refresh(this.primaries, now, single);
     if (this.persistence !== undefined && req !== undefined) {
@@ -185,7 +201,11 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
 
   /** Counts a successful attempt: a probe that succeeds clears the failures. */
   succeed(peer: Peer): void {
-    if (peer.accessed < peer.checked) peer.fails = 0;
+    if (peer.accessed < peer.checked) {
+      // A successful probe brings a resting peer back: slow start begins now.
+      if (peer.probing) peer.upSince = this.clock();
+      peer.fails = 0;
+    }
     peer.probing = false;
   }
 
@@ -220,7 +240,9 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
   /** Changes a server's parameters at run time (NGINX Plus API `PATCH …/servers/{id}`). */
   patch(id: string, changes: PeerPatch): Peer {
     const peer = this.need(id);
+    const wasDown = peer.down;
     peer.apply(changes);
+    if (wasDown && !peer.down) peer.upSince = this.clock();
     this.emit('peer:patch', peer);
     return peer;
   }
