@@ -1,11 +1,30 @@
+export { type BoundedLoadHashOptions, boundedLoadHash } from './bounded-load-hash/index.js';
 export { InvalidOptionError, SessionStoreError, SwitchyardError } from './errors.js';
+export { explain } from './explain/index.js';
+export { type HashOptions, hash } from './hash/index.js';
+export { ipHash } from './ip-hash/index.js';
+export { leastConn } from './least-conn/index.js';
+export { type LeastTimeMeasure, type LeastTimeOptions, leastTime } from './least-time/index.js';
+export { type KeyMappingSetup, type MovedKey, type MovedKeysOptions, movedKeys } from './moved-keys/index.js';
 export type { RequestSource, ResponseSource } from './persistence/sources.js';
+export { type RandomOptions, type RandomTwoMethod, random } from './random/index.js';
 export {
   type RedisLikeClient,
   type RedisSessionStoreOptions,
   redisSessionStore,
 } from './redis-session-store/index.js';
 export { roundRobin } from './round-robin/index.js';
+export {
+  type PeerLoad,
+  type SimFailure,
+  type SimLatency,
+  type SimPeer,
+  type SimRequests,
+  type SimulateOptions,
+  type SimulateResult,
+  simulate,
+} from './simulate/index.js';
+export { mulberry32 } from './simulate/prng.js';
 export { type StickyCookieOptions, stickyCookie } from './sticky-cookie/index.js';
 export {
   type MemorySessionStoreOptions,
@@ -25,3 +44,4 @@ export type {
   RequestInfo,
   ResponseHead,
 } from './types.js';
+export { SLOW_START_MIN_FRACTION, weightAt } from './weight.js';

@@ -11,8 +11,13 @@ export interface PeerView {
   readonly weight: number;
   /** Requests in flight to this peer now (`least_conn`). */
   readonly active: number;
-  /** Moving average of the response time in milliseconds (`least_time`). */
+  /** Moving average of the response time (to the last byte) in milliseconds (`least_time last_byte`). */
   readonly responseTimeMs: number;
+  /**
+   * Moving average of the time to the response head in milliseconds (`least_time header`);
+   * strategies fall back to `responseTimeMs` when absent.
+   */
+  readonly headerTimeMs?: number;
   /** Whether the peer may take a new, unbound request now. */
   readonly available: boolean;
   /** nginx `max_fails`: failures that make the peer unavailable; 0 disables. @default 1 */

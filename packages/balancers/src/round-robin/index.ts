@@ -1,12 +1,6 @@
-import type { Balancer, PeerView, PickContext } from '../types.js';
-
-/** Per-peer state of the smooth weighted round robin, as in nginx's `ngx_http_upstream_rr_peer_t`. */
-interface RrState {
-  id: string;
-  weight: number;
-  currentWeight: number;
-  effectiveWeight: number;
-}
+import type { Balancer, Explanation, PeerView, PickContext } from '../types.js';
+import { weightAt } from '../weight.js';
+import { contribution, explainSwrr, type SwrrState, SwrrTable, sync } from './swrr.js';
 
 /**
  * nginx's smooth weighted round robin (`ngx_http_upstream_get_peer`): each pick adds
@@ -16,52 +10,42 @@ interface RrState {
  * A failure lowers the peer's effective weight by `weight / maxFails`; it then climbs
  * back by one on each pick, as in nginx.
  *
+ * Slow start (NGINX Plus `slow_start`): while a peer ramps up, what it adds on each pick
+ * is its effective weight capped by {@link weightAt}`(peer, ctx.now)`, a fraction of its
+ * weight. Without `ctx.now`, `slowStartMs` or `upSince` nothing changes.
+ *
+ * `explain()` reports each candidate's current weight after this pick's addition (higher
+ * wins) without changing any state.
+ *
  * @example
  * ```ts
  * const rr = roundRobin();
  * rr.pick(peers, {}); // the next peer in nginx's order
+ * rr.pick(peers, { now: Date.now() }); // with slow start honoured
+ * rr.explain?.(peers, {}); // why, without moving the order on
  * ```
  * @see https://nginx.org/en/docs/http/ngx_http_upstream_module.html#upstream
+ * @see https://nginx.org/en/docs/http/ngx_http_upstream_module.html#slow_start
  */
 export function roundRobin(): Balancer {
-  // Tables keyed by the peers array: rebuilt only when membership changes.
-  const tables = new WeakMap<readonly PeerView[], RrState[]>();
-  const byId = new Map<string, RrState>();
-
-  function table(peers: readonly PeerView[]): RrState[] {
-    let states = tables.get(peers);
-    if (states === undefined) {
-      states = peers.map((p) => {
-        const old = byId.get(p.id);
-        if (old !== undefined && old.weight === p.weight) return old;
-        const fresh = { id: p.id, weight: p.weight, currentWeight: 0, effectiveWeight: p.weight };
-        byId.set(p.id, fresh);
-        return fresh;
-      });
-      tables.set(peers, states);
-    }
-    return states;
-  }
+  const table = new SwrrTable();
 
   return {
     pick(peers: readonly PeerView[], ctx: PickContext): PeerView | undefined {
-      const states = table(peers);
+      const states = table.states(peers);
       const tried = ctx.tried;
+      const now = ctx.now;
       let best = -1;
-      let bestState: RrState | undefined;
+      let bestState: SwrrState | undefined;
       let total = 0;
       for (let i = 0; i < peers.length; i++) {
         const peer = peers[i] as PeerView;
         if (!peer.available || tried?.has(peer.id)) continue;
-        const s = states[i] as RrState;
-        if (s.weight !== peer.weight) {
-          // A weight changed at run time: start the peer over at its new weight.
-          s.weight = peer.weight;
-          s.effectiveWeight = peer.weight;
-          s.currentWeight = 0;
-        }
-        s.currentWeight += s.effectiveWeight;
-        total += s.effectiveWeight;
+        const s = states[i] as SwrrState;
+        sync(s, peer);
+        const add = contribution(s.effectiveWeight, weightAt(peer, now));
+        s.currentWeight += add;
+        total += add;
         if (s.effectiveWeight < s.weight) s.effectiveWeight++;
         if (bestState === undefined || s.currentWeight > bestState.currentWeight) {
           best = i;
@@ -74,13 +58,11 @@ export function roundRobin(): Balancer {
     },
 
     failed(peer: PeerView, peers: readonly PeerView[]): void {
-      const maxFails = peer.maxFails ?? 1;
-      if (maxFails === 0) return;
-      const s = table(peers).find((x) => x.id === peer.id);
-      if (s === undefined) return;
-      // nginx: effective_weight -= weight / max_fails (integer division), floored at 0.
-      s.effectiveWeight -= Math.floor(s.weight / maxFails);
-      if (s.effectiveWeight < 0) s.effectiveWeight = 0;
+      table.failed(peer, peers);
+    },
+
+    explain(peers: readonly PeerView[], ctx: PickContext): Explanation {
+      return explainSwrr('round-robin', table, peers, ctx);
     },
   };
 }

@@ -1,4 +1,5 @@
 import { conformance } from '@switchyard/testkit';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { PeerView } from '../types.js';
 import { roundRobin } from './index.js';
@@ -85,5 +86,134 @@ describe('roundRobin', () => {
     const rr = roundRobin();
     const peers = [{ id: 'a:1', weight: 1, active: 0, responseTimeMs: 0, available: false }];
     expect(rr.pick(peers, {})).toBeUndefined();
+  });
+
+  it('counts a peer half way through its slow start at half its weight', () => {
+    const rr = roundRobin();
+    const peers: PeerView[] = [
+      { id: 'a', weight: 3, active: 0, responseTimeMs: 0, available: true },
+      { id: 'b', weight: 4, active: 0, responseTimeMs: 0, available: true, slowStartMs: 1000, upSince: 0 },
+    ];
+    // b counts as 2: the order of weights 3,2 (worked by hand: cw a3 b2 → a; a1 b4 → b; …).
+    const seq = Array.from({ length: 5 }, () => rr.pick(peers, { now: 500 })?.id);
+    expect(seq).toEqual(['a', 'b', 'a', 'b', 'a']);
+  });
+
+  it('ignores slow start when no clock is given', () => {
+    const rr = roundRobin();
+    const peers: PeerView[] = [
+      { id: 'a', weight: 3, active: 0, responseTimeMs: 0, available: true },
+      { id: 'b', weight: 4, active: 0, responseTimeMs: 0, available: true, slowStartMs: 1000, upSince: 0 },
+    ];
+    const seq = Array.from({ length: 7 }, () => rr.pick(peers, {})?.id);
+    expect(seq).toEqual(['b', 'a', 'b', 'a', 'b', 'a', 'b']);
+  });
+
+  it('sends a peer that just came back 1 % of its share: once in the first 101 picks, the 51st', () => {
+    const rr = roundRobin();
+    const peers: PeerView[] = [
+      { id: 'a', weight: 1, active: 0, responseTimeMs: 0, available: true },
+      { id: 'b', weight: 1, active: 0, responseTimeMs: 0, available: true, slowStartMs: 60_000, upSince: 0 },
+    ];
+    // b adds 0.01 a pick, a loses 0.01: b first overtakes a when 0.01k > 1.01 - 0.01k, k = 51.
+    const seq = Array.from({ length: 101 }, () => rr.pick(peers, { now: 0 })?.id);
+    expect(seq.indexOf('b')).toBe(50);
+    expect(seq.filter((id) => id === 'b')).toHaveLength(1);
+  });
+
+  it('returns to nginx order once the ramp is over', () => {
+    const rr = roundRobin();
+    const peers: PeerView[] = [
+      { id: 'a', weight: 5, active: 0, responseTimeMs: 0, available: true },
+      { id: 'b', weight: 1, active: 0, responseTimeMs: 0, available: true, slowStartMs: 100, upSince: 0 },
+      { id: 'c', weight: 1, active: 0, responseTimeMs: 0, available: true },
+    ];
+    // After the ramp every peer adds its whole weight again: 7 picks give 5, 1, 1.
+    for (let i = 0; i < 7; i++) rr.pick(peers, { now: 50 });
+    const seq = Array.from({ length: 7 }, () => rr.pick(peers, { now: 100 })?.id);
+    expect(seq.filter((id) => id === 'a')).toHaveLength(5);
+    expect(seq.filter((id) => id === 'b')).toHaveLength(1);
+    expect(seq.filter((id) => id === 'c')).toHaveLength(1);
+  });
+
+  describe('explain', () => {
+    it('tells the next pick without moving the order on', () => {
+      const rr = roundRobin();
+      const c = pure.find((x) => x.name === 'rr-5-1-1') as RrCase;
+      const { primaries } = peersOf(c);
+      const got: number[] = [];
+      for (let i = 0; i < c.requests; i++) {
+        const told = rr.explain?.(primaries, {});
+        const picked = rr.pick(primaries, {});
+        expect(told?.chosen).toBe(picked);
+        got.push(port(picked));
+      }
+      expect(got).toEqual(c.sequence);
+    });
+
+    it('reports current weights and skip reasons', () => {
+      const rr = roundRobin();
+      const peers: PeerView[] = [
+        { id: 'a', weight: 5, active: 0, responseTimeMs: 0, available: true },
+        { id: 'b', weight: 1, active: 0, responseTimeMs: 0, available: false },
+        { id: 'c', weight: 1, active: 0, responseTimeMs: 0, available: true },
+        { id: 'd', weight: 2, active: 0, responseTimeMs: 0, available: true, slowStartMs: 1000, upSince: 0 },
+      ];
+      rr.pick(peers, {}); // a; then cw a -3 (5 - 8), c 1, d 2
+      expect(rr.explain?.(peers, { now: 250, tried: new Set(['c']) })).toEqual({
+        strategy: 'round-robin',
+        chosen: peers[3],
+        candidates: [
+          { id: 'a', score: 2, reason: 'current weight 2 = -3 + effective weight 5; lower than d' },
+          { id: 'b', skipped: 'unavailable', reason: 'skipped: not available now' },
+          { id: 'c', skipped: 'tried', reason: 'skipped: this request already tried it' },
+          {
+            id: 'd',
+            score: 2.5,
+            reason:
+              'current weight 2.5 = 2 + effective weight 0.5 (slow start: 0.5 of weight 2); the highest, chosen, then lowered by the total 5.5',
+          },
+        ],
+      });
+    });
+
+    it('chooses nothing when no peer can take the request', () => {
+      const rr = roundRobin();
+      const peers = [{ id: 'a', weight: 1, active: 0, responseTimeMs: 0, available: false }];
+      expect(rr.explain?.(peers, {})).toEqual({
+        strategy: 'round-robin',
+        chosen: undefined,
+        candidates: [{ id: 'a', skipped: 'unavailable', reason: 'skipped: not available now' }],
+      });
+    });
+  });
+
+  it('gives each peer exactly its weight in every window of Σweights picks (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.integer({ min: 1, max: 10 }), { minLength: 2, maxLength: 8 }),
+        fc.integer({ min: 0, max: 20 }),
+        (weights, warmup) => {
+          const rr = roundRobin();
+          const peers: PeerView[] = weights.map((weight, i) => ({
+            id: `p${i}`,
+            weight,
+            active: 0,
+            responseTimeMs: 0,
+            available: true,
+          }));
+          const total = weights.reduce((a, b) => a + b, 0);
+          for (let i = 0; i < warmup; i++) rr.pick(peers, {});
+          const seq = Array.from({ length: 3 * total }, () => rr.pick(peers, {})?.id);
+          for (let start = 0; start + total <= seq.length; start++) {
+            const counts = new Map<string, number>();
+            for (const id of seq.slice(start, start + total))
+              counts.set(id ?? '', (counts.get(id ?? '') ?? 0) + 1);
+            for (const p of peers) expect(counts.get(p.id) ?? 0).toBe(p.weight);
+          }
+        },
+      ),
+      { seed: 20261126, numRuns: 200 },
+    );
   });
 });

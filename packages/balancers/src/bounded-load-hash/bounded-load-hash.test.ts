@@ -1,0 +1,166 @@
+import { conformance } from '@switchyard/testkit';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { InvalidOptionError } from '../errors.js';
+import { hash } from '../hash/index.js';
+import type { PeerView } from '../types.js';
+import { boundedLoadHash, loadBound } from './index.js';
+
+interface Loaded {
+  id: string;
+  weight: number;
+  active: number;
+  responseTimeMs: number;
+  available: boolean;
+}
+
+function local(ports: number[], weights: number[] = []): Loaded[] {
+  return ports.map((port, i) => ({
+    id: `127.0.0.1:${port}`,
+    weight: weights[i] ?? 1,
+    active: 0,
+    responseTimeMs: 0,
+    available: true,
+  }));
+}
+
+interface HashCase {
+  name: string;
+  directive: string;
+  servers: string[];
+  mapping: { uri: string; backend: number }[];
+}
+
+describe('boundedLoadHash', () => {
+  it('rounds c × average load up, counting the new request', () => {
+    expect(loadBound(0, 3, 1.25)).toBe(1);
+    expect(loadBound(5, 3, 1.25)).toBe(3); // 6/3 × 1.25 = 2.5
+    expect(loadBound(39, 4, 1.1)).toBe(11); // 10 × 1.1, not 11.000000000000002 → 12
+    expect(loadBound(11, 3, 1)).toBe(4);
+  });
+
+  it('rejects a balance factor below 1 or not a number', () => {
+    expect(() => boundedLoadHash({ balanceFactor: 0.9 })).toThrow(InvalidOptionError);
+    expect(() => boundedLoadHash({ balanceFactor: Number.NaN })).toThrow(
+      'balanceFactor: expected a finite number ≥ 1',
+    );
+    expect(() => boundedLoadHash({ balanceFactor: '2' as unknown as number })).toThrow(InvalidOptionError);
+    expect(() => boundedLoadHash({ balanceFactor: 1 })).not.toThrow();
+  });
+
+  it("maps like nginx's hash … consistent while nothing is busy", () => {
+    const file = conformance<{ cases: HashCase[] }>('hash.json');
+    const cases = file.cases.filter((c) => / consistent;/.test(c.directive));
+    expect(cases.length).toBe(3);
+    for (const c of cases) {
+      const peers = c.servers.map((line) => ({
+        id: /server (\S+?)[\s;]/.exec(line)?.[1] ?? '',
+        weight: Number(/\bweight=(\d+)/.exec(line)?.[1] ?? 1),
+        active: 0,
+        responseTimeMs: 0,
+        available: true,
+      }));
+      const b = boundedLoadHash();
+      expect(c.mapping.map((m) => Number(b.pick(peers, { key: m.uri })?.id.split(':')[1]))).toEqual(
+        c.mapping.map((m) => m.backend),
+      );
+    }
+  });
+
+  it('walks past a peer at its bound to the next peer on the ring', () => {
+    const peers = local([9211, 9212, 9213]);
+    // "/item/3" lives on 9211; its next ring point belongs to 9213.
+    expect(boundedLoadHash().pick(peers, { key: '/item/3' })?.id).toBe('127.0.0.1:9211');
+    (peers[0] as Loaded).active = 3; // bound = ceil(4/3 × 1.25) = 2
+    const b = boundedLoadHash();
+    expect(b.pick(peers, { key: '/item/3' })?.id).toBe('127.0.0.1:9213');
+    // The same place hash … consistent goes when the home peer cannot take requests.
+    const down = peers.map((p, i) => (i === 0 ? { ...p, available: false } : p));
+    expect(hash({ consistent: true }).pick(down, { key: '/item/3' })?.id).toBe('127.0.0.1:9213');
+    expect(b.explain?.(peers, { key: '/item/3' })).toEqual({
+      strategy: 'bounded-load-hash',
+      chosen: peers[2],
+      candidates: [
+        {
+          id: '127.0.0.1:9211',
+          score: 1713039792,
+          skipped: 'over-bound',
+          reason: 'ring point 1713039792: 3 in flight, bound 2',
+        },
+        {
+          id: '127.0.0.1:9213',
+          score: 1729678844,
+          reason: 'ring point 1729678844, 1 point on: 0 in flight < bound 2',
+        },
+      ],
+    });
+  });
+
+  it('keeps a key home while its peer is under the bound', () => {
+    const peers = local([9211, 9212, 9213]);
+    (peers[0] as Loaded).active = 2;
+    (peers[1] as Loaded).active = 2;
+    (peers[2] as Loaded).active = 1; // bound = ceil(6/3 × 1.25) = 3
+    expect(boundedLoadHash().pick(peers, { key: '/item/3' })?.id).toBe('127.0.0.1:9211');
+  });
+
+  it('never gives a peer more than its bound', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 12 }),
+        fc.double({ min: 1, max: 3, noNaN: true }),
+        fc.array(fc.string({ maxLength: 8 }), { minLength: 1, maxLength: 300 }),
+        (n, balanceFactor, keys) => {
+          const peers = local(Array.from({ length: n }, (_, i) => 8000 + i));
+          const b = boundedLoadHash({ balanceFactor });
+          for (const key of keys) {
+            const sum = peers.reduce((s, p) => s + p.active, 0);
+            const bound = Math.ceil(((sum + 1) / n) * balanceFactor - 1e-9);
+            const p = b.pick(peers, { key: `/${key}` }) as Loaded | undefined;
+            expect(p).toBeDefined();
+            expect((p as Loaded).active).toBeLessThan(bound);
+            (p as Loaded).active++;
+            expect(Math.max(...peers.map((x) => x.active))).toBeLessThanOrEqual(bound);
+          }
+        },
+      ),
+      { seed: 2018, numRuns: 200 },
+    );
+  });
+
+  it('skips unavailable and tried peers, and answers undefined when none is left', () => {
+    const peers = local([9211, 9212, 9213]);
+    const b = boundedLoadHash();
+    expect(b.pick(peers, { key: '/item/3', tried: new Set(['127.0.0.1:9211']) })?.id).toBe('127.0.0.1:9213');
+    const tried = new Set(peers.map((p) => p.id));
+    expect(b.pick(peers, { key: '/item/3', tried })).toBeUndefined();
+    const none = peers.map((p) => ({ ...p, available: false }));
+    expect(b.pick(none, { key: '/item/3' })).toBeUndefined();
+    expect(b.explain?.(none, { key: '/item/3' })?.chosen).toBeUndefined();
+  });
+
+  it('uses round robin for an empty key', () => {
+    const peers = local([1, 2, 3], [5, 1, 1]);
+    const b = boundedLoadHash();
+    expect(Array.from({ length: 7 }, () => b.pick(peers, {})?.id.split(':')[1])).toEqual([
+      '1',
+      '1',
+      '2',
+      '1',
+      '3',
+      '1',
+      '1',
+    ]);
+  });
+
+  it('explains without changing anything', () => {
+    const peers: PeerView[] = local([9211, 9212, 9213]);
+    const b = boundedLoadHash();
+    for (let i = 0; i < 20; i++) {
+      const key = `/k/${i}`;
+      const said = b.explain?.(peers, { key });
+      expect(b.explain?.(peers, { key })).toEqual(said);
+      expect(b.pick(peers, { key })).toBe(said?.chosen);
+    }
+  });
+});

@@ -1,0 +1,158 @@
+import { InvalidOptionError } from '../errors.js';
+import { crc32 } from '../hash/crc32.js';
+import { findPoint, type KetamaRing, ketamaRing } from '../hash/ketama.js';
+import { explainFallback, pointsOn } from '../hash/walk.js';
+import { roundRobin } from '../round-robin/index.js';
+import type { Balancer, CandidateReport, Explanation, PeerView, PickContext } from '../types.js';
+
+/** Options of {@link boundedLoadHash}. */
+export interface BoundedLoadHashOptions {
+  /**
+   * `c` in the paper: no peer takes a request while it has `ceil(c × average load)`
+   * requests in flight. Closer to 1 spreads load more evenly and moves more keys off
+   * their home peer; larger keeps keys home longer. Must be ≥ 1.
+   * @default 1.25
+   */
+  balanceFactor?: number;
+}
+
+/**
+ * The load bound: a peer takes a new request only while its `active` is below
+ * `ceil(balanceFactor × (activeSum + 1) / available)`, the average load counting the new
+ * request. A hair comes off before rounding so that floating-point error in an exact
+ * product (10 × 1.1 = 11.000000000000002) does not raise the bound by one.
+ *
+ * @param activeSum - requests in flight over the available peers.
+ * @param available - how many peers are available (> 0).
+ * @param balanceFactor - `c`, ≥ 1.
+ * @example
+ * ```ts
+ * loadBound(5, 3, 1.25); // 3: ceil(6 / 3 × 1.25)
+ * ```
+ */
+export function loadBound(activeSum: number, available: number, balanceFactor: number): number {
+  return Math.ceil(((activeSum + 1) / available) * balanceFactor - 1e-9);
+}
+
+/**
+ * Walks the ring from `keyHash`: the first available, untried peer whose `active` is
+ * below `bound`. Every peer owns points all around the ring, so one turn sees them all.
+ */
+function walk(
+  ring: KetamaRing,
+  peers: readonly PeerView[],
+  keyHash: number,
+  bound: number,
+  tried: ReadonlySet<string> | undefined,
+  out: CandidateReport[] | undefined,
+  reported: Set<number> | undefined,
+): number {
+  const size = ring.hashes.length;
+  const start = findPoint(ring.hashes, keyHash);
+  for (let step = 0; step < size; step++) {
+    const point = (start + step) % size;
+    const hash = ring.hashes[point] as number;
+    for (let j = ring.owners[point] as number; j >= 0; j = ring.sameId[j] as number) {
+      const p = peers[j] as PeerView;
+      const first = reported !== undefined && !reported.has(j);
+      if (first) reported.add(j);
+      if (tried?.has(p.id)) {
+        if (first)
+          out?.push({ id: p.id, score: hash, skipped: 'tried', reason: `ring point ${hash}: already tried` });
+      } else if (!p.available) {
+        if (first)
+          out?.push({
+            id: p.id,
+            score: hash,
+            skipped: 'unavailable',
+            reason: `ring point ${hash}: unavailable`,
+          });
+      } else if (p.active >= bound) {
+        if (first) {
+          out?.push({
+            id: p.id,
+            score: hash,
+            skipped: 'over-bound',
+            reason: `ring point ${hash}: ${p.active} in flight, bound ${bound}`,
+          });
+        }
+      } else {
+        out?.push({
+          id: p.id,
+          score: hash,
+          reason: `ring point ${hash}${step === 0 ? ' (first ≥ crc32(key))' : `, ${pointsOn(step)}`}: ${p.active} in flight < bound ${bound}`,
+        });
+        return j;
+      }
+    }
+  }
+  return -1;
+}
+
+/**
+ * Consistent hashing with bounded loads (Mirrokni, Thorup, Zadimoghaddam, 2018) on
+ * `ctx.key`: the key's home is found on the same ketama ring as `hash({ consistent: true })`
+ * (so with light load it maps exactly like nginx's `hash $key consistent`), and the walk
+ * goes on past any peer that already has `ceil(balanceFactor × average load)` requests
+ * in flight, where the average is (the sum of `active` over available peers + 1) / their
+ * number. No peer ever exceeds that bound, and keys leave home only while it is busy.
+ *
+ * Unavailable and already-tried peers are walked past. An empty key falls back to round
+ * robin, as nginx's hash does. Not an nginx directive: the nearest is `hash … consistent`.
+ *
+ * @param options - {@link BoundedLoadHashOptions}.
+ * @returns a {@link Balancer}; it reads `active`, which the caller keeps up to date.
+ * @throws InvalidOptionError (`SWY_ERR_INVALID_OPTION`) when `balanceFactor` is not a number ≥ 1.
+ * @example
+ * ```ts
+ * const cacheAffine = boundedLoadHash({ balanceFactor: 1.25 });
+ * cacheAffine.pick(peers, { key: req.url });
+ * ```
+ * @see https://arxiv.org/abs/1608.01350
+ * @see https://nginx.org/en/docs/http/ngx_http_upstream_module.html#hash
+ */
+export function boundedLoadHash(options: BoundedLoadHashOptions = {}): Balancer {
+  const balanceFactor = options?.balanceFactor ?? 1.25;
+  if (typeof balanceFactor !== 'number' || !Number.isFinite(balanceFactor) || balanceFactor < 1) {
+    throw new InvalidOptionError('balanceFactor', 'a finite number ≥ 1', balanceFactor);
+  }
+  const rr = roundRobin();
+
+  function boundOf(peers: readonly PeerView[]): number {
+    let sum = 0;
+    let available = 0;
+    for (let i = 0; i < peers.length; i++) {
+      const p = peers[i] as PeerView;
+      if (!p.available) continue;
+      sum += p.active;
+      available++;
+    }
+    return available === 0 ? 0 : loadBound(sum, available, balanceFactor);
+  }
+
+  return {
+    pick(peers: readonly PeerView[], ctx: PickContext): PeerView | undefined {
+      const key = ctx.key;
+      if (!key) return rr.pick(peers, ctx);
+      const bound = boundOf(peers);
+      if (bound === 0) return undefined;
+      const i = walk(ketamaRing(peers), peers, crc32(key), bound, ctx.tried, undefined, undefined);
+      return i < 0 ? undefined : peers[i];
+    },
+    failed(peer: PeerView, peers: readonly PeerView[]): void {
+      rr.failed?.(peer, peers);
+    },
+    explain(peers: readonly PeerView[], ctx: PickContext): Explanation {
+      const candidates: CandidateReport[] = [];
+      const key = ctx.key;
+      if (!key) return explainFallback('bounded-load-hash', rr, peers, ctx, candidates);
+      const bound = boundOf(peers);
+      if (bound === 0) {
+        for (const p of peers) candidates.push({ id: p.id, skipped: 'unavailable', reason: 'unavailable' });
+        return { strategy: 'bounded-load-hash', chosen: undefined, candidates };
+      }
+      const i = walk(ketamaRing(peers), peers, crc32(key), bound, ctx.tried, candidates, new Set());
+      return { strategy: 'bounded-load-hash', chosen: i < 0 ? undefined : peers[i], candidates };
+    },
+  };
+}

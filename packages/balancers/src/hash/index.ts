@@ -1,0 +1,277 @@
+import { InvalidOptionError } from '../errors.js';
+import { roundRobin } from '../round-robin/index.js';
+import type { Balancer, CandidateReport, Explanation, PeerView, PickContext } from '../types.js';
+import { crc32 } from './crc32.js';
+import { findPoint, type KetamaRing, ketamaRing } from './ketama.js';
+import {
+  explainFallback,
+  FALLBACK,
+  FirstSight,
+  giveUp,
+  MAX_TRIES,
+  pointsOn,
+  slotReason,
+  totalWeight,
+  weightSlot,
+} from './walk.js';
+
+/** Options of {@link hash}: nginx `hash $key [consistent]`. */
+export interface HashOptions {
+  /**
+   * `consistent`: ketama consistent hashing, so that adding or removing a peer moves
+   * only about 1/N of the keys. Without it a key maps by `hash % total weight`, and a
+   * membership change remaps most keys.
+   * @default false
+   */
+  consistent?: boolean;
+}
+
+// crc32 of the decimal rehash counters nginx prefixes to the key ("1", "2", …), once.
+const REHASH_PREFIX = /* @__PURE__ */ (() => {
+  const t = new Uint32Array(64);
+  for (let i = 0; i < t.length; i++) t[i] = crc32(String(i));
+  return t;
+})();
+
+function rehashPrefix(n: number): number {
+  return n < REHASH_PREFIX.length ? (REHASH_PREFIX[n] as number) : crc32(String(n));
+}
+
+/**
+ * `ngx_http_upstream_get_hash_peer`: hash = ((crc32([REHASH] KEY) >> 16) & 0x7fff) +
+ * PREV_HASH (Cache::Memcached), the peer at `hash % total weight`, and on a tried or
+ * unavailable peer the same with the next rehash counter, up to {@link MAX_TRIES}.
+ * Returns the chosen index or {@link FALLBACK}. Allocates nothing unless `out` is given.
+ */
+function walkPlain(
+  peers: readonly PeerView[],
+  key: string,
+  tried: ReadonlySet<string> | undefined,
+  seen: FirstSight,
+  out: CandidateReport[] | undefined,
+): number {
+  const total = totalWeight(peers);
+  if (!(total > 0)) return FALLBACK;
+  const anyTried = tried !== undefined && tried.size > 0;
+  if (anyTried) seen.reset(peers.length);
+  let acc = 0;
+  let tries = 0;
+  for (let rehash = 0; ; rehash++) {
+    const c = rehash === 0 ? crc32(key) : crc32(key, rehashPrefix(rehash));
+    acc = (acc + ((c >>> 16) & 0x7fff)) >>> 0;
+    const w = acc % total;
+    const i = weightSlot(peers, w);
+    const peer = peers[i] as PeerView;
+    if (anyTried && tried.has(peer.id)) {
+      if (seen.first(i)) {
+        out?.push({
+          id: peer.id,
+          score: acc,
+          skipped: 'tried',
+          reason: `${slotReason(acc, total, w)}: taken by an earlier try of this request, not counted`,
+        });
+        continue;
+      }
+      out?.push({
+        id: peer.id,
+        score: acc,
+        skipped: 'tried',
+        reason: `${slotReason(acc, total, w)}: already tried${giveUp(tries)}`,
+      });
+    } else if (peer.available) {
+      out?.push({ id: peer.id, score: acc, reason: slotReason(acc, total, w) });
+      return i;
+    } else {
+      out?.push({
+        id: peer.id,
+        score: acc,
+        skipped: 'unavailable',
+        reason: `${slotReason(acc, total, w)}: unavailable${giveUp(tries)}`,
+      });
+    }
+    if (++tries > MAX_TRIES) return FALLBACK;
+  }
+}
+
+/**
+ * `ngx_http_upstream_get_chash_peer`: from the first ring point ≥ crc32(key), the
+ * peers whose id made the point (more than one only when ids repeat; then nginx's smooth
+ * weighting picks among them), else the next point, up to {@link MAX_TRIES} points.
+ * Returns the chosen index or {@link FALLBACK}; `current` is the smooth-weighting state
+ * for repeated ids, changed only when given.
+ */
+function walkRing(
+  ring: KetamaRing,
+  peers: readonly PeerView[],
+  keyHash: number,
+  tried: ReadonlySet<string> | undefined,
+  current: Float64Array | undefined,
+  out: CandidateReport[] | undefined,
+): number {
+  const size = ring.hashes.length;
+  if (size === 0) return FALLBACK;
+  let at = findPoint(ring.hashes, keyHash);
+  for (let tries = 0; ; ) {
+    const point = at % size;
+    const i = pickAtPoint(ring, peers, point, tried, current, out, tries);
+    if (i >= 0) return i;
+    at++;
+    if (++tries > MAX_TRIES) return FALLBACK;
+  }
+}
+
+/** The peer for one ring point, or -1. */
+function pickAtPoint(
+  ring: KetamaRing,
+  peers: readonly PeerView[],
+  point: number,
+  tried: ReadonlySet<string> | undefined,
+  current: Float64Array | undefined,
+  out: CandidateReport[] | undefined,
+  tries: number,
+): number {
+  const hash = ring.hashes[point] as number;
+  let best = -1;
+  let bestScore = 0;
+  let total = 0;
+  for (let j = ring.owners[point] as number; j >= 0; j = ring.sameId[j] as number) {
+    const p = peers[j] as PeerView;
+    if (tried?.has(p.id)) {
+      out?.push({
+        id: p.id,
+        score: hash,
+        skipped: 'tried',
+        reason: `ring point ${hash}: already tried${giveUp(tries)}`,
+      });
+      continue;
+    }
+    if (!p.available) {
+      out?.push({
+        id: p.id,
+        score: hash,
+        skipped: 'unavailable',
+        reason: `ring point ${hash}: unavailable${giveUp(tries)}`,
+      });
+      continue;
+    }
+    const score = (current?.[j] ?? 0) + p.weight;
+    total += p.weight;
+    if (best < 0 || score > bestScore) {
+      best = j;
+      bestScore = score;
+    }
+  }
+  if (best >= 0) {
+    if (current !== undefined && ring.sameId[ring.owners[point] as number] !== -1) {
+      // Several peers share the id: nginx's smooth weighting among them.
+      for (let j = ring.owners[point] as number; j >= 0; j = ring.sameId[j] as number) {
+        const p = peers[j] as PeerView;
+        if (p.available && !tried?.has(p.id)) current[j] = (current[j] as number) + p.weight;
+      }
+      current[best] = (current[best] as number) - total;
+    }
+    out?.push({
+      id: (peers[best] as PeerView).id,
+      score: hash,
+      reason:
+        tries === 0 ? `first ring point ≥ crc32(key): ${hash}` : `ring point ${hash}, ${pointsOn(tries)}`,
+    });
+  }
+  return best;
+}
+
+function plainHash(): Balancer {
+  const rr = roundRobin();
+  const seen = new FirstSight();
+  return {
+    pick(peers: readonly PeerView[], ctx: PickContext): PeerView | undefined {
+      const key = ctx.key;
+      // nginx: one peer, or an empty key, goes to round robin.
+      if (peers.length < 2 || !key) return rr.pick(peers, ctx);
+      const i = walkPlain(peers, key, ctx.tried, seen, undefined);
+      return i === FALLBACK ? rr.pick(peers, ctx) : peers[i];
+    },
+    failed(peer: PeerView, peers: readonly PeerView[]): void {
+      rr.failed?.(peer, peers);
+    },
+    explain(peers: readonly PeerView[], ctx: PickContext): Explanation {
+      const candidates: CandidateReport[] = [];
+      const key = ctx.key;
+      if (peers.length < 2 || !key) return explainFallback('hash', rr, peers, ctx, candidates);
+      const i = walkPlain(peers, key, ctx.tried, new FirstSight(), candidates);
+      if (i === FALLBACK) return explainFallback('hash', rr, peers, ctx, candidates);
+      return { strategy: 'hash', chosen: peers[i], candidates };
+    },
+  };
+}
+
+function consistentHash(): Balancer {
+  const rr = roundRobin();
+  // Smooth-weighting state for peers that share an id, per ring; made only when ids repeat.
+  const shared = new WeakMap<KetamaRing, Float64Array>();
+  function currentOf(ring: KetamaRing): Float64Array {
+    let c = shared.get(ring);
+    if (c === undefined) {
+      c = new Float64Array(ring.sameId.length);
+      shared.set(ring, c);
+    }
+    return c;
+  }
+  return {
+    pick(peers: readonly PeerView[], ctx: PickContext): PeerView | undefined {
+      const key = ctx.key;
+      if (peers.length < 2 || !key) return rr.pick(peers, ctx);
+      const ring = ketamaRing(peers);
+      const current = ring.repeats ? currentOf(ring) : undefined;
+      const i = walkRing(ring, peers, crc32(key), ctx.tried, current, undefined);
+      return i === FALLBACK ? rr.pick(peers, ctx) : peers[i];
+    },
+    failed(peer: PeerView, peers: readonly PeerView[]): void {
+      rr.failed?.(peer, peers);
+    },
+    explain(peers: readonly PeerView[], ctx: PickContext): Explanation {
+      const candidates: CandidateReport[] = [];
+      const key = ctx.key;
+      if (peers.length < 2 || !key) return explainFallback('hash-consistent', rr, peers, ctx, candidates);
+      const ring = ketamaRing(peers);
+      // A copy of the smooth-weighting state (ids that repeat): explain changes nothing.
+      const i = walkRing(ring, peers, crc32(key), ctx.tried, shared.get(ring)?.slice(), candidates);
+      if (i === FALLBACK) return explainFallback('hash-consistent', rr, peers, ctx, candidates);
+      return { strategy: 'hash-consistent', chosen: peers[i], candidates };
+    },
+  };
+}
+
+/**
+ * nginx's `hash $key` and `hash $key consistent` on `ctx.key`, as in nginx 1.22
+ * (`ngx_http_upstream_hash_module`): the same key goes to the same peer, a peer that is
+ * unavailable or already tried by the request is hashed past, and after 20 unusable
+ * picks — or with an empty key, or a single peer — it falls back to round robin.
+ *
+ * - Plain: `((crc32([REHASH] key) >> 16) & 0x7fff)` summed over tries (Cache::Memcached),
+ *   the peer at `sum % total weight` in config order; unavailable peers keep their
+ *   share of the weight, so a peer going down moves only its own keys.
+ * - Consistent: a ketama ring of 160 points per unit of weight, each
+ *   `crc32(HOST \0 PORT PREV_HASH)` over the peer id (Cache::Memcached::Fast); a key goes
+ *   to the first point ≥ `crc32(key)`. The ring is built once per `peers` array.
+ *
+ * A peer id must be the server text nginx would hash, `"127.0.0.1:9211"`. Keys are hashed
+ * as UTF-8. Mappings match nginx's exactly (checked against recordings of nginx 1.22).
+ *
+ * @param options - {@link HashOptions}.
+ * @returns a {@link Balancer}; `failed()` feeds the round-robin fallback.
+ * @throws InvalidOptionError (`SWY_ERR_INVALID_OPTION`) when `consistent` is not a boolean.
+ * @example
+ * ```ts
+ * const byUri = hash({ consistent: true });
+ * byUri.pick(peers, { key: req.url }); // the same URI, the same peer
+ * ```
+ * @see https://nginx.org/en/docs/http/ngx_http_upstream_module.html#hash
+ */
+export function hash(options: HashOptions = {}): Balancer {
+  const consistent = options?.consistent;
+  if (consistent !== undefined && typeof consistent !== 'boolean') {
+    throw new InvalidOptionError('consistent', 'a boolean', consistent);
+  }
+  return consistent === true ? consistentHash() : plainHash();
+}

@@ -1,0 +1,100 @@
+import type { Balancer, CandidateReport, Explanation, PeerView, PickContext } from '../types.js';
+
+/** nginx gives up hashing after this many unusable picks and uses round robin. */
+export const MAX_TRIES = 20;
+
+/** A walk's answer when nginx would fall back to round robin. */
+export const FALLBACK = -1;
+
+/** The sum of the weights of every peer, unavailable ones too (nginx's `total_weight`). */
+export function totalWeight(peers: readonly PeerView[]): number {
+  let total = 0;
+  for (let i = 0; i < peers.length; i++) total += (peers[i] as PeerView).weight;
+  return total;
+}
+
+/**
+ * The peer at `w` on the weight line, as nginx's
+ * `while (w >= peer->weight) { w -= peer->weight; peer = peer->next; }`.
+ */
+export function weightSlot(peers: readonly PeerView[], w: number): number {
+  const last = peers.length - 1;
+  let p = 0;
+  while (p < last) {
+    const weight = (peers[p] as PeerView).weight;
+    if (w < weight) break;
+    w -= weight;
+    p++;
+  }
+  return p;
+}
+
+/** Why a weighted walk landed where it did: `hash 2053 % total weight 3 = 1`. */
+export function slotReason(hash: number, total: number, w: number): string {
+  return `hash ${hash} % total weight ${total} = ${w}`;
+}
+
+/** The note on the try after which nginx stops hashing (`tries` counted before it). */
+export function giveUp(tries: number): string {
+  return tries + 1 > MAX_TRIES ? `; ${MAX_TRIES + 1} tries failed, falling back to round robin` : '';
+}
+
+/** `3 points on`, `1 point on`: how far along the ring a walk went. */
+export function pointsOn(steps: number): string {
+  return `${steps} point${steps === 1 ? '' : 's'} on`;
+}
+
+/**
+ * Remembers, per peer index, that the walk already passed a tried peer once.
+ *
+ * nginx keeps a request's hash state between its tries: the peer chosen by an earlier
+ * try was taken where the walk met it, without counting a failed try, and the next try
+ * goes on from there. A pick starts over from the key with `ctx.tried`, so it passes
+ * each tried peer's first appearance for free and reaches the same peer after the same
+ * number of counted tries as nginx. The marks are scratch space reused by every pick.
+ */
+export class FirstSight {
+  private marks = new Uint8Array(0);
+
+  reset(n: number): void {
+    if (this.marks.length < n) this.marks = new Uint8Array(Math.max(n, this.marks.length * 2));
+    else this.marks.fill(0, 0, n);
+  }
+
+  /** True the first time since `reset` that `i` is seen. */
+  first(i: number): boolean {
+    if (this.marks[i] === 1) return false;
+    this.marks[i] = 1;
+    return true;
+  }
+}
+
+/**
+ * What round robin would do, for `explain()` when nginx falls back to it: its own
+ * `explain` when it has one, otherwise `chosen` is unknown (`undefined`).
+ */
+export function explainFallback(
+  strategy: string,
+  rr: Balancer,
+  peers: readonly PeerView[],
+  ctx: PickContext,
+  candidates: CandidateReport[],
+): Explanation {
+  if (peers.length === 1) {
+    // nginx's single-peer round robin: the peer, unless it is down or already tried.
+    const p = peers[0] as PeerView;
+    const tried = ctx.tried?.has(p.id) === true;
+    candidates.push(
+      tried
+        ? { id: p.id, skipped: 'tried', reason: 'the only peer; already tried by this request' }
+        : p.available
+          ? { id: p.id, reason: 'the only peer' }
+          : { id: p.id, skipped: 'unavailable', reason: 'the only peer; unavailable' },
+    );
+    return { strategy, chosen: !tried && p.available ? p : undefined, candidates };
+  }
+  const inner = rr.explain?.(peers, ctx);
+  if (inner === undefined) return { strategy, chosen: undefined, candidates };
+  for (const c of inner.candidates) candidates.push(c);
+  return { strategy, chosen: inner.chosen, candidates };
+}

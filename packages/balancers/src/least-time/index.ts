@@ -1,0 +1,275 @@
+import { InvalidOptionError } from '../errors.js';
+import {
+  contribution,
+  fmt,
+  type SwrrState,
+  SwrrTable,
+  skipLine,
+  skipReason,
+  sync,
+} from '../round-robin/swrr.js';
+import type { Balancer, CandidateReport, Explanation, PeerView, PickContext } from '../types.js';
+import { weightAt } from '../weight.js';
+
+/**
+ * Which moving average of the response time `least_time` compares, as NGINX Plus's
+ * `least_time header | last_byte`:
+ * - `'header'`: the time to the response head, `headerTimeMs` on the peer view when it has
+ *   one (core's `Peer` does), otherwise `responseTimeMs`;
+ * - `'lastByte'`: the time to the last byte, `responseTimeMs`.
+ */
+export type LeastTimeMeasure = 'header' | 'lastByte';
+
+/** Options of {@link leastTime}. */
+export interface LeastTimeOptions {
+  /**
+   * Which average response time to compare (NGINX Plus `header` / `last_byte`).
+   * @default 'header'
+   */
+  measure?: LeastTimeMeasure;
+  /**
+   * Whether requests in flight count (NGINX Plus `inflight`): `true` scores
+   * `time × (active + 1) / weight`, `false` scores `time / weight` and looks at
+   * `active / weight` only to break ties.
+   * @default true
+   */
+  inflight?: boolean;
+}
+
+/** A peer view that may carry the header-time average (core's `Peer` does). */
+type TimedPeerView = PeerView & { readonly headerTimeMs?: number };
+
+/**
+ * The `least_time` score of one peer (lower is better): see {@link leastTime}.
+ * `weight` is the weight to divide by (slow start applied by the caller).
+ */
+export function leastTimeScore(peer: PeerView, weight: number, header: boolean, inflight: boolean): number {
+  const time = timeOf(peer, header);
+  return inflight ? (time * (peer.active + 1)) / weight : time / weight;
+}
+
+/** The moving average `measure` selects: `headerTimeMs` when asked for and present, else `responseTimeMs`. */
+export function timeOf(peer: PeerView, header: boolean): number {
+  if (header) {
+    const h = (peer as TimedPeerView).headerTimeMs;
+    if (h !== undefined) return h;
+  }
+  return peer.responseTimeMs;
+}
+
+/**
+ * Orders two candidates: by score, then by `active / weight` (cross-multiplied as
+ * `least_conn` does). Negative when `a` is better, 0 when they tie.
+ */
+function compare(
+  aScore: number,
+  aActive: number,
+  aWeight: number,
+  bScore: number,
+  bActive: number,
+  bWeight: number,
+): number {
+  if (aScore !== bScore) return aScore < bScore ? -1 : 1;
+  const a = aActive * bWeight;
+  const b = bActive * aWeight;
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/**
+ * NGINX Plus `least_time`: the peer with the lowest average response time and the fewest
+ * active requests, for its weight. Peers that tie take turns by smooth weighted round robin.
+ *
+ * NGINX Plus is closed source, so **the formula is ours**:
+ *
+ * ```
+ * score = time × (active + 1) / weight      (inflight: true, the default)
+ * score = time / weight                     (inflight: false)
+ * ```
+ *
+ * `time` is the moving average chosen by `measure`. Why this product: a peer whose recent
+ * requests took `time` ms and that already has `active` requests in flight shares itself
+ * between them and the new one, so the new request's expected time grows like
+ * `time × (active + 1)` (processor sharing); a weight says how much more capacity a peer
+ * has, so it divides. The `+ 1` keeps an idle peer's score at its time rather than 0, so
+ * idle peers still compare by speed. At equal times the score orders peers like
+ * `least_conn`, at equal load like the fastest.
+ *
+ * Ties on the score are broken by `active / weight` (so that peers without a measurement
+ * yet, all at time 0, are balanced like `least_conn`), then by smooth weighted round robin
+ * among the peers still tied. A peer with no measurement (time 0) scores 0 and wins: a new
+ * peer gets traffic at once and so gets measured.
+ *
+ * NGINX Plus's `inflight` makes incomplete requests count in the average itself; a
+ * strategy here cannot see how long in-flight requests have run, so `inflight` counts them
+ * through `active` instead.
+ *
+ * Slow start: the weight is {@link weightAt}`(peer, ctx.now)`. `failed(peer)` lowers the
+ * effective weight used among ties, as round robin does. `explain()` reports each
+ * candidate's score (lower wins) without changing any state.
+ *
+ * @example
+ * ```ts
+ * const lt = leastTime({ measure: 'lastByte' });
+ * const peer = lt.pick(peers, { now: Date.now() });
+ * ```
+ * @see https://nginx.org/en/docs/http/ngx_http_upstream_module.html#least_time
+ */
+export function leastTime(options: LeastTimeOptions = {}): Balancer {
+  const { header, inflight } = parseLeastTimeOptions(options, 'leastTime');
+  const table = new SwrrTable();
+
+  return {
+    pick(peers: readonly PeerView[], ctx: PickContext): PeerView | undefined {
+      const tried = ctx.tried;
+      const now = ctx.now;
+      let best = -1;
+      let bestScore = 0;
+      let bestActive = 0;
+      let bestWeight = 0;
+      let many = false;
+      for (let i = 0; i < peers.length; i++) {
+        const peer = peers[i] as PeerView;
+        if (!peer.available || tried?.has(peer.id)) continue;
+        const w = weightAt(peer, now);
+        const score = leastTimeScore(peer, w, header, inflight);
+        const c = best < 0 ? -1 : compare(score, peer.active, w, bestScore, bestActive, bestWeight);
+        if (c < 0) {
+          best = i;
+          bestScore = score;
+          bestActive = peer.active;
+          bestWeight = w;
+          many = false;
+        } else if (c === 0) {
+          many = true;
+        }
+      }
+      if (best < 0) return undefined;
+      if (!many) return peers[best];
+
+      const states = table.states(peers);
+      let chosen = states[best] as SwrrState;
+      let chosenIndex = best;
+      let total = 0;
+      for (let i = best; i < peers.length; i++) {
+        const peer = peers[i] as PeerView;
+        if (!peer.available || tried?.has(peer.id)) continue;
+        const w = weightAt(peer, now);
+        const score = leastTimeScore(peer, w, header, inflight);
+        if (compare(score, peer.active, w, bestScore, bestActive, bestWeight) !== 0) continue;
+        const s = states[i] as SwrrState;
+        sync(s, peer);
+        const add = contribution(s.effectiveWeight, w);
+        s.currentWeight += add;
+        total += add;
+        if (s.effectiveWeight < s.weight) s.effectiveWeight++;
+        if (s.currentWeight > chosen.currentWeight) {
+          chosen = s;
+          chosenIndex = i;
+        }
+      }
+      chosen.currentWeight -= total;
+      return peers[chosenIndex];
+    },
+
+    failed(peer: PeerView, peers: readonly PeerView[]): void {
+      table.failed(peer, peers);
+    },
+
+    explain(peers: readonly PeerView[], ctx: PickContext): Explanation {
+      const now = ctx.now;
+      const scores: number[] = [];
+      const weights: number[] = [];
+      let best = -1;
+      for (let i = 0; i < peers.length; i++) {
+        const peer = peers[i] as PeerView;
+        const w = weightAt(peer, now);
+        weights[i] = w;
+        scores[i] = leastTimeScore(peer, w, header, inflight);
+        if (skipReason(peer, ctx.tried) !== undefined) continue;
+        if (best < 0) {
+          best = i;
+          continue;
+        }
+        const b = peers[best] as PeerView;
+        const c = compare(
+          scores[i] as number,
+          peer.active,
+          w,
+          scores[best] as number,
+          b.active,
+          weights[best] as number,
+        );
+        if (c < 0) best = i;
+      }
+      const tiedWithBest = (i: number): boolean => {
+        const peer = peers[i] as PeerView;
+        const b = peers[best] as PeerView;
+        return (
+          i >= best &&
+          skipReason(peer, ctx.tried) === undefined &&
+          compare(
+            scores[i] as number,
+            peer.active,
+            weights[i] as number,
+            scores[best] as number,
+            b.active,
+            weights[best] as number,
+          ) === 0
+        );
+      };
+      let ties = 0;
+      for (let i = 0; best >= 0 && i < peers.length; i++) if (tiedWithBest(i)) ties++;
+      const current: number[] = [];
+      let chosen = best;
+      if (ties > 1) {
+        for (let i = best; i < peers.length; i++) {
+          if (!tiedWithBest(i)) continue;
+          const snap = table.snapshot(peers, i);
+          current[i] = snap.currentWeight + contribution(snap.effectiveWeight, weights[i] as number);
+          if ((current[i] as number) > (current[chosen] as number)) chosen = i;
+        }
+      }
+      const time = header ? 'header time' : 'last-byte time';
+      const candidates: CandidateReport[] = peers.map((peer, i) => {
+        const skipped = skipReason(peer, ctx.tried);
+        if (skipped !== undefined) return { id: peer.id, skipped, reason: skipLine(skipped) };
+        const w = weights[i] as number;
+        const score = scores[i] as number;
+        const t = fmt(timeOf(peer, header));
+        let reason = inflight
+          ? `score ${fmt(score)} = ${time} ${t} ms × (${peer.active} active + 1) / weight ${fmt(w)}`
+          : `score ${fmt(score)} = ${time} ${t} ms / weight ${fmt(w)}`;
+        if (w < peer.weight) reason += ` (slow start: ${fmt(w)} of ${peer.weight})`;
+        if (ties > 1 && tiedWithBest(i)) {
+          reason += `; tied for the lowest, round robin current weight ${fmt(current[i] as number)}`;
+          reason +=
+            i === chosen ? ', the highest: chosen' : `, not higher than ${(peers[chosen] as PeerView).id}`;
+        } else if (i === chosen) {
+          reason += '; the lowest: chosen';
+        } else {
+          reason += `; worse than ${(peers[best] as PeerView).id}`;
+        }
+        return { id: peer.id, score, reason };
+      });
+      return {
+        strategy: 'least-time',
+        chosen: chosen < 0 ? undefined : peers[chosen],
+        candidates,
+      };
+    },
+  };
+}
+
+/** Validates {@link LeastTimeOptions} once, when the strategy is built. */
+export function parseLeastTimeOptions(
+  options: LeastTimeOptions,
+  path: string,
+): { header: boolean; inflight: boolean } {
+  const measure = options.measure ?? 'header';
+  if (measure !== 'header' && measure !== 'lastByte') {
+    throw new InvalidOptionError(`${path}.measure`, "'header' or 'lastByte'", measure);
+  }
+  const inflight = options.inflight ?? true;
+  if (typeof inflight !== 'boolean') throw new InvalidOptionError(`${path}.inflight`, 'a boolean', inflight);
+  return { header: measure === 'header', inflight };
+}

@@ -1,0 +1,239 @@
+import { describe, expect, it } from 'vitest';
+import { mulberry32 } from '../simulate/prng.js';
+import type { PeerView } from '../types.js';
+import { random } from './index.js';
+
+type Mutable = {
+  id: string;
+  weight: number;
+  active: number;
+  responseTimeMs: number;
+  available: boolean;
+};
+
+const peer = (id: string, weight = 1, active = 0, extra: Partial<Mutable> = {}): Mutable => ({
+  id,
+  weight,
+  active,
+  responseTimeMs: 0,
+  available: true,
+  ...extra,
+});
+
+/** A random() that returns the given values in order and counts its calls. */
+function script(...values: number[]): (() => number) & { calls: number } {
+  const fn = Object.assign(
+    () => {
+      const v = values[fn.calls++];
+      if (v === undefined) throw new Error('script exhausted');
+      return v;
+    },
+    { calls: 0 },
+  );
+  return fn;
+}
+
+describe('random', () => {
+  // Ranges of weights 1, 2, 1 out of 4: a [0, 1), b [1, 3), c [3, 4).
+  const abc = () => [peer('a'), peer('b', 2), peer('c')];
+
+  it('picks the peer whose weight range random × total falls in', () => {
+    const peers = abc();
+    const r = random();
+    const rnd = script(0.1, 0.3, 0.74, 0.75, 0.99, 0);
+    const seq = Array.from({ length: 6 }, () => r.pick(peers, { random: rnd })?.id);
+    expect(seq).toEqual(['a', 'b', 'b', 'c', 'c', 'a']);
+    expect(rnd.calls).toBe(6);
+  });
+
+  it('draws again when it hits an unavailable or tried peer', () => {
+    const peers = abc();
+    (peers[1] as Mutable).available = false;
+    const rnd = script(0.3, 0.5, 0.1);
+    expect(random().pick(peers, { random: rnd })?.id).toBe('a');
+    expect(rnd.calls).toBe(3);
+    const again = script(0.9, 0.2);
+    expect(random().pick(abc(), { random: again, tried: new Set(['c']) })?.id).toBe('a');
+    expect(again.calls).toBe(2);
+  });
+
+  it('falls back to round robin after 21 draws, as nginx after tries > 20', () => {
+    const peers = abc();
+    (peers[1] as Mutable).available = false;
+    const rnd = script(...Array.from({ length: 21 }, () => 0.5));
+    const r = random();
+    expect(r.pick(peers, { random: rnd })?.id).toBe('a');
+    expect(rnd.calls).toBe(21);
+    // Round robin between a and c goes on from where it is.
+    expect(r.pick(peers, { random: script(...Array.from({ length: 21 }, () => 0.5)) })?.id).toBe('c');
+  });
+
+  it('uses round robin without drawing when the tier has fewer than 2 peers', () => {
+    const rnd = script();
+    const only = [peer('a')];
+    expect(random().pick(only, { random: rnd })?.id).toBe('a');
+    expect(random().pick([peer('a', 1, 0, { available: false })], { random: rnd })).toBeUndefined();
+    expect(random().pick([], { random: rnd })).toBeUndefined();
+    expect(rnd.calls).toBe(0);
+  });
+
+  it('rebuilds its ranges when a weight changes in place', () => {
+    const peers = [peer('a'), peer('b')];
+    const r = random();
+    expect(r.pick(peers, { random: script(0.6) })?.id).toBe('b');
+    (peers[0] as Mutable).weight = 3; // a [0, 3), b [3, 4)
+    expect(r.pick(peers, { random: script(0.6) })?.id).toBe('a');
+  });
+
+  it('without ctx.random draws from its own generator, seeded and deterministic', () => {
+    const peers = abc();
+    const run = (seed?: number) => {
+      const r = random(seed === undefined ? {} : { seed });
+      return Array.from({ length: 12 }, () => r.pick(peers, {})?.id).join('');
+    };
+    expect(run()).toBe(run(1));
+    expect(run(42)).toBe(run(42));
+    expect(run()).toBe('abbbcbbabbca');
+    expect(run(42)).toBe('ccbabaacabba');
+  });
+
+  it('follows the weights over many draws (seeded)', () => {
+    const peers = abc();
+    const r = random();
+    const rnd = mulberry32(7);
+    const counts: Record<string, number> = { a: 0, b: 0, c: 0 };
+    for (let i = 0; i < 4000; i++) {
+      const id = r.pick(peers, { random: rnd })?.id as string;
+      counts[id] = (counts[id] ?? 0) + 1;
+    }
+    expect(counts).toEqual({ a: 1011, b: 2060, c: 929 });
+  });
+
+  describe('two least_conn', () => {
+    it('takes the less loaded of two distinct drawn peers', () => {
+      const peers = [peer('a', 1, 3), peer('b', 1, 1), peer('c', 1, 0)];
+      const r = random({ two: 'leastConn' });
+      // Ranges a [0,1), b [1,2), c [2,3) of 3.
+      expect(r.pick(peers, { random: script(0.1, 0.5) })?.id).toBe('b');
+      expect(r.pick(peers, { random: script(0.5, 0.1) })?.id).toBe('b');
+      // The same peer twice is drawn again.
+      const rnd = script(0.1, 0.2, 0.9);
+      expect(r.pick(peers, { random: rnd })?.id).toBe('c');
+      expect(rnd.calls).toBe(3);
+    });
+
+    it('compares active / weight and keeps the second drawn on a tie, as nginx', () => {
+      const r = random({ two: 'leastConn' });
+      const peers = [peer('a', 1, 1), peer('b', 2, 2)];
+      expect(r.pick(peers, { random: script(0.1, 0.9) })?.id).toBe('b');
+      expect(r.pick(peers, { random: script(0.9, 0.1) })?.id).toBe('a');
+      const light = [peer('a', 1, 1), peer('b', 3, 2)]; // 1 against 2/3
+      expect(r.pick(light, { random: script(0.9, 0.1) })?.id).toBe('b');
+    });
+
+    it('falls back to round robin when it cannot find two usable peers', () => {
+      const peers = [peer('a'), peer('b', 1, 0, { available: false })];
+      const rnd = script(...Array.from({ length: 21 }, (_, i) => (i % 2 === 0 ? 0.1 : 0.9)));
+      expect(random({ two: 'leastConn' }).pick(peers, { random: rnd })?.id).toBe('a');
+      expect(rnd.calls).toBe(21);
+    });
+  });
+
+  describe('two least_time', () => {
+    it('takes the lower time × (active + 1) / weight', () => {
+      const peers = [
+        { ...peer('a', 1, 0), responseTimeMs: 50, headerTimeMs: 5 },
+        { ...peer('b', 1, 1), responseTimeMs: 20, headerTimeMs: 10 },
+      ];
+      // header: a 5, b 20 → a. last byte: a 50, b 40 → b.
+      expect(random({ two: 'leastTime' }).pick(peers, { random: script(0.1, 0.9) })?.id).toBe('a');
+      expect(
+        random({ two: 'leastTime', measure: 'lastByte' }).pick(peers, { random: script(0.1, 0.9) })?.id,
+      ).toBe('b');
+    });
+
+    it('breaks equal times by active / weight', () => {
+      const peers = [peer('a', 1, 0), peer('b', 1, 2)]; // no measurement: both score 0
+      expect(random({ two: 'leastTime' }).pick(peers, { random: script(0.1, 0.9) })?.id).toBe('a');
+    });
+  });
+
+  describe('explain', () => {
+    it('marks the peers it did not draw, without using up its own generator', () => {
+      const peers = [...abc(), peer('d', 1, 0, { available: false })];
+      const r = random({ seed: 3 });
+      for (let i = 0; i < 10; i++) {
+        const told = r.explain?.(peers, {});
+        expect(told?.chosen).toBe(r.pick(peers, {}));
+      }
+      // Ranges of 5: a [0,1), b [1,3), c [3,4), d [4,5).
+      expect(r.explain?.(peers, { random: script(0.9, 0.7) })).toEqual({
+        strategy: 'random',
+        chosen: peers[2],
+        candidates: [
+          { id: 'a', skipped: 'not-sampled', reason: 'not drawn in 2 draws (range [0, 1) of 5)' },
+          { id: 'b', skipped: 'not-sampled', reason: 'not drawn in 2 draws (range [1, 3) of 5)' },
+          { id: 'c', score: 0.2, reason: 'drawn (range [3, 4) of 5): chosen' },
+          { id: 'd', skipped: 'unavailable', reason: 'skipped: not available now, drawn and passed over' },
+        ],
+      });
+    });
+
+    it('reports both samples of random two', () => {
+      const peers = [peer('a', 1, 3), peer('b', 1, 1), peer('c', 1, 0)];
+      const told = random({ two: 'leastConn' }).explain?.(peers, { random: script(0.1, 0.5) });
+      expect(told).toEqual({
+        strategy: 'random-two-least-conn',
+        chosen: peers[1],
+        candidates: [
+          {
+            id: 'a',
+            score: 3,
+            reason:
+              'drawn (range [0, 1) of 3), score 3 = 3 active / weight 1; worse than b, or tied and drawn first',
+          },
+          {
+            id: 'b',
+            score: 1,
+            reason: 'drawn (range [1, 2) of 3), score 1 = 1 active / weight 1; the better of the two: chosen',
+          },
+          { id: 'c', skipped: 'not-sampled', reason: 'not drawn in 2 draws (range [2, 3) of 3)' },
+        ],
+      });
+    });
+
+    it('says when round robin chose', () => {
+      const told = random().explain?.([peer('a')], {});
+      expect(told).toEqual({
+        strategy: 'random',
+        chosen: expect.objectContaining({ id: 'a' }),
+        candidates: [
+          {
+            id: 'a',
+            score: 1,
+            reason:
+              'round robin (fewer than 2 peers): current weight 1 = 0 + effective weight 1; the highest, chosen, then lowered by the total 1',
+          },
+        ],
+      });
+    });
+  });
+
+  it('rejects unknown options when built', () => {
+    expect(() => random({ two: 'least_conn' as 'leastConn' })).toThrow(
+      expect.objectContaining({
+        code: 'SWY_ERR_INVALID_OPTION',
+        message: `random.two: expected 'leastConn' or 'leastTime', got "least_conn"`,
+      }),
+    );
+    expect(() => random({ seed: 1.5 })).toThrow(expect.objectContaining({ code: 'SWY_ERR_INVALID_OPTION' }));
+    expect(() => random({ two: 'leastTime', measure: 'x' as 'header' })).toThrow(
+      expect.objectContaining({ message: `random.measure: expected 'header' or 'lastByte', got "x"` }),
+    );
+  });
+
+  it('is not confused by a PeerView that is a plain literal', () => {
+    const peers: PeerView[] = [peer('a'), peer('b')];
+    expect(random().pick(peers, { random: () => 0.99 })?.id).toBe('b');
+  });
+});
