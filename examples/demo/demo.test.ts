@@ -36,6 +36,16 @@ describe('demo', () => {
     expect(order).toEqual(['alpha', 'beta', 'gamma', 'alpha', 'alpha', 'beta', 'gamma', 'alpha']);
   });
 
+  it('keeps a client that returns the sticky cookie on its backend', async () => {
+    const first = await fetch(`${demo.url}/`);
+    const seen = (await first.json()) as Seen;
+    const cookie = (first.headers.get('set-cookie') ?? '').split(';')[0] as string;
+    expect(cookie).toMatch(/^demo_srv=/);
+    const again: string[] = [];
+    for (let i = 0; i < 4; i++) again.push((await get('/', { cookie })).backend);
+    expect(again).toEqual([seen.backend, seen.backend, seen.backend, seen.backend]);
+  });
+
   it('passes a POST body and the path through', async () => {
     const res = await fetch(`${demo.url}/orders?id=7`, {
       method: 'POST',

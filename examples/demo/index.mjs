@@ -6,6 +6,7 @@ import { createServer } from 'node:http';
 import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { stickyCookie } from '@switchyard/balancers';
 import { createProxy } from '@switchyard/core';
 import { WebSocketServer } from 'ws';
 
@@ -98,6 +99,8 @@ export async function start({ port = 0 } = {}) {
         weight,
         backup,
       })),
+      // A browser, or curl with a cookie jar, keeps its backend (NGINX Plus sticky cookie).
+      persistence: stickyCookie({ name: 'demo_srv', secret: 'demo-only-secret', httpOnly: true }),
     },
   });
   const server = createServer(proxy.handler);
@@ -137,6 +140,10 @@ ${list}
 
 Round robin, weighted 2:1:1 (nginx's smooth order: alpha beta gamma alpha, …):
   for i in 1 2 3 4 5 6 7 8; do curl -si ${url}/ | grep -i '^x-backend'; done
+
+Sticky sessions: the first answer sets a signed cookie naming the backend; a client
+that sends it back (a browser, or curl with a cookie jar) stays on that backend:
+  for i in 1 2 3 4; do curl -s -c /tmp/jar -b /tmp/jar ${url}/ | grep -o '"backend":"[a-z]*"'; done
 
 What a backend receives (path, method, headers):
   curl ${url}/hello?name=switchyard
