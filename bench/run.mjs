@@ -1,0 +1,511 @@
+#!/usr/bin/env node
+// switchyard benchmark: the CPU each proxy spends per request, side by side in one run.
+//
+// Three node:http backends run in this process; each contender runs in a child process of
+// its own (pinned to CPU 1 with taskset when available) and autocannon loads it from here.
+// The child's process.cpuUsage() is sampled right before and right after the measured
+// autocannon run, so the CPU per request is the proxy's alone, during the load window only.
+//
+// Usage: node bench/run.mjs [--no-write]
+// Env:   BENCH_DURATION (s, default 10), BENCH_ROUNDS (default 2), BENCH_WARMUP (s, default 2),
+//        BENCH_CONNECTIONS (default 50), BENCH_RATE (req/s cap, default 0 = none),
+//        BENCH_PIN_PARENT (0 = leave the parent unpinned),
+//        BENCH_ONLY (comma list of contenders; `floor-pipeline` runs only when named).
+import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { request } from 'node:http';
+import os from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+import { BODY, startBackends } from './lib/backends.mjs';
+import { startProxyChild } from './lib/child.mjs';
+import { machineBusyMicros } from './lib/procstat.mjs';
+import { fmt, markdownTable, median } from './lib/stats.mjs';
+
+const CONTENDERS = {
+  direct: 'autocannon straight to one backend, no proxy (the ceiling of the load generator)',
+  floor: 'minimal hand-written proxy on undici: one Pool per backend, round robin, streamed bodies',
+  'http-proxy': 'http-proxy with an http.Agent({ keepAlive: true, maxSockets: 256 })',
+  'reply-from': 'Fastify + @fastify/reply-from (undici agent), catch-all route',
+  switchyard: '@switchyard/core createProxy() with defaults, on http.createServer(proxy.handler)',
+  'floor-pipeline': 'the floor with stream.pipeline() for the response body (opt-in)',
+};
+// Run only when named in BENCH_ONLY.
+const OPT_IN = new Set(['floor-pipeline']);
+const CPU_TARGET_RATIO = 1.1;
+// A measured run during which other processes used more than this % of a core is called noisy.
+const NOISY_OTHER_LOAD = 25;
+const PIN_CPU = '1';
+const PARENT_CPU = '0';
+const RESULTS_FILE = fileURLToPath(new URL('./RESULTS.md', import.meta.url));
+
+function intEnv(name, fallback, min) {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min) {
+    throw new Error(`${name} must be an integer ≥ ${min}, got ${JSON.stringify(raw)}`);
+  }
+  return value;
+}
+
+function readSettings() {
+  const only = (process.env.BENCH_ONLY ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  const unknown = only.filter((n) => !(n in CONTENDERS));
+  if (unknown.length > 0) {
+    throw new Error(
+      `BENCH_ONLY: unknown contender(s) ${unknown.join(', ')}; known: ${Object.keys(CONTENDERS).join(', ')}`,
+    );
+  }
+  return {
+    duration: intEnv('BENCH_DURATION', 10, 1),
+    rounds: intEnv('BENCH_ROUNDS', 2, 1),
+    warmup: intEnv('BENCH_WARMUP', 2, 0),
+    connections: intEnv('BENCH_CONNECTIONS', 50, 1),
+    // Requests per second across all connections; 0 = as fast as the proxy answers.
+    rate: intEnv('BENCH_RATE', 0, 0),
+    pipelining: 1,
+    contenders: Object.keys(CONTENDERS).filter((n) =>
+      only.length === 0 ? !OPT_IN.has(n) : only.includes(n),
+    ),
+    write: !process.argv.includes('--no-write'),
+  };
+}
+
+/** '1' when `taskset` exists and may pin to CPU 1 here, otherwise null. */
+function detectPinning() {
+  try {
+    execFileSync('which', ['taskset'], { stdio: 'ignore' });
+    execFileSync('taskset', ['-c', PIN_CPU, 'true'], { stdio: 'ignore' });
+    return PIN_CPU;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Moves this process (autocannon and the backends, all threads) to CPU 0, so it does not
+ * compete with the pinned proxy for CPU 1. BENCH_PIN_PARENT=0 turns it off.
+ */
+function pinParent(pin) {
+  if (!pin || process.env.BENCH_PIN_PARENT === '0') return null;
+  try {
+    execFileSync('taskset', ['-a', '-p', '-c', PARENT_CPU, String(process.pid)], { stdio: 'ignore' });
+    return PARENT_CPU;
+  } catch {
+    return null;
+  }
+}
+
+/** One GET through `url`; resolves to what came back, to check the contender answers right. */
+function smokeTest(url) {
+  return new Promise((resolve) => {
+    const req = request(`${url}/smoke?x=1`, { agent: false, timeout: 5000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk) => {
+        body += chunk;
+      });
+      res.on('end', () => {
+        const ok = res.statusCode === 200 && body === BODY;
+        resolve(ok ? null : `smoke GET answered ${res.statusCode} with body ${JSON.stringify(body)}`);
+      });
+      res.on('error', (err) => resolve(`smoke GET response failed: ${err.message}`));
+    });
+    req.on('timeout', () => req.destroy(new Error('timed out after 5 s')));
+    req.on('error', (err) => resolve(`smoke GET failed: ${err.message}`));
+    req.end();
+  });
+}
+
+function load(url, duration, settings) {
+  return autocannon({
+    url,
+    connections: settings.connections,
+    pipelining: settings.pipelining,
+    duration,
+    ...(settings.rate ? { overallRate: settings.rate } : {}),
+  });
+}
+
+/** Problems autocannon saw in one run, as counts. */
+function problemCounts(result) {
+  return { non2xx: result.non2xx, errors: result.errors, timeouts: result.timeouts };
+}
+
+function addCounts(a, b) {
+  return { non2xx: a.non2xx + b.non2xx, errors: a.errors + b.errors, timeouts: a.timeouts + b.timeouts };
+}
+
+/** Runs one contender once: fresh child, smoke test, warm-up, measured run. */
+async function runOnce(name, backends, settings, pin) {
+  const run = { name, problems: [], counts: { non2xx: 0, errors: 0, timeouts: 0 }, statusCodes: {} };
+  let child = null;
+  try {
+    let url = backends.urls[0];
+    if (name !== 'direct') {
+      child = await startProxyChild(name, backends.urls, pin);
+      url = `http://127.0.0.1:${child.port}`;
+    }
+    const smoke = await smokeTest(url);
+    if (smoke) run.problems.push(smoke);
+
+    if (settings.warmup > 0) {
+      const warm = await load(url, settings.warmup, settings);
+      run.counts = addCounts(run.counts, problemCounts(warm));
+    }
+    const before = child ? await child.cpu() : null;
+    const machineBefore = machineBusyMicros();
+    const selfBefore = process.cpuUsage();
+    const startedAt = performance.now();
+    const result = await load(url, settings.duration, settings);
+    const windowMicros = (performance.now() - startedAt) * 1000;
+    const self = process.cpuUsage(selfBefore);
+    const machineAfter = machineBusyMicros();
+
+    run.counts = addCounts(run.counts, problemCounts(result));
+    run.statusCodes = Object.fromEntries(
+      Object.entries(result.statusCodeStats ?? {}).map(([code, s]) => [code, s.count]),
+    );
+    run.rps = result.requests.average;
+    run.p99 = result.latency.p99;
+    run.completed = result.requests.total;
+    if (child) {
+      const after = await child.cpu();
+      run.cpuMicros = after.total - before.total;
+      run.cpuPerRequest = run.completed > 0 ? run.cpuMicros / run.completed : null;
+      run.rssMiB = after.rss / 2 ** 20;
+    }
+    if (machineBefore !== null && machineAfter !== null) {
+      // CPU the rest of the machine used meanwhile, in % of one core: a sign of a noisy run.
+      const others = machineAfter - machineBefore - (self.user + self.system) - (run.cpuMicros ?? 0);
+      run.otherLoad = Math.max(0, (100 * others) / windowMicros);
+    }
+  } catch (err) {
+    run.problems.push(err.message);
+  } finally {
+    if (child) {
+      const diedEarly = child.exitInfo;
+      if (diedEarly) {
+        const { code, signal } = diedEarly;
+        run.problems.push(`proxy process died during the run (exit code ${code}, signal ${signal})`);
+      }
+      const info = await child.stop();
+      if (!diedEarly && info.code !== 0) {
+        run.problems.push(`proxy process exited with code ${info.code}, signal ${info.signal} on close`);
+      }
+    }
+  }
+  const { non2xx, errors, timeouts } = run.counts;
+  if (non2xx > 0) run.problems.push(`${non2xx} non-2xx responses`);
+  if (errors > 0) run.problems.push(`${errors} errors`);
+  if (timeouts > 0) run.problems.push(`${timeouts} timeouts`);
+  return run;
+}
+
+function summarize(name, runs) {
+  const counts = runs.reduce((acc, r) => addCounts(acc, r.counts), { non2xx: 0, errors: 0, timeouts: 0 });
+  const statusCodes = {};
+  for (const r of runs) {
+    for (const [code, n] of Object.entries(r.statusCodes)) statusCodes[code] = (statusCodes[code] ?? 0) + n;
+  }
+  return {
+    name,
+    runs,
+    rps: median(runs.map((r) => r.rps)),
+    p99: median(runs.map((r) => r.p99)),
+    cpuPerRequest: name === 'direct' ? null : median(runs.map((r) => r.cpuPerRequest)),
+    rssMiB: name === 'direct' ? null : median(runs.map((r) => r.rssMiB)),
+    counts,
+    statusCodes,
+    problems: runs.flatMap((r, i) => r.problems.map((p) => `round ${i + 1}: ${p}`)),
+  };
+}
+
+/** The measured runs other processes disturbed, as 'name round N (X%)' strings. */
+function noisyRuns(summaries) {
+  return summaries.flatMap((s) =>
+    s.runs.flatMap((r, i) =>
+      r.otherLoad > NOISY_OTHER_LOAD ? [`${s.name} round ${i + 1} (${fmt(r.otherLoad)}%)`] : [],
+    ),
+  );
+}
+
+function noiseText(summaries) {
+  const noisy = noisyRuns(summaries);
+  if (noisy.length === 0) {
+    return `No measured run saw other processes use more than ${NOISY_OTHER_LOAD}% of a core.`;
+  }
+  return (
+    `Noisy: other processes used more than ${NOISY_OTHER_LOAD}% of a core during ${noisy.length} ` +
+    `measured run(s): ${noisy.join(', ')}. Figures from such runs are not reliable; compare with the ` +
+    'per-round table or run again.'
+  );
+}
+
+function ratioText(summary, floor) {
+  if (!floor?.cpuPerRequest || summary.cpuPerRequest === null) return 'n/a';
+  return `${(summary.cpuPerRequest / floor.cpuPerRequest).toFixed(2)}×`;
+}
+
+function resultsTable(summaries) {
+  const floor = summaries.find((s) => s.name === 'floor');
+  const header = ['contender', 'req/s', 'p99 ms', 'CPU µs/req', '× floor CPU', 'non-2xx', 'errors', 'status'];
+  const rows = summaries.map((s) => [
+    s.name,
+    fmt(s.rps),
+    fmt(s.p99, 1),
+    fmt(s.cpuPerRequest, 1),
+    ratioText(s, floor),
+    String(s.counts.non2xx),
+    String(s.counts.errors + s.counts.timeouts),
+    s.problems.length > 0 ? 'FLAGGED' : 'ok',
+  ]);
+  return markdownTable(header, rows, ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'l']);
+}
+
+function roundsTable(summaries) {
+  const header = [
+    'contender',
+    'round',
+    'req/s',
+    'p99 ms',
+    'requests',
+    'CPU µs/req',
+    'proxy RSS MiB',
+    'other CPU %',
+  ];
+  const rows = [];
+  for (const s of summaries) {
+    s.runs.forEach((r, i) => {
+      rows.push([
+        s.name,
+        String(i + 1),
+        fmt(r.rps),
+        fmt(r.p99, 1),
+        fmt(r.completed),
+        fmt(r.cpuPerRequest, 1),
+        fmt(r.rssMiB, 0),
+        fmt(r.otherLoad, 0),
+      ]);
+    });
+  }
+  return markdownTable(header, rows, ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r']);
+}
+
+/** The targets, computed from this run's medians; null when a needed contender was not run. */
+function evaluateTargets(summaries) {
+  const by = Object.fromEntries(summaries.map((s) => [s.name, s]));
+  const sy = by.switchyard;
+  const clean = (s) => s && s.problems.length === 0 && Number.isFinite(s.cpuPerRequest);
+  const checks = [];
+  const add = (label, other, test) => {
+    if (!sy || !other) {
+      checks.push({ label, met: null, detail: 'not evaluated: contender not run' });
+    } else if (!clean(sy) || !clean(other)) {
+      const bad = [sy, other].filter((s) => !clean(s)).map((s) => s.name);
+      checks.push({
+        label,
+        met: false,
+        detail: `not met: ${bad.join(' and ')} flagged (errors or no figure)`,
+      });
+    } else {
+      const { met, detail } = test(sy.cpuPerRequest, other.cpuPerRequest);
+      checks.push({ label, met, detail: `${met ? 'met' : 'NOT met'}: ${detail}` });
+    }
+  };
+  add(`switchyard ≤ ${CPU_TARGET_RATIO.toFixed(2)}× the floor's CPU per request`, by.floor, (a, b) => ({
+    met: a <= CPU_TARGET_RATIO * b,
+    detail: `${fmt(a, 2)} µs vs floor ${fmt(b, 2)} µs = ${(a / b).toFixed(3)}×`,
+  }));
+  for (const [name, label] of [
+    ['http-proxy', 'http-proxy'],
+    ['reply-from', '@fastify/reply-from'],
+  ]) {
+    add(`switchyard uses less CPU per request than ${label}`, by[name], (a, b) => ({
+      met: a < b,
+      detail: `${fmt(a, 2)} µs vs ${fmt(b, 2)} µs (${(a / b).toFixed(3)}×)`,
+    }));
+  }
+  const evaluated = checks.every((c) => c.met !== null);
+  const all = evaluated ? (checks.every((c) => c.met) ? 'all met' : 'NOT all met') : 'not fully evaluated';
+  return { checks, all };
+}
+
+function rateText(settings) {
+  return settings.rate ? `rate capped at ${settings.rate} req/s` : 'no rate cap';
+}
+
+function pinText(pin, parentPin) {
+  if (!pin) return 'no CPU pinning (taskset unavailable)';
+  const parent = parentPin ? `load generator and backends on CPU ${parentPin}` : 'load generator unpinned';
+  return `proxy pinned to CPU ${pin}, ${parent}`;
+}
+
+function machineInfo(pin, parentPin) {
+  const cpus = os.cpus();
+  return {
+    cpu: cpus[0]?.model?.trim() ?? 'unknown',
+    cores: cpus.length,
+    memoryGiB: os.totalmem() / 2 ** 30,
+    node: process.version,
+    os: `${os.type()} ${os.release()} ${os.arch()}`,
+    pinning: pin
+      ? `yes: each proxy process ran under \`taskset -c ${pin}\`; ` +
+        (parentPin
+          ? `the parent (autocannon + backends) was pinned to CPU ${parentPin}`
+          : 'the parent (autocannon + backends) was not pinned')
+      : 'no (taskset not available)',
+  };
+}
+
+function renderMarkdown({ date, machine, settings, summaries, targets, elapsedS }) {
+  const problems = summaries.filter((s) => s.problems.length > 0);
+  const lines = [
+    '# Benchmark results',
+    '',
+    `Written by \`bench/run.mjs\` on ${date} (run took ${elapsedS.toFixed(0)} s). See [README.md](./README.md) ` +
+      'for what is measured and how.',
+    '',
+    '## Machine',
+    '',
+    `- CPU: ${machine.cpu}, ${machine.cores} cores`,
+    `- Memory: ${machine.memoryGiB.toFixed(1)} GiB`,
+    `- OS: ${machine.os}`,
+    `- Node: ${machine.node}`,
+    `- CPU pinning: ${machine.pinning}`,
+    '',
+    '## Settings',
+    '',
+    `- autocannon (in the parent process): ${settings.connections} connections, pipelining ` +
+      `${settings.pipelining}, keep-alive, ${rateText(settings)}; ${settings.warmup} s warm-up, then ` +
+      `${settings.duration} s measured`,
+    `- rounds: ${settings.rounds}; the table shows the median of the rounds per contender; the order of ` +
+      'the contenders rotates from round to round',
+    '- backends: 3 × node:http on 127.0.0.1 in the parent process, keep-alive, ' +
+      `200 text/plain ${JSON.stringify(BODY)}; each proxy forwards round robin over the three`,
+    '- CPU µs/req: `process.cpuUsage()` (user + system, all threads) of the proxy process, sampled ' +
+      'just before and after the measured run, divided by the requests completed in it',
+    '- contenders:',
+    ...settings.contenders.map((n) => `  - \`${n}\`: ${CONTENDERS[n]}`),
+    '',
+    '## Results',
+    '',
+    resultsTable(summaries),
+    '',
+    'non-2xx and errors are counted over the warm-up and measured runs of all rounds ' +
+      '(errors include timeouts).',
+    '',
+    '## Targets',
+    '',
+    `Targets: switchyard ≤ ${CPU_TARGET_RATIO.toFixed(2)}× the floor's CPU per request, and less CPU per ` +
+      `request than both http-proxy and @fastify/reply-from — in this run: **${targets.all}**.`,
+    '',
+    ...targets.checks.map((c) => `- ${c.label}: ${c.detail}`),
+    '',
+    noiseText(summaries),
+    '',
+    '## Problems',
+    '',
+    ...(problems.length === 0
+      ? ['None: every contender answered the smoke test right, with no non-2xx responses and no errors.']
+      : problems.flatMap((s) => s.problems.map((p) => `- **${s.name}** ${p}`))),
+    '',
+    '## Per round',
+    '',
+    roundsTable(summaries),
+    '',
+    '"other CPU %" is the CPU time the rest of the machine used during the measured run (from ' +
+      '/proc/stat: user, nice, system and steal time of all CPUs, minus the CPU time of the benchmark ' +
+      'and of the proxy process), in % of one core. A high value marks a run disturbed by another process ' +
+      'on this machine; a busy neighbour of a virtual machine does not show here.',
+    '',
+  ];
+  return lines.join('\n');
+}
+
+async function main() {
+  const settings = readSettings();
+  const pin = detectPinning();
+  const parentPin = pinParent(pin);
+  const startedAt = Date.now();
+  const perRun = settings.warmup + settings.duration;
+  const estimate = settings.rounds * settings.contenders.length * (perRun + 1);
+  console.log(
+    `switchyard bench: ${settings.contenders.join(', ')}; ${settings.rounds} round(s) × ` +
+      `(${settings.warmup} s warm-up + ${settings.duration} s), ${settings.connections} connections, ` +
+      `pipelining ${settings.pipelining}, ${rateText(settings)}; ${pinText(pin, parentPin)}; ` +
+      `about ${estimate} s`,
+  );
+
+  const backends = await startBackends(3);
+  const stopOnSignal = async (signal) => {
+    console.error(`\nswitchyard bench: ${signal}, stopping`);
+    await backends.close();
+    process.exit(130);
+  };
+  process.once('SIGINT', stopOnSignal);
+  process.once('SIGTERM', stopOnSignal);
+
+  const runs = Object.fromEntries(settings.contenders.map((n) => [n, []]));
+  try {
+    for (let round = 0; round < settings.rounds; round++) {
+      const order = settings.contenders.map((_, i, all) => all[(i + round) % all.length]);
+      for (const name of order) {
+        const run = await runOnce(name, backends, settings, pin);
+        runs[name].push(run);
+        const cpu = run.cpuPerRequest === undefined ? '' : `, ${fmt(run.cpuPerRequest, 1)} µs CPU/req`;
+        const others =
+          run.otherLoad === undefined ? '' : `, other processes ${fmt(run.otherLoad)}% of a core`;
+        const flag = run.problems.length > 0 ? ` FLAGGED: ${run.problems.join('; ')}` : '';
+        console.log(
+          `  round ${round + 1} ${name.padEnd(14)} ${fmt(run.rps).padStart(7)} req/s, ` +
+            `p99 ${fmt(run.p99, 1)} ms${cpu}${others}${flag}`,
+        );
+        await sleep(300);
+      }
+    }
+  } finally {
+    await backends.close();
+  }
+
+  const summaries = settings.contenders.map((n) => summarize(n, runs[n]));
+  const targets = evaluateTargets(summaries);
+  const elapsedS = (Date.now() - startedAt) / 1000;
+
+  console.log(`\n${resultsTable(summaries)}\n`);
+  for (const s of summaries) {
+    if (s.problems.length > 0) {
+      console.log(`FLAGGED ${s.name}: status codes ${JSON.stringify(s.statusCodes)}`);
+      for (const p of s.problems) console.log(`  - ${p}`);
+    }
+  }
+  console.log(`Targets (${targets.all}):`);
+  for (const c of targets.checks) console.log(`  - ${c.label}: ${c.detail}`);
+  console.log(noiseText(summaries));
+
+  if (settings.write) {
+    const markdown = renderMarkdown({
+      date: new Date().toISOString(),
+      machine: machineInfo(pin, parentPin),
+      settings,
+      summaries,
+      targets,
+      elapsedS,
+    });
+    writeFileSync(RESULTS_FILE, markdown);
+    console.log(`\nwrote ${RESULTS_FILE}`);
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    console.error(err);
+    process.exit(1);
+  },
+);
