@@ -28,6 +28,15 @@ const RESPONSE_DROP = new Set([
   'te',
 ]);
 
+/** Lengths of the names in a set: most fields are told apart without lowercasing them. */
+function lengthsOf(names: Set<string>): Uint8Array {
+  const table = new Uint8Array(64);
+  for (const n of names) table[n.length] = 1;
+  return table;
+}
+const REQUEST_DROP_LENGTHS = lengthsOf(REQUEST_DROP);
+const RESPONSE_DROP_LENGTHS = lengthsOf(RESPONSE_DROP);
+
 /** The connection-options named in a `Connection` field, other than close / keep-alive. */
 function connectionTokens(value: string | undefined): Set<string> | undefined {
   if (value === undefined) return undefined;
@@ -67,9 +76,11 @@ export function requestHeaders(
   let bytes = 0;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string;
-    const lower = name.toLowerCase();
-    if (REQUEST_DROP.has(lower) || extra?.has(lower)) continue;
-    if (bodyLength !== undefined && lower === 'content-length') continue;
+    if (extra !== undefined || bodyLength !== undefined || REQUEST_DROP_LENGTHS[name.length] === 1) {
+      const lower = name.toLowerCase();
+      if (REQUEST_DROP.has(lower) || extra?.has(lower)) continue;
+      if (bodyLength !== undefined && lower === 'content-length') continue;
+    }
     const value = raw[i + 1] as string;
     list.push(name, value);
     bytes += name.length + value.length + 4;
@@ -99,10 +110,12 @@ export function responseHeaders(raw: Buffer[]): string[] {
   let connection: string | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const name = (raw[i] as Buffer).toString('latin1');
-    const lower = name.toLowerCase();
-    if (RESPONSE_DROP.has(lower)) {
-      if (lower === 'connection') connection = (raw[i + 1] as Buffer).toString('latin1');
-      continue;
+    if (RESPONSE_DROP_LENGTHS[name.length] === 1) {
+      const lower = name.toLowerCase();
+      if (RESPONSE_DROP.has(lower)) {
+        if (lower === 'connection') connection = (raw[i + 1] as Buffer).toString('latin1');
+        continue;
+      }
     }
     list.push(name, (raw[i + 1] as Buffer).toString('latin1'));
   }

@@ -219,6 +219,7 @@ class Exchange implements RequestInfo {
   private body: IncomingMessage | Buffer | null = null;
   private tried: Set<string> | undefined;
   private attempts = 0;
+  /** When the first attempt started, for `tryTimeoutMs` only. */
   private readonly startedAt: number;
   attempt: Attempt | undefined;
   clientGone = false;
@@ -233,7 +234,7 @@ class Exchange implements RequestInfo {
     this.url = targetOf(req) ?? '';
     this.headers = req.headers;
     this.clientIp = req.socket.remoteAddress;
-    this.startedAt = performance.now();
+    this.startedAt = core.o.tryTimeoutMs === 0 ? 0 : performance.now();
   }
 
   start(): void {
@@ -351,9 +352,8 @@ class Exchange implements RequestInfo {
   }
 
   end(): void {
-    if (this.finished) return;
+    // The close listener stays: it reads `finished`, which is cheaper than removing it.
     this.finished = true;
-    this.res.off('close', onResponseClose);
   }
 }
 
