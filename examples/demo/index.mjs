@@ -143,7 +143,7 @@ Round robin, weighted 2:1:1 (nginx's smooth order: alpha beta gamma alpha, …):
 
 Sticky sessions: the first answer sets a signed cookie naming the backend; a client
 that sends it back (a browser, or curl with a cookie jar) stays on that backend:
-  for i in 1 2 3 4; do curl -s -c /tmp/jar -b /tmp/jar ${url}/ | grep -o '"backend":"[a-z]*"'; done
+  for i in 1 2 3 4; do curl -s -c /tmp/jar -b /tmp/jar ${url}/ | grep '"backend"'; done
 
 What a backend receives (path, method, headers):
   curl ${url}/hello?name=switchyard
