@@ -23,6 +23,7 @@ export interface MovedKeysOptions {
 
 /** A key that maps to a different peer after the change. */
 export interface MovedKey {
+  /** The key that moved. */
   key: string;
   /** The peer id before, or `undefined` if no peer took the key. */
   from: string | undefined;

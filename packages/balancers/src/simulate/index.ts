@@ -40,7 +40,14 @@ export interface SimFailure {
  * When requests arrive: a count, all at t = 0, or `{ count, intervalMs }`, request `i`
  * at `t = i × intervalMs`.
  */
-export type SimRequests = number | { count: number; intervalMs: number };
+export type SimRequests =
+  | number
+  | {
+      /** How many requests arrive. */
+      count: number;
+      /** Virtual ms between two arrivals. */
+      intervalMs: number;
+    };
 
 /** Options of {@link simulate}. */
 export interface SimulateOptions {
