@@ -18,6 +18,15 @@ export {
   UpstreamTimeoutError,
 } from './errors.js';
 export {
+  createHealthCheck,
+  type HeaderMatch,
+  type HealthCheck,
+  type HealthCheckOptions,
+  type MatchOptions,
+  type Timers,
+} from './health/index.js';
+export {
+  type HealthCheckCounts,
   Peer,
   type PeerPatch,
   type PeerState,
@@ -32,4 +41,10 @@ export {
   type ProxyOptions,
   type ReverseProxy,
 } from './proxy/index.js';
-export { createUpstream, Upstream, type UpstreamEvents, type UpstreamOptions } from './upstream/index.js';
+export {
+  createUpstream,
+  type HealthCheckResult,
+  Upstream,
+  type UpstreamEvents,
+  type UpstreamOptions,
+} from './upstream/index.js';

@@ -136,3 +136,45 @@ export async function waitFor(condition: () => boolean, timeoutMs = 5_000): Prom
     await new Promise((r) => setTimeout(r, 5));
   }
 }
+
+/** A manual scheduler with the `setTimeout` / `clearTimeout` shape, driven by `advance`. */
+export interface ManualTimers {
+  setTimeout(fn: () => void, ms: number): number;
+  clearTimeout(handle: unknown): void;
+  /** Moves time forward, running every timer that falls due, in order. */
+  advance(ms: number): void;
+  /** Timers waiting. */
+  pending(): number;
+  now(): number;
+}
+
+export function manualTimers(start = 0): ManualTimers {
+  let now = start;
+  let next = 1;
+  const due = new Map<number, { at: number; fn: () => void }>();
+  return {
+    setTimeout(fn, ms) {
+      const id = next++;
+      due.set(id, { at: now + ms, fn });
+      return id;
+    },
+    clearTimeout(handle) {
+      due.delete(handle as number);
+    },
+    advance(ms) {
+      const end = now + ms;
+      for (;;) {
+        let first: [number, { at: number; fn: () => void }] | undefined;
+        for (const entry of due)
+          if (entry[1].at <= end && (first === undefined || entry[1].at < first[1].at)) first = entry;
+        if (first === undefined) break;
+        due.delete(first[0]);
+        now = first[1].at;
+        first[1].fn();
+      }
+      now = end;
+    },
+    pending: () => due.size,
+    now: () => now,
+  };
+}

@@ -57,6 +57,18 @@ export interface PeerPatch {
   slowStartMs?: number;
 }
 
+/** Active health-check counters of a peer, as in the NGINX Plus API. */
+export interface HealthCheckCounts {
+  /** Checks made. */
+  checks: number;
+  /** Checks failed. */
+  fails: number;
+  /** Times the peer became unhealthy. */
+  unhealthy: number;
+  /** Whether the last check passed; `undefined` before the first. */
+  lastPassed: boolean | undefined;
+}
+
 /** Responses by status class, as in the NGINX Plus API. */
 export interface ResponseCounts {
   /** Informational responses. */
@@ -163,6 +175,8 @@ export class Peer implements PeerView {
   down: boolean;
   /** Set by active health checks. */
   unhealthy = false;
+  /** Active health-check counters (NGINX Plus `health_checks`). */
+  readonly healthChecks: HealthCheckCounts = { checks: 0, fails: 0, unhealthy: 0, lastPassed: undefined };
   /** Set by active health checks for a new peer until its first check passes. */
   checking = false;
   /** Set by `Upstream.drain`. */

@@ -46,6 +46,21 @@ export interface UpstreamEvents {
   'peer:draining': [peer: Peer];
   /** A draining peer has no request in flight any more: it can be removed safely. */
   'peer:drained': [peer: Peer];
+  /** An active health check finished (passed or not). */
+  'peer:checked': [peer: Peer, result: HealthCheckResult];
+  /** A peer failed `fails` checks in a row and takes no requests. */
+  'peer:unhealthy': [peer: Peer, result: HealthCheckResult];
+  /** A peer passed `passes` checks in a row (or its first, when it was `checking`) and takes requests again. */
+  'peer:healthy': [peer: Peer, result: HealthCheckResult];
+}
+
+/** The outcome of one active health check. */
+export interface HealthCheckResult {
+  passed: boolean;
+  /** The response status, when a response came. */
+  status?: number;
+  /** Why the check failed: a connection error, a timeout, or which `match` rule did not hold. */
+  reason?: string;
 }
 
 const UPSTREAM_KEYS = ['name', 'servers', 'balancer', 'persistence', 'clock', 'hashKey', 'random'] as const;

@@ -1,0 +1,270 @@
+import { Agent } from 'undici';
+import { boolAt, intAt, knownKeys, objectAt, stringAt } from '../config/validate.js';
+import { InvalidOptionError } from '../errors.js';
+import type { Peer } from '../peer/index.js';
+import type { HealthCheckResult, Upstream } from '../upstream/index.js';
+import { compileMatch, type Matcher, type MatchOptions } from './match.js';
+
+export type { HeaderMatch, MatchOptions } from './match.js';
+
+/** Timer functions; tests pass a manual scheduler. */
+export interface Timers {
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+/** Options of {@link createHealthCheck}: nginx `health_check` and `match`. */
+export interface HealthCheckOptions {
+  /** Time between two checks of a peer. @default 5000 */
+  intervalMs?: number;
+  /** Each wait is lengthened by a random amount up to this. @default 0 */
+  jitterMs?: number;
+  /** Consecutive failed checks that make a peer unhealthy. @default 1 */
+  fails?: number;
+  /** Consecutive passed checks that make an unhealthy peer healthy. @default 1 */
+  passes?: number;
+  /** The request-target checked. @default '/' */
+  uri?: string;
+  /** Check this port instead of the peer's. */
+  port?: number;
+  /** Connect and response time allowed to one check. @default 5000 */
+  timeoutMs?: number;
+  /** New peers (and every peer at start) are `checking` until their first check passes. @default false */
+  mandatory?: boolean;
+  /** What a passing response looks like. @default status 200-399 */
+  match?: MatchOptions;
+  /** Headers sent with each check (`Host` defaults to the peer's `host:port`). */
+  headers?: Record<string, string>;
+  /** Timers, for tests. @default the global setTimeout / clearTimeout */
+  timers?: Timers;
+  /** Randomness for the jitter. @default Math.random */
+  random?: () => number;
+}
+
+/** A running health checker. */
+export interface HealthCheck {
+  /** Starts checking every peer, and peers added later. */
+  start(): void;
+  /** Stops the timers and cuts the checks in flight. */
+  stop(): Promise<void>;
+  /** Checks every peer once now (skipping peers whose check is in flight). */
+  checkAll(): Promise<void>;
+}
+
+const KEYS = [
+  'intervalMs',
+  'jitterMs',
+  'fails',
+  'passes',
+  'uri',
+  'port',
+  'timeoutMs',
+  'mandatory',
+  'match',
+  'headers',
+  'timers',
+  'random',
+] as const;
+
+function noop(): void {}
+
+/** nginx reads at most this much of a body for `match`. */
+const MAX_BODY = 256 * 1024;
+
+/** The per-peer state of the checker. */
+interface Track {
+  timer: unknown;
+  inflight: Promise<void> | undefined;
+  abort: AbortController | undefined;
+  passes: number;
+  fails: number;
+}
+
+/**
+ * Active health checks (NGINX Plus `health_check`): each peer gets a request every
+ * `intervalMs`; `fails` failures in a row make it `unhealthy` (no requests), `passes`
+ * passes make it healthy again. A check passes on a 2xx/3xx, or as `match` says. One check
+ * per peer is in flight at most; bodies are always read or destroyed. Events on the
+ * upstream: `peer:checked`, `peer:unhealthy`, `peer:healthy`.
+ *
+ * Differs from nginx: there is no configuration reload, so `persistent` has no meaning
+ * and is not offered; `timeoutMs` bounds each check (nginx uses the proxy timeouts).
+ *
+ * @example
+ * ```ts
+ * const checks = createHealthCheck(upstream, { uri: '/healthz', intervalMs: 2000, fails: 2, passes: 2 });
+ * checks.start();
+ * upstream.on('peer:unhealthy', (peer, r) => console.warn(peer.id, r.reason));
+ * ```
+ * @see https://nginx.org/en/docs/http/ngx_http_upstream_hc_module.html#health_check
+ */
+export function createHealthCheck(upstream: Upstream, options: HealthCheckOptions = {}): HealthCheck {
+  const o = objectAt('options', options);
+  knownKeys('', o, KEYS);
+  const intervalMs = intAt('intervalMs', o.intervalMs, 5_000, 1);
+  const jitterMs = intAt('jitterMs', o.jitterMs, 0, 0);
+  const failsNeeded = intAt('fails', o.fails, 1, 1);
+  const passesNeeded = intAt('passes', o.passes, 1, 1);
+  const uri = stringAt('uri', o.uri, '/');
+  if (!uri.startsWith('/')) throw new InvalidOptionError('uri', 'a path starting with /', uri);
+  const port = o.port === undefined ? undefined : intAt('port', o.port, 0, 1, 65_535);
+  const timeoutMs = intAt('timeoutMs', o.timeoutMs, 5_000, 1);
+  const mandatory = boolAt('mandatory', o.mandatory, false);
+  const matcher: Matcher = compileMatch(o.match as MatchOptions | undefined);
+  const headers = o.headers === undefined ? {} : (objectAt('headers', o.headers) as Record<string, string>);
+  const timers = (o.timers as Timers | undefined) ?? { setTimeout, clearTimeout };
+  const random = (o.random as (() => number) | undefined) ?? Math.random;
+
+  const agent = new Agent({
+    connect: { timeout: timeoutMs },
+    headersTimeout: timeoutMs,
+    bodyTimeout: timeoutMs,
+  });
+  const tracks = new Map<Peer, Track>();
+  let running = false;
+
+  const delay = () => intervalMs + (jitterMs === 0 ? 0 : Math.floor(random() * jitterMs));
+
+  function track(peer: Peer): Track {
+    let t = tracks.get(peer);
+    if (t === undefined) {
+      t = { timer: undefined, inflight: undefined, abort: undefined, passes: 0, fails: 0 };
+      tracks.set(peer, t);
+    }
+    return t;
+  }
+
+  function schedule(peer: Peer): void {
+    const t = track(peer);
+    if (!running) return;
+    timers.clearTimeout(t.timer);
+    t.timer = timers.setTimeout(() => {
+      t.timer = undefined;
+      void check(peer).then(() => schedule(peer));
+    }, delay());
+  }
+
+  async function probe(peer: Peer, abort: AbortController): Promise<HealthCheckResult> {
+    const origin = port === undefined ? peer.origin : peer.origin.replace(/:\d+$/, `:${port}`);
+    try {
+      const res = await agent.request({
+        origin,
+        path: uri,
+        method: 'GET',
+        headers: { host: peer.hostHeader, ...headers },
+        signal: abort.signal,
+      });
+      let body = '';
+      if (matcher.readsBody) {
+        for await (const chunk of res.body) {
+          body += (chunk as Buffer).toString('latin1');
+          if (body.length >= MAX_BODY) {
+            body = body.slice(0, MAX_BODY);
+            break;
+          }
+        }
+      }
+      // Always finish with the body: drain what is left (a small limit), or cut it.
+      if (matcher.readsBody) {
+        res.body.on('error', noop);
+        res.body.destroy();
+      } else await res.body.dump({ limit: MAX_BODY });
+      const failed = matcher.test(res.statusCode, res.headers, body);
+      return failed === undefined
+        ? { passed: true, status: res.statusCode }
+        : { passed: false, status: res.statusCode, reason: `response did not match: ${failed}` };
+    } catch (err) {
+      return { passed: false, reason: (err as Error).message || String(err) };
+    }
+  }
+
+  function check(peer: Peer): Promise<void> {
+    const t = track(peer);
+    if (t.inflight !== undefined) return t.inflight;
+    const abort = new AbortController();
+    t.abort = abort;
+    t.inflight = probe(peer, abort).then((result) => {
+      t.inflight = undefined;
+      t.abort = undefined;
+      if (abort.signal.aborted || !upstream.get(peer.id)) return;
+      record(peer, t, result);
+    });
+    return t.inflight;
+  }
+
+  function record(peer: Peer, t: Track, result: HealthCheckResult): void {
+    const hc = peer.healthChecks;
+    hc.checks++;
+    hc.lastPassed = result.passed;
+    if (result.passed) {
+      t.fails = 0;
+      t.passes++;
+      if ((peer.unhealthy && t.passes >= passesNeeded) || peer.checking) {
+        peer.unhealthy = false;
+        peer.checking = false;
+        peer.upSince = upstream.clock();
+        upstream.emit('peer:checked', peer, result);
+        upstream.emit('peer:healthy', peer, result);
+        return;
+      }
+    } else {
+      hc.fails++;
+      t.passes = 0;
+      t.fails++;
+      if (!peer.unhealthy && t.fails >= failsNeeded) {
+        peer.unhealthy = true;
+        peer.checking = false;
+        hc.unhealthy++;
+        upstream.emit('peer:checked', peer, result);
+        upstream.emit('peer:unhealthy', peer, result);
+        return;
+      }
+    }
+    upstream.emit('peer:checked', peer, result);
+  }
+
+  const onAdd = (peer: Peer): void => {
+    if (mandatory) peer.checking = true;
+    schedule(peer);
+    // A new peer is checked at once, so a mandatory one does not wait a whole interval.
+    void check(peer);
+  };
+  const onRemove = (peer: Peer): void => {
+    const t = tracks.get(peer);
+    if (t === undefined) return;
+    timers.clearTimeout(t.timer);
+    t.abort?.abort();
+    tracks.delete(peer);
+  };
+
+  return {
+    start() {
+      if (running) return;
+      running = true;
+      upstream.on('peer:add', onAdd);
+      upstream.on('peer:remove', onRemove);
+      for (const peer of upstream.peers) {
+        if (mandatory) peer.checking = true;
+        schedule(peer);
+      }
+      void Promise.all(upstream.peers.map((p) => check(p)));
+    },
+    async stop() {
+      running = false;
+      upstream.off('peer:add', onAdd);
+      upstream.off('peer:remove', onRemove);
+      const pending: Promise<void>[] = [];
+      for (const t of tracks.values()) {
+        timers.clearTimeout(t.timer);
+        t.abort?.abort();
+        if (t.inflight !== undefined) pending.push(t.inflight);
+      }
+      await Promise.all(pending);
+      tracks.clear();
+      await agent.close();
+    },
+    async checkAll() {
+      await Promise.all(upstream.peers.map((p) => check(p)));
+    },
+  };
+}
