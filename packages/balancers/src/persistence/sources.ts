@@ -35,6 +35,16 @@ export type ResponseSource =
     }
   | ((res: ResponseHead) => string | undefined);
 
+/** URL-decodes a cookie value the way the cookie library does (kept as is when malformed). */
+function decodeCookieValue(raw: string): string {
+  if (!raw.includes('%')) return raw;
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return raw;
+  }
+}
+
 /** The value of one cookie in a Cookie header, or `undefined`. */
 export function cookieValue(header: string | string[] | undefined, name: string): string | undefined {
   if (header === undefined) return undefined;
@@ -69,7 +79,8 @@ export function readResponse(source: ResponseSource, res: ResponseHead): string 
     if (eq === -1 || line.slice(0, eq).trim() !== source.cookie) continue;
     const semi = line.indexOf(';', eq);
     const raw = line.slice(eq + 1, semi === -1 ? undefined : semi).trim();
-    return raw === '' ? undefined : raw;
+    // Decode as the cookie library decodes the request's Cookie, so both sides agree.
+    return raw === '' ? undefined : decodeCookieValue(raw);
   }
   return undefined;
 }

@@ -14,7 +14,10 @@ export interface RedisLikeClient {
 
 /** Options of {@link redisSessionStore}. */
 export interface RedisSessionStoreOptions {
-  /** A connected client of the official `redis` package (an optional peer dependency). */
+  /**
+   * A connected client of the official `redis` package. Bring your own: switchyard does not
+   * depend on `redis`; any object with these two commands works.
+   */
   client: RedisLikeClient;
   /** Prefix of every key. @default 'swy:session:' */
   prefix?: string;

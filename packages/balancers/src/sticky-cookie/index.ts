@@ -72,8 +72,9 @@ export function stickyCookie(options: StickyCookieOptions = {}): Persistence {
     }
   }
   const { expiresMs } = options;
-  if (expiresMs !== undefined && expiresMs !== 'max' && !(Number.isInteger(expiresMs) && expiresMs > 0)) {
-    throw new InvalidOptionError('expiresMs', 'a positive integer or "max"', expiresMs);
+  // Max-Age counts whole seconds: under 1000 ms it would be 0, which deletes the cookie.
+  if (expiresMs !== undefined && expiresMs !== 'max' && !(Number.isInteger(expiresMs) && expiresMs >= 1000)) {
+    throw new InvalidOptionError('expiresMs', 'an integer of at least 1000 (ms) or "max"', expiresMs);
   }
   if (options.sameSite !== undefined && !['strict', 'lax', 'none'].includes(options.sameSite)) {
     throw new InvalidOptionError('sameSite', 'one of "strict", "lax", "none"', options.sameSite);
@@ -87,6 +88,18 @@ export function stickyCookie(options: StickyCookieOptions = {}): Persistence {
     maxAge:
       expiresMs === undefined ? undefined : expiresMs === 'max' ? TEN_YEARS_S : Math.floor(expiresMs / 1000),
   };
+
+  for (const key of ['domain', 'path'] as const) {
+    try {
+      serialize(name, 'x', { [key]: attributes[key] });
+    } catch {
+      throw new InvalidOptionError(
+        key,
+        `a valid cookie ${key === 'domain' ? 'Domain' : 'Path'}`,
+        options[key],
+      );
+    }
+  }
 
   // Token → peer, built once per peers array (membership change).
   const tables = new WeakMap<readonly PeerView[], Map<string, PeerView>>();

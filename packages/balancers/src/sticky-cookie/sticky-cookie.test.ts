@@ -81,8 +81,11 @@ describe('stickyCookie', () => {
     expect(() => stickyCookie({ secret: ['ok', ''] })).toThrow(
       'secret[1]: expected a non-empty string, got ""',
     );
-    expect(() => stickyCookie({ expiresMs: -1 })).toThrow(
-      'expiresMs: expected a positive integer or "max", got -1',
+    expect(() => stickyCookie({ expiresMs: 999 })).toThrow(
+      'expiresMs: expected an integer of at least 1000 (ms) or "max", got 999',
+    );
+    expect(() => stickyCookie({ domain: 'bad;domain' })).toThrow(
+      'domain: expected a valid cookie Domain, got "bad;domain"',
     );
   });
 });

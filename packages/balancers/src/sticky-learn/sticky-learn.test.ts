@@ -26,6 +26,12 @@ describe('stickyLearn', () => {
     expect(s.find(req('SID=other'), peers)).toBeUndefined();
   });
 
+  it('finds a session whose id has %-escapes, as the Cookie header decodes it', () => {
+    const s = stickyLearn({ create: { cookie: 'SID' }, lookup: { cookie: 'SID' } });
+    s.bind(req(), res(['SID=s%3Aabc.def; Path=/']), peers[0] as PeerView);
+    expect(s.find(req('SID=s%3Aabc.def'), peers)).toBe(peers[0]);
+  });
+
   it('forgets a session left unused for timeoutMs, and keeps one in use', () => {
     let t = 1_000_000;
     const store = memorySessionStore({ now: () => t });

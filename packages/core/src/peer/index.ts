@@ -136,8 +136,11 @@ export class Peer implements PeerView {
   route: string | undefined;
   /** NGINX Plus `slow_start`, in ms; 0 = none. */
   slowStartMs: number;
-  /** When the peer last came back (down → up, or a successful probe after resting), ms; 0 = never. */
-  upSince = 0;
+  /**
+   * When the peer last came back (down → up, healthy again, or a successful probe after
+   * resting), ms; `undefined` until then, so slow start applies only to a return.
+   */
+  upSince: number | undefined = undefined;
 
   /** Whether strategies may hand this peer a new, unbound request; refreshed on each selection. */
   available = true;

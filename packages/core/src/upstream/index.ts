@@ -256,8 +256,12 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
   patch(id: string, changes: PeerPatch): Peer {
     const peer = this.need(id);
     const wasDown = peer.down;
+    const weight = peer.weight;
     peer.apply(changes);
     if (wasDown && !peer.down) peer.upSince = this.clock();
+    // Strategies key their tables (hash rings, weight sums) by the peers array: a new
+    // weight comes with new arrays, as a membership change does.
+    if (peer.weight !== weight) this.rebuild();
     this.emit('peer:patch', peer);
     return peer;
   }

@@ -1,0 +1,219 @@
+import type { Peer, PeerState } from '../peer/index.js';
+import type { Upstream } from '../upstream/index.js';
+import { formatTime } from './params.js';
+import type { Tracking } from './track.js';
+import type { CacheOutcome, CacheWriteOutcome, CacheZone } from './types.js';
+
+/**
+ * One server of an upstream with its statistics, as NGINX Plus API versions 8 and 9 show
+ * it (`ssl` and `service` are absent: switchyard has no upstream TLS statistics and no
+ * `service` servers).
+ *
+ * @see https://nginx.org/en/docs/http/ngx_http_api_module.html#def_nginx_http_upstream
+ */
+export interface PeerJson {
+  id: number;
+  server: string;
+  name: string;
+  backup: boolean;
+  weight: number;
+  state: PeerState;
+  active: number;
+  max_conns: number;
+  requests: number;
+  /** Moving average, ms, rounded. */
+  header_time: number;
+  /** Moving average, ms, rounded. */
+  response_time: number;
+  responses: {
+    '1xx': number;
+    '2xx': number;
+    '3xx': number;
+    '4xx': number;
+    '5xx': number;
+    codes: Record<string, number>;
+    total: number;
+  };
+  sent: number;
+  received: number;
+  fails: number;
+  unavail: number;
+  health_checks: { checks: number; fails: number; unhealthy: number; last_passed?: boolean };
+  /** ms. */
+  downtime: number;
+  /** ISO 8601; present while the server is unavail, checking or unhealthy. */
+  downstart?: string;
+  /** ISO 8601; present once the server was selected. */
+  selected?: string;
+}
+
+/** An upstream group with its servers, as NGINX Plus shows it. */
+export interface UpstreamJson {
+  peers: PeerJson[];
+  /** Idle keep-alive connections: not visible from here, always 0. */
+  keepalive: number;
+  zombies: number;
+  /** nginx's shared memory zone; switchyard shows the group's name. */
+  zone: string;
+}
+
+/** A server's configuration, as NGINX Plus `…/servers` shows it. */
+export interface ServerJson {
+  id: number;
+  server: string;
+  weight: number;
+  max_conns: number;
+  max_fails: number;
+  fail_timeout: string;
+  slow_start: string;
+  route: string;
+  backup: boolean;
+  down: boolean;
+  /** Present (and `true`) while the server drains. */
+  drain?: boolean;
+}
+
+/** The statistics of a cache zone, as NGINX Plus shows them. */
+export interface CacheJson {
+  size: number;
+  max_size: number;
+  cold: boolean;
+  hit: { responses: number; bytes: number };
+  stale: { responses: number; bytes: number };
+  updating: { responses: number; bytes: number };
+  revalidated: { responses: number; bytes: number };
+  miss: WrittenJson;
+  expired: WrittenJson;
+  bypass: WrittenJson;
+}
+
+interface WrittenJson {
+  responses: number;
+  bytes: number;
+  responses_written: number;
+  bytes_written: number;
+}
+
+const iso = (ms: number): string => new Date(ms).toISOString();
+
+export function peerJson(t: Tracking, peer: Peer): PeerJson {
+  const r = peer.responses;
+  const hc = peer.healthChecks;
+  const codes: Record<string, number> = {};
+  for (const [code, n] of Object.entries(r.codes)) codes[code] = n;
+  const healthChecks: PeerJson['health_checks'] = {
+    checks: hc.checks,
+    fails: hc.fails,
+    unhealthy: hc.unhealthy,
+  };
+  if (hc.lastPassed !== undefined) healthChecks.last_passed = hc.lastPassed;
+  const json: PeerJson = {
+    id: t.idOf(peer),
+    server: peer.id,
+    name: peer.id,
+    backup: peer.backup,
+    weight: peer.weight,
+    state: t.upstream.stateOf(peer),
+    active: peer.active,
+    max_conns: peer.maxConns,
+    requests: peer.requests,
+    header_time: Math.round(peer.headerTimeMs),
+    response_time: Math.round(peer.responseTimeMs),
+    responses: {
+      '1xx': r['1xx'],
+      '2xx': r['2xx'],
+      '3xx': r['3xx'],
+      '4xx': r['4xx'],
+      '5xx': r['5xx'],
+      codes,
+      total: r.total,
+    },
+    sent: peer.sent,
+    received: peer.received,
+    fails: peer.failsTotal,
+    unavail: peer.unavailCount,
+    health_checks: healthChecks,
+    downtime: t.downtimeOf(peer),
+  };
+  const downstart = t.downstartOf(peer);
+  if (downstart !== 0) json.downstart = iso(downstart);
+  if (peer.selected !== 0) json.selected = iso(peer.selected);
+  return json;
+}
+
+export function upstreamJson(t: Tracking, name: string): UpstreamJson {
+  t.observeAll();
+  return {
+    peers: t.upstream.peers.map((p) => peerJson(t, p)),
+    keepalive: 0,
+    zombies: t.zombies(),
+    zone: name,
+  };
+}
+
+export function serverJson(t: Tracking, peer: Peer): ServerJson {
+  const json: ServerJson = {
+    id: t.idOf(peer),
+    server: peer.id,
+    weight: peer.weight,
+    max_conns: peer.maxConns,
+    max_fails: peer.maxFails,
+    fail_timeout: formatTime(peer.failTimeoutMs),
+    slow_start: formatTime(peer.slowStartMs),
+    route: peer.route ?? '',
+    backup: peer.backup,
+    down: peer.down,
+  };
+  if (peer.draining) json.drain = true;
+  return json;
+}
+
+export function serversJson(t: Tracking, upstream: Upstream): ServerJson[] {
+  return upstream.peers.map((p) => serverJson(t, p));
+}
+
+const outcome = (o: CacheOutcome | undefined) => ({ responses: o?.responses ?? 0, bytes: o?.bytes ?? 0 });
+const written = (o: CacheWriteOutcome | undefined): WrittenJson => ({
+  responses: o?.responses ?? 0,
+  bytes: o?.bytes ?? 0,
+  responses_written: o?.responsesWritten ?? 0,
+  bytes_written: o?.bytesWritten ?? 0,
+});
+
+export function cacheJson(zone: CacheZone): CacheJson {
+  const s = zone.stats();
+  return {
+    size: s.size ?? 0,
+    max_size: s.maxSize ?? 0,
+    cold: s.cold ?? false,
+    hit: outcome(s.hit),
+    stale: outcome(s.stale),
+    updating: outcome(s.updating),
+    revalidated: outcome(s.revalidated),
+    miss: written(s.miss),
+    expired: written(s.expired),
+    bypass: written(s.bypass),
+  };
+}
+
+/** Zeroes a peer's statistics (NGINX Plus `DELETE /http/upstreams/{name}`). */
+export function resetPeer(t: Tracking, peer: Peer): void {
+  peer.requests = 0;
+  peer.sent = 0;
+  peer.received = 0;
+  peer.failsTotal = 0;
+  peer.unavailCount = 0;
+  const r = peer.responses;
+  r['1xx'] = 0;
+  r['2xx'] = 0;
+  r['3xx'] = 0;
+  r['4xx'] = 0;
+  r['5xx'] = 0;
+  r.total = 0;
+  for (const code of Object.keys(r.codes)) delete r.codes[Number(code)];
+  const hc = peer.healthChecks;
+  hc.checks = 0;
+  hc.fails = 0;
+  hc.unhealthy = 0;
+  t.resetDowntime(peer);
+}

@@ -1,0 +1,151 @@
+import type { PeerPatch, ServerOptions } from '../peer/index.js';
+import { ApiError, formatError } from './responses.js';
+
+/** nginx time units, in ms (ngx_parse_time). */
+const UNITS: Record<string, number> = {
+  ms: 1,
+  s: 1_000,
+  m: 60_000,
+  h: 3_600_000,
+  d: 86_400_000,
+  w: 604_800_000,
+  M: 2_592_000_000,
+  y: 31_536_000_000,
+};
+
+/**
+ * Parses an nginx time (`10s`, `1m30s`, `500ms`, a bare number of seconds) into ms;
+ * a JSON number counts as seconds. `undefined` when it is not one.
+ */
+export function parseTime(v: unknown): number | undefined {
+  if (typeof v === 'number') return Number.isInteger(v) && v >= 0 ? v * 1_000 : undefined;
+  if (typeof v !== 'string') return undefined;
+  const s = v.trim();
+  if (/^\d+$/.test(s)) return Number(s) * 1_000;
+  const re = /(\d+)(ms|[smhdwMy])/gy;
+  let ms = 0;
+  let end = 0;
+  for (let m = re.exec(s); m !== null; m = re.exec(s)) {
+    ms += Number(m[1]) * (UNITS[m[2] as string] as number);
+    end = re.lastIndex;
+  }
+  return end === s.length && end > 0 && Number.isSafeInteger(ms) ? ms : undefined;
+}
+
+/** Formats ms as nginx shows a time: whole seconds as `10s`, otherwise `1500ms`. */
+export function formatTime(ms: number): string {
+  return ms % 1_000 === 0 ? `${ms / 1_000}s` : `${ms}ms`;
+}
+
+/** nginx keeps a route in a fixed-size field. */
+const MAX_ROUTE = 32;
+
+const CONF_KEYS = new Set([
+  'id',
+  'server',
+  'service',
+  'weight',
+  'max_conns',
+  'max_fails',
+  'fail_timeout',
+  'slow_start',
+  'route',
+  'backup',
+  'down',
+  'drain',
+]);
+
+/** A server body of `POST`/`PATCH …/servers`, checked and turned into switchyard's terms. */
+export interface ServerBody {
+  id?: number;
+  server?: string;
+  patch: PeerPatch;
+  /** `route: ""`: clear the route. */
+  clearRoute: boolean;
+  backup?: boolean;
+  drain?: boolean;
+}
+
+/**
+ * Checks a server body as NGINX Plus does and returns it in switchyard's terms, or the
+ * API error NGINX Plus would answer.
+ *
+ * @see https://nginx.org/en/docs/http/ngx_http_api_module.html#def_nginx_http_upstream_conf_server
+ */
+export function parseServerBody(body: Record<string, unknown>): ServerBody | ApiError {
+  const out: ServerBody = { patch: {}, clearRoute: false };
+  for (const [k, v] of Object.entries(body)) {
+    if (!CONF_KEYS.has(k)) return formatError(`unknown parameter "${k}"`);
+    if (typeof v === 'object' && v !== null) return formatError('nested object or list');
+  }
+  const { patch } = out;
+  const b = body;
+  if (b.id !== undefined) {
+    if (typeof b.id !== 'number' || !Number.isInteger(b.id) || b.id < 0) return invalid('id');
+    out.id = b.id;
+  }
+  if (b.server !== undefined) {
+    if (typeof b.server !== 'string' || b.server === '') return invalid('server');
+    out.server = b.server;
+  }
+  if (b.service !== undefined && b.service !== '') {
+    return new ApiError(400, 'UpstreamBadService', '"service" is not supported');
+  }
+  if (b.weight !== undefined) {
+    if (!isInt(b.weight, 1)) return new ApiError(400, 'UpstreamBadWeight', 'invalid "weight"');
+    patch.weight = b.weight;
+  }
+  if (b.max_conns !== undefined) {
+    if (!isInt(b.max_conns, 0)) return new ApiError(400, 'UpstreamBadMaxConns', 'invalid "max_conns"');
+    patch.maxConns = b.max_conns;
+  }
+  if (b.max_fails !== undefined) {
+    if (!isInt(b.max_fails, 0)) return new ApiError(400, 'UpstreamBadMaxFails', 'invalid "max_fails"');
+    patch.maxFails = b.max_fails;
+  }
+  if (b.fail_timeout !== undefined) {
+    const ms = parseTime(b.fail_timeout);
+    if (ms === undefined || ms < 1)
+      return new ApiError(400, 'UpstreamBadFailTimeout', 'invalid "fail_timeout"');
+    patch.failTimeoutMs = ms;
+  }
+  if (b.slow_start !== undefined) {
+    const ms = parseTime(b.slow_start);
+    if (ms === undefined) return new ApiError(400, 'UpstreamBadSlowStart', 'invalid "slow_start"');
+    patch.slowStartMs = ms;
+  }
+  if (b.route !== undefined) {
+    if (typeof b.route !== 'string') return invalid('route');
+    if (b.route.length > MAX_ROUTE) return new ApiError(400, 'UpstreamBadRoute', 'route is too long');
+    if (b.route === '') out.clearRoute = true;
+    else patch.route = b.route;
+  }
+  for (const k of ['backup', 'down', 'drain'] as const) {
+    const v = b[k];
+    if (v === undefined) continue;
+    if (typeof v !== 'boolean') return invalid(k);
+    if (k === 'down') patch.down = v;
+    else out[k] = v;
+  }
+  return out;
+}
+
+function isInt(v: unknown, min: number): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= min;
+}
+
+function invalid(name: string): ApiError {
+  return formatError(`invalid "${name}" value`);
+}
+
+/** The `server` of a body as the URL a `Peer` takes: `host:port` is `http://host:port`. */
+export function serverUrl(server: string): string {
+  return server.includes('://') ? server : `http://${server}`;
+}
+
+/** The options of a new server from a checked `POST` body. */
+export function serverOptions(body: ServerBody & { server: string }): ServerOptions {
+  const o: ServerOptions = { url: serverUrl(body.server), ...body.patch };
+  if (body.backup !== undefined) o.backup = body.backup;
+  return o;
+}

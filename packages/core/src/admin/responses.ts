@@ -1,0 +1,86 @@
+import type { ServerResponse } from 'node:http';
+
+/** Where NGINX Plus error objects point to. */
+export const API_DOCS = 'https://nginx.org/en/docs/http/ngx_http_api_module.html';
+
+/**
+ * The body of an API error, in NGINX Plus's shape.
+ *
+ * @see https://nginx.org/en/docs/http/ngx_http_api_module.html#def_nginx_error
+ */
+export interface AdminErrorBody {
+  error: {
+    /** The HTTP status. */
+    status: number;
+    /** What went wrong, in a few words. */
+    text: string;
+    /** NGINX Plus's error code, e.g. `UpstreamServerNotFound`. */
+    code: string;
+  };
+  /** The request's id (nginx `$request_id`: 32 hex digits). */
+  request_id: string;
+  /** A link to the API reference. */
+  href: string;
+}
+
+/** An API error that a route returns (never throws out of the handler). */
+export class ApiError {
+  readonly status: number;
+  readonly code: string;
+  readonly text: string;
+  /** Extra response headers, e.g. `WWW-Authenticate`. */
+  readonly headers: Record<string, string> | undefined;
+  constructor(status: number, code: string, text: string, headers?: Record<string, string>) {
+    this.status = status;
+    this.code = code;
+    this.text = text;
+    this.headers = headers;
+  }
+}
+
+export const unknownVersion = () => new ApiError(404, 'UnknownVersion', 'unknown version');
+export const pathNotFound = () => new ApiError(404, 'PathNotFound', 'path not found');
+export const methodNotSupported = (allow: readonly string[]) =>
+  new ApiError(405, 'MethodNotSupported', 'method not supported', { allow: allow.join(', ') });
+export const methodDisabled = () => new ApiError(405, 'MethodDisabled', 'method disabled');
+export const upstreamNotFound = () => new ApiError(404, 'UpstreamNotFound', 'upstream not found');
+export const serverNotFound = (id: string) =>
+  new ApiError(404, 'UpstreamServerNotFound', `server with ID "${id}" does not exist`);
+export const badServerId = () => new ApiError(400, 'UpstreamBadServerId', 'invalid server ID');
+export const formatError = (text: string) => new ApiError(400, 'UpstreamConfFormatError', text);
+export const jsonError = () => new ApiError(415, 'JsonError', 'json error');
+
+/** Sends a JSON body; `undefined` sends no body (204). */
+export function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers?: Record<string, string>,
+): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  if (body === undefined) {
+    res.writeHead(status, headers);
+    res.end();
+    return;
+  }
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    ...headers,
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(text),
+  });
+  res.end(text);
+}
+
+/** Sends an {@link ApiError} in NGINX Plus's shape. */
+export function sendError(res: ServerResponse, err: ApiError, requestId: string): void {
+  const body: AdminErrorBody = {
+    error: { status: err.status, text: err.text, code: err.code },
+    request_id: requestId,
+    href: API_DOCS,
+  };
+  sendJson(res, err.status, body, err.headers);
+}

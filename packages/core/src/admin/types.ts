@@ -1,0 +1,103 @@
+import type { Upstream } from '../upstream/index.js';
+
+/** Upstream groups as the API and the metrics take them: a list (keyed by `upstream.name`) or a map. */
+export type UpstreamList = readonly Upstream[] | Readonly<Record<string, Upstream>>;
+
+/** Responses and bytes of one cache outcome (NGINX Plus `hit`, `stale`, `updating`, `revalidated`). */
+export interface CacheOutcome {
+  /** Responses with this outcome. @default 0 */
+  responses?: number;
+  /** Bytes of those responses. @default 0 */
+  bytes?: number;
+}
+
+/** An outcome that may also write to the cache (NGINX Plus `miss`, `expired`, `bypass`). */
+export interface CacheWriteOutcome extends CacheOutcome {
+  /** Responses written to the cache. @default 0 */
+  responsesWritten?: number;
+  /** Bytes written to the cache. @default 0 */
+  bytesWritten?: number;
+}
+
+/**
+ * The statistics of one cache zone, read when the API or a scrape asks for them. Every
+ * field is optional and counts as 0 (or `false`) when absent, so a cache that counts only
+ * hits and misses fills in just those.
+ *
+ * @see https://nginx.org/en/docs/http/ngx_http_api_module.html#def_nginx_http_cache
+ */
+export interface CacheZoneStats {
+  /** The cache's current size, in bytes. */
+  size?: number;
+  /** Its size limit in bytes (nginx `max_size`). */
+  maxSize?: number;
+  /** Whether the cache is still being loaded (nginx's "cache loader"). */
+  cold?: boolean;
+  /** Served from the cache, fresh. */
+  hit?: CacheOutcome;
+  /** Served from the cache, stale (`proxy_cache_use_stale`). */
+  stale?: CacheOutcome;
+  /** Served stale while the entry was being updated. */
+  updating?: CacheOutcome;
+  /** Revalidated with the origin (`proxy_cache_revalidate`) and served from the cache. */
+  revalidated?: CacheOutcome;
+  /** Not in the cache. */
+  miss?: CacheWriteOutcome;
+  /** In the cache but expired, and fetched again. */
+  expired?: CacheWriteOutcome;
+  /** Not looked up (`proxy_cache_bypass`). */
+  bypass?: CacheWriteOutcome;
+}
+
+/**
+ * What the admin API and the metrics need from a cache zone: a tiny structural interface,
+ * so `core` does not depend on `@switchyard/cache` (any object with `stats()` fits).
+ *
+ * @example
+ * ```ts
+ * const zone: CacheZone = { stats: () => ({ hit: { responses: hits }, miss: { responses: misses } }) };
+ * createAdminApi({ upstreams, caches: { pages: zone } });
+ * ```
+ */
+export interface CacheZone {
+  /** The zone's statistics now. */
+  stats(): CacheZoneStats;
+  /** Zeroes the hit/miss statistics (NGINX Plus `DELETE /http/caches/{name}`); without it that `DELETE` is refused. */
+  resetStats?(): void;
+}
+
+/** Client connections, as NGINX Plus `/connections` reports them. */
+export interface ConnectionCounts {
+  /** Connections accepted, all time. */
+  accepted: number;
+  /** Connections dropped (Node's `maxConnections` reached), all time. */
+  dropped: number;
+  /** Open connections with a request in progress. */
+  active: number;
+  /** Open connections waiting for their next request (keep-alive). */
+  idle: number;
+}
+
+/** Client requests, as NGINX Plus `/http/requests` reports them. */
+export interface RequestCounts {
+  /** Requests received, all time. */
+  total: number;
+  /** Requests in progress. */
+  current: number;
+}
+
+/**
+ * Where `/connections`, `/http/requests` and the matching metrics come from. The proxy does
+ * not count clients itself; pass `servers` to {@link createAdminApi} to have them counted,
+ * or any object of this shape.
+ */
+export interface TrafficStats {
+  /** Client connections now. */
+  connections(): ConnectionCounts;
+  /** Client requests now. */
+  requests(): RequestCounts;
+  /** Zeroes `accepted` and `dropped` (NGINX Plus `DELETE /connections`). */
+  resetConnections?(): void;
+  /** Zeroes `total` (NGINX Plus `DELETE /http/requests`). */
+  resetRequests?(): void;
+}
