@@ -8,6 +8,29 @@ export type {
 } from '@switchyard/balancers';
 export { roundRobin } from '@switchyard/balancers';
 export {
+  type AdminApi,
+  type AdminApiOptions,
+  type AdminAuth,
+  type AdminErrorBody,
+  API_VERSIONS,
+  type CacheJson,
+  type CacheOutcome,
+  type CacheWriteJson,
+  type CacheWriteOutcome,
+  type CacheZone,
+  type CacheZoneStats,
+  type ConnectionCounts,
+  countTraffic,
+  createAdminApi,
+  type PeerJson,
+  type RequestCounts,
+  type ServerJson,
+  type TrafficCounter,
+  type TrafficStats,
+  type UpstreamJson,
+  type UpstreamList,
+} from './admin/index.js';
+export {
   BodyConsumedError,
   InvalidOptionError,
   NoLiveUpstreamError,
@@ -25,6 +48,7 @@ export {
   type MatchOptions,
   type Timers,
 } from './health/index.js';
+export { createMetrics, type Metrics, type MetricsOptions, STATE_VALUES } from './metrics/index.js';
 export {
   type HealthCheckCounts,
   Peer,

@@ -12,19 +12,29 @@ import type { CacheOutcome, CacheWriteOutcome, CacheZone } from './types.js';
  * @see https://nginx.org/en/docs/http/ngx_http_api_module.html#def_nginx_http_upstream
  */
 export interface PeerJson {
+  /** The server's id in the group (stable; not reused). */
   id: number;
+  /** `host:port`. */
   server: string;
+  /** `host:port` as configured (the same: switchyard does not resolve names). */
   name: string;
+  /** A backup server. */
   backup: boolean;
+  /** `weight`. */
   weight: number;
+  /** `up`, `draining`, `down`, `unavail`, `checking` or `unhealthy`. */
   state: PeerState;
+  /** Requests in flight. */
   active: number;
+  /** `max_conns`; 0 = no limit. */
   max_conns: number;
+  /** Requests sent to the server. */
   requests: number;
-  /** Moving average, ms, rounded. */
+  /** Moving average of the time to the response head, ms, rounded. */
   header_time: number;
-  /** Moving average, ms, rounded. */
+  /** Moving average of the time to the last byte, ms, rounded. */
   response_time: number;
+  /** Responses by class and by status code. */
   responses: {
     '1xx': number;
     '2xx': number;
@@ -34,12 +44,17 @@ export interface PeerJson {
     codes: Record<string, number>;
     total: number;
   };
+  /** Bytes sent to the server. */
   sent: number;
+  /** Bytes received from it. */
   received: number;
+  /** Failed attempts, all time. */
   fails: number;
+  /** Times it became unavail (max_fails reached). */
   unavail: number;
+  /** Active health checks; `last_passed` once a check ran. */
   health_checks: { checks: number; fails: number; unhealthy: number; last_passed?: boolean };
-  /** ms. */
+  /** Time spent unavail, checking or unhealthy, ms. */
   downtime: number;
   /** ISO 8601; present while the server is unavail, checking or unhealthy. */
   downstart?: string;
@@ -49,9 +64,11 @@ export interface PeerJson {
 
 /** An upstream group with its servers, as NGINX Plus shows it. */
 export interface UpstreamJson {
+  /** The servers, primaries then backups. */
   peers: PeerJson[];
   /** Idle keep-alive connections: not visible from here, always 0. */
   keepalive: number;
+  /** Removed servers with requests still in flight. */
   zombies: number;
   /** nginx's shared memory zone; switchyard shows the group's name. */
   zone: string;
@@ -59,15 +76,25 @@ export interface UpstreamJson {
 
 /** A server's configuration, as NGINX Plus `…/servers` shows it. */
 export interface ServerJson {
+  /** The server's id. */
   id: number;
+  /** `host:port`. */
   server: string;
+  /** `weight`. */
   weight: number;
+  /** `max_conns`. */
   max_conns: number;
+  /** `max_fails`. */
   max_fails: number;
+  /** `fail_timeout`, e.g. `10s`, or `1500ms` when not whole seconds. */
   fail_timeout: string;
+  /** `slow_start`, e.g. `0s`. */
   slow_start: string;
+  /** `route`; `""` when none. */
   route: string;
+  /** `backup`. */
   backup: boolean;
+  /** `down`. */
   down: boolean;
   /** Present (and `true`) while the server drains. */
   drain?: boolean;
@@ -75,19 +102,30 @@ export interface ServerJson {
 
 /** The statistics of a cache zone, as NGINX Plus shows them. */
 export interface CacheJson {
+  /** Bytes in the cache. */
   size: number;
+  /** `max_size`. */
   max_size: number;
+  /** Still loading. */
   cold: boolean;
+  /** Fresh hits. */
   hit: { responses: number; bytes: number };
+  /** Stale hits. */
   stale: { responses: number; bytes: number };
+  /** Served while updating. */
   updating: { responses: number; bytes: number };
+  /** Revalidated. */
   revalidated: { responses: number; bytes: number };
-  miss: WrittenJson;
-  expired: WrittenJson;
-  bypass: WrittenJson;
+  /** Misses. */
+  miss: CacheWriteJson;
+  /** Expired entries fetched again. */
+  expired: CacheWriteJson;
+  /** Bypassed. */
+  bypass: CacheWriteJson;
 }
 
-interface WrittenJson {
+/** An outcome that may write to the cache. */
+export interface CacheWriteJson {
   responses: number;
   bytes: number;
   responses_written: number;
@@ -96,6 +134,7 @@ interface WrittenJson {
 
 const iso = (ms: number): string => new Date(ms).toISOString();
 
+/** A peer and its statistics, as in `GET /http/upstreams/{name}` `peers`. */
 export function peerJson(t: Tracking, peer: Peer): PeerJson {
   const r = peer.responses;
   const hc = peer.healthChecks;
@@ -141,6 +180,7 @@ export function peerJson(t: Tracking, peer: Peer): PeerJson {
   return json;
 }
 
+/** An upstream group (`GET /http/upstreams/{name}`); brings down-time records up to date first. */
 export function upstreamJson(t: Tracking, name: string): UpstreamJson {
   t.observeAll();
   return {
@@ -151,6 +191,7 @@ export function upstreamJson(t: Tracking, name: string): UpstreamJson {
   };
 }
 
+/** A server's configuration (`GET …/servers/{id}`). */
 export function serverJson(t: Tracking, peer: Peer): ServerJson {
   const json: ServerJson = {
     id: t.idOf(peer),
@@ -168,18 +209,20 @@ export function serverJson(t: Tracking, peer: Peer): ServerJson {
   return json;
 }
 
+/** Every server's configuration (`GET …/servers`). */
 export function serversJson(t: Tracking, upstream: Upstream): ServerJson[] {
   return upstream.peers.map((p) => serverJson(t, p));
 }
 
 const outcome = (o: CacheOutcome | undefined) => ({ responses: o?.responses ?? 0, bytes: o?.bytes ?? 0 });
-const written = (o: CacheWriteOutcome | undefined): WrittenJson => ({
+const written = (o: CacheWriteOutcome | undefined): CacheWriteJson => ({
   responses: o?.responses ?? 0,
   bytes: o?.bytes ?? 0,
   responses_written: o?.responsesWritten ?? 0,
   bytes_written: o?.bytesWritten ?? 0,
 });
 
+/** A cache zone's statistics (`GET /http/caches/{name}`); absent fields count as 0. */
 export function cacheJson(zone: CacheZone): CacheJson {
   const s = zone.stats();
   return {
@@ -196,7 +239,12 @@ export function cacheJson(zone: CacheZone): CacheJson {
   };
 }
 
-/** Zeroes a peer's statistics (NGINX Plus `DELETE /http/upstreams/{name}`). */
+/**
+ * Zeroes a peer's statistics (NGINX Plus `DELETE /http/upstreams/{name}`): requests,
+ * responses, bytes, fails, unavail, health-check counts and down time. Kept: what balancing
+ * and passive health read (`active`, the response-time averages, nginx's `fails`), `selected`
+ * and `last_passed`.
+ */
 export function resetPeer(t: Tracking, peer: Peer): void {
   peer.requests = 0;
   peer.sent = 0;

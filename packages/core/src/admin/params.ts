@@ -57,12 +57,17 @@ const CONF_KEYS = new Set([
 
 /** A server body of `POST`/`PATCH …/servers`, checked and turned into switchyard's terms. */
 export interface ServerBody {
+  /** `id`: read-only; a `PATCH` may repeat the server's own. */
   id?: number;
+  /** `server`, as given. */
   server?: string;
+  /** The parameters in switchyard's terms (ms for times). */
   patch: PeerPatch;
   /** `route: ""`: clear the route. */
   clearRoute: boolean;
+  /** `backup`: set when added, never changed. */
   backup?: boolean;
+  /** `drain`: `true` drains, `false` ends draining. */
   drain?: boolean;
 }
 

@@ -1,8 +1,8 @@
-import { isObject } from '../config/validate.js';
+import { isObject, objectAt } from '../config/validate.js';
 import { InvalidOptionError } from '../errors.js';
 import type { Peer } from '../peer/index.js';
 import { Upstream } from '../upstream/index.js';
-import type { UpstreamList } from './types.js';
+import type { CacheZone } from './types.js';
 
 /**
  * What the API keeps per upstream beside the `Peer` counters: numeric ids, removed peers
@@ -10,6 +10,7 @@ import type { UpstreamList } from './types.js';
  * API and metrics object built on it, so ids agree between them.
  */
 export interface Tracking {
+  /** The upstream tracked. */
   readonly upstream: Upstream;
   /** The NGINX Plus id of a peer. */
   idOf(peer: Peer): number;
@@ -153,6 +154,22 @@ export function upstreamMap(path: string, value: unknown): Map<string, Upstream>
   for (const [k, u] of Object.entries(value)) {
     if (!(u instanceof Upstream)) throw new InvalidOptionError(`${path}.${k}`, 'an Upstream', u);
     map.set(k, u);
+  }
+  return map;
+}
+
+/** Checks the `caches` option. */
+export function cacheMap(path: string, value: unknown): Map<string, CacheZone> {
+  const map = new Map<string, CacheZone>();
+  if (value === undefined) return map;
+  for (const [k, z] of Object.entries(objectAt(path, value))) {
+    if (!isObject(z) || typeof z.stats !== 'function') {
+      throw new InvalidOptionError(`${path}.${k}`, 'an object with a stats() method', z);
+    }
+    if (z.resetStats !== undefined && typeof z.resetStats !== 'function') {
+      throw new InvalidOptionError(`${path}.${k}.resetStats`, 'a function', z.resetStats);
+    }
+    map.set(k, z as unknown as CacheZone);
   }
   return map;
 }

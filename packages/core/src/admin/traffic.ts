@@ -1,5 +1,7 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import { isObject } from '../config/validate.js';
+import { InvalidOptionError } from '../errors.js';
 import type { ConnectionCounts, RequestCounts, TrafficStats } from './types.js';
 
 /** A {@link TrafficStats} that counts what it sees on some servers, until closed. */
@@ -108,3 +110,28 @@ export const noTraffic: TrafficStats = {
   connections: () => ({ accepted: 0, dropped: 0, active: 0, idle: 0 }),
   requests: () => ({ total: 0, current: 0 }),
 };
+
+/** Checks the `servers` and `stats` options; counts traffic on `servers` when given. */
+export function trafficFrom(
+  servers: unknown,
+  stats: unknown,
+): { stats: TrafficStats; counter: TrafficCounter | undefined } {
+  if (servers !== undefined && stats !== undefined) {
+    throw new InvalidOptionError('stats', '', stats, 'stats: give either servers or stats, not both');
+  }
+  if (servers !== undefined) {
+    if (!Array.isArray(servers) || servers.some((s) => !isObject(s) || typeof s.on !== 'function')) {
+      throw new InvalidOptionError('servers', 'an array of http.Server', servers);
+    }
+    const counter = countTraffic(servers as Server[]);
+    return { stats: counter, counter };
+  }
+  if (stats !== undefined) {
+    const s = stats as Record<string, unknown>;
+    if (!isObject(s) || typeof s.connections !== 'function' || typeof s.requests !== 'function') {
+      throw new InvalidOptionError('stats', 'an object with connections() and requests() methods', stats);
+    }
+    return { stats: stats as TrafficStats, counter: undefined };
+  }
+  return { stats: noTraffic, counter: undefined };
+}

@@ -1,0 +1,304 @@
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { Counter, Gauge, Registry } from 'prom-client';
+import { cacheMap, type Tracking, track, upstreamMap } from '../admin/track.js';
+import { trafficFrom } from '../admin/traffic.js';
+import type { CacheOutcome, CacheZone, TrafficStats, UpstreamList } from '../admin/types.js';
+import { knownKeys, objectAt } from '../config/validate.js';
+import { InvalidOptionError } from '../errors.js';
+import type { Peer, PeerState } from '../peer/index.js';
+import type { Upstream } from '../upstream/index.js';
+
+/** Options of {@link createMetrics}. */
+export interface MetricsOptions {
+  /** The upstream groups to report, by `upstream.name` (a list) or by key (a map). */
+  upstreams: UpstreamList;
+  /** Cache zones to report, by zone name. */
+  caches?: Readonly<Record<string, CacheZone>>;
+  /** Count client connections and requests on these servers (`nginxplus_connections_*`, `nginxplus_http_requests_*`). */
+  servers?: readonly Server[];
+  /** Or read them from here; without `servers` and `stats` they are 0. */
+  stats?: TrafficStats;
+  /**
+   * The registry to add the metrics to, e.g. prom-client's global `register` to serve
+   * them beside the default process metrics. @default a new Registry
+   */
+  registry?: Registry;
+}
+
+/** Prometheus metrics of the upstreams, collected when scraped. */
+export interface Metrics {
+  /** The registry holding the metrics. */
+  readonly registry: Registry;
+  /** The exposition format's content type. */
+  readonly contentType: string;
+  /** The metrics in the Prometheus text format, read from the counters now. */
+  metrics(): Promise<string>;
+  /** A `node:http` request listener that answers every request with the metrics. */
+  readonly handler: (req: IncomingMessage, res: ServerResponse) => void;
+  /** Stops counting on `servers`. */
+  close(): void;
+}
+
+/**
+ * The values of `nginxplus_upstream_server_state`, as the NGINX Prometheus exporter maps
+ * the NGINX Plus states.
+ */
+export const STATE_VALUES: Readonly<Record<PeerState, number>> = {
+  up: 1,
+  draining: 2,
+  down: 3,
+  unavail: 4,
+  checking: 5,
+  unhealthy: 6,
+};
+
+const KEYS = ['upstreams', 'caches', 'servers', 'stats', 'registry'] as const;
+
+type Labels = Record<string, string>;
+type Sample = readonly [Labels, number];
+
+interface Source {
+  groups: ReadonlyArray<readonly [string, Tracking]>;
+  caches: ReadonlyArray<readonly [string, CacheZone]>;
+  stats: TrafficStats;
+}
+
+/**
+ * Registers one metric family whose samples are read from the counters when scraped:
+ * nothing is recorded on the request path.
+ */
+function family(
+  registry: Registry,
+  type: 'counter' | 'gauge',
+  name: string,
+  help: string,
+  labelNames: readonly string[],
+  read: () => Iterable<Sample>,
+): void {
+  if (type === 'counter') {
+    new Counter({
+      name,
+      help,
+      labelNames,
+      registers: [registry],
+      collect(this: Counter<string>) {
+        this.reset();
+        for (const [labels, value] of read()) this.inc(labels, value);
+      },
+    });
+  } else {
+    new Gauge({
+      name,
+      help,
+      labelNames,
+      registers: [registry],
+      collect(this: Gauge<string>) {
+        this.reset();
+        for (const [labels, value] of read()) this.set(labels, value);
+      },
+    });
+  }
+}
+
+function* perPeer(src: Source, value: (peer: Peer, t: Tracking) => number): Iterable<Sample> {
+  for (const [name, t] of src.groups) {
+    for (const peer of t.upstream.peers) yield [{ upstream: name, server: peer.id }, value(peer, t)];
+  }
+}
+
+function* perCode(src: Source, classes: boolean): Iterable<Sample> {
+  for (const [name, t] of src.groups) {
+    for (const peer of t.upstream.peers) {
+      const r = peer.responses;
+      if (classes) {
+        for (const code of ['1xx', '2xx', '3xx', '4xx', '5xx'] as const) {
+          yield [{ upstream: name, server: peer.id, code }, r[code]];
+        }
+      } else {
+        for (const [code, n] of Object.entries(r.codes)) yield [{ upstream: name, server: peer.id, code }, n];
+      }
+    }
+  }
+}
+
+function* perCache(src: Source, value: (zone: CacheZone) => number): Iterable<Sample> {
+  for (const [name, zone] of src.caches) yield [{ zone: name }, value(zone)];
+}
+
+function register(registry: Registry, src: Source): void {
+  const ns = 'nginxplus';
+  family(registry, 'gauge', `${ns}_up`, 'Status of the last metric scrape', [], () => [[{}, 1]]);
+
+  const conn = (k: 'accepted' | 'dropped' | 'active' | 'idle') => (): Sample[] => [
+    [{}, src.stats.connections()[k]],
+  ];
+  family(
+    registry,
+    'counter',
+    `${ns}_connections_accepted`,
+    'Accepted client connections',
+    [],
+    conn('accepted'),
+  );
+  family(registry, 'counter', `${ns}_connections_dropped`, 'Dropped client connections', [], conn('dropped'));
+  family(registry, 'gauge', `${ns}_connections_active`, 'Active client connections', [], conn('active'));
+  family(registry, 'gauge', `${ns}_connections_idle`, 'Idle client connections', [], conn('idle'));
+  family(registry, 'counter', `${ns}_http_requests_total`, 'Total http requests', [], () => [
+    [{}, src.stats.requests().total],
+  ]);
+  family(registry, 'gauge', `${ns}_http_requests_current`, 'Current http requests', [], () => [
+    [{}, src.stats.requests().current],
+  ]);
+
+  family(registry, 'gauge', `${ns}_upstream_keepalive`, 'Idle keepalive connections', ['upstream'], () =>
+    src.groups.map(([name]) => [{ upstream: name }, 0] as const),
+  );
+  family(
+    registry,
+    'gauge',
+    `${ns}_upstream_zombies`,
+    'Servers removed from the group but still processing active client requests',
+    ['upstream'],
+    () => src.groups.map(([name, t]) => [{ upstream: name }, t.zombies()] as const),
+  );
+
+  const server = ['upstream', 'server'];
+  const us = `${ns}_upstream_server`;
+  const peerFamily = (
+    type: 'counter' | 'gauge',
+    metric: string,
+    help: string,
+    value: (peer: Peer, t: Tracking) => number,
+  ) => family(registry, type, `${us}_${metric}`, help, server, () => perPeer(src, value));
+
+  peerFamily('gauge', 'state', 'Current state', (p, t) => STATE_VALUES[t.upstream.stateOf(p)]);
+  peerFamily('gauge', 'active', 'Active connections', (p) => p.active);
+  peerFamily('gauge', 'limit', 'Limit for connections (max_conns); 0 means no limit', (p) => p.maxConns);
+  peerFamily('counter', 'requests', 'Total client requests', (p) => p.requests);
+  family(registry, 'counter', `${us}_responses`, 'Total responses sent to clients', [...server, 'code'], () =>
+    perCode(src, true),
+  );
+  family(
+    registry,
+    'counter',
+    `${us}_responses_codes`,
+    'Total responses sent to clients, by status code',
+    [...server, 'code'],
+    () => perCode(src, false),
+  );
+  peerFamily('counter', 'sent', 'Bytes sent to this server', (p) => p.sent);
+  peerFamily('counter', 'received', 'Bytes received from this server', (p) => p.received);
+  peerFamily(
+    'counter',
+    'fails',
+    'Number of unsuccessful attempts to communicate with the server',
+    (p) => p.failsTotal,
+  );
+  peerFamily(
+    'counter',
+    'unavail',
+    'How many times the server became unavailable (state "unavail") after max_fails failures',
+    (p) => p.unavailCount,
+  );
+  peerFamily('gauge', 'header_time', 'Average time to get the response header from the server, ms', (p) =>
+    Math.round(p.headerTimeMs),
+  );
+  peerFamily('gauge', 'response_time', 'Average time to get the full response from the server, ms', (p) =>
+    Math.round(p.responseTimeMs),
+  );
+  peerFamily('counter', 'health_checks_checks', 'Total health check requests', (p) => p.healthChecks.checks);
+  peerFamily('counter', 'health_checks_fails', 'Failed health checks', (p) => p.healthChecks.fails);
+  peerFamily(
+    'counter',
+    'health_checks_unhealthy',
+    'How many times the server became unhealthy (state "unhealthy")',
+    (p) => p.healthChecks.unhealthy,
+  );
+
+  const cache = (
+    type: 'counter' | 'gauge',
+    metric: string,
+    help: string,
+    value: (zone: CacheZone) => number,
+  ) => family(registry, type, `${ns}_cache_${metric}`, help, ['zone'], () => perCache(src, value));
+  cache('gauge', 'size', 'Total size of the cache', (z) => z.stats().size ?? 0);
+  cache('gauge', 'max_size', 'Maximum size of the cache', (z) => z.stats().maxSize ?? 0);
+  cache('gauge', 'cold', 'Is the cache considered cold', (z) => (z.stats().cold ? 1 : 0));
+  const outcomes = [
+    ['hit', 'cache hits'],
+    ['stale', 'stale cache hits'],
+    ['updating', 'cache hits while the cache is updating'],
+    ['revalidated', 'cache revalidations'],
+    ['miss', 'cache misses'],
+    ['expired', 'cache hits with expired TTL'],
+    ['bypass', 'cache bypasses'],
+  ] as const;
+  for (const [o, what] of outcomes) {
+    const get = (z: CacheZone): CacheOutcome | undefined => z.stats()[o];
+    cache('counter', `${o}_responses`, `Total number of ${what}`, (z) => get(z)?.responses ?? 0);
+    cache('counter', `${o}_bytes`, `Total number of bytes of ${what}`, (z) => get(z)?.bytes ?? 0);
+  }
+  for (const o of ['expired', 'bypass'] as const) {
+    cache('counter', `${o}_responses_written`, `Total number of ${o} responses written to the cache`, (z) => {
+      return z.stats()[o]?.responsesWritten ?? 0;
+    });
+    cache('counter', `${o}_bytes_written`, `Total number of ${o} bytes written to the cache`, (z) => {
+      return z.stats()[o]?.bytesWritten ?? 0;
+    });
+  }
+}
+
+/**
+ * Prometheus metrics for upstream groups, named after the NGINX Prometheus exporter's
+ * (`nginxplus_upstream_server_requests{upstream,server}`, `…_responses{code="2xx"}`,
+ * `…_state`, …), through prom-client. Every value is read from the peers' plain counters
+ * when scraped: there is no per-request cost.
+ *
+ * @example
+ * ```ts
+ * const metrics = createMetrics({ upstreams: [proxy.upstream], servers: [server] });
+ * http.createServer(metrics.handler).listen(9113, '127.0.0.1');
+ * ```
+ * @see https://github.com/nginx/nginx-prometheus-exporter#metrics-for-nginx-plus
+ */
+export function createMetrics(options: MetricsOptions): Metrics {
+  const o = objectAt('options', options);
+  knownKeys('', o, KEYS);
+  const upstreams = upstreamMap('upstreams', o.upstreams);
+  const caches = cacheMap('caches', o.caches);
+  const traffic = trafficFrom(o.servers, o.stats);
+  if (o.registry !== undefined && !(o.registry instanceof Registry)) {
+    throw new InvalidOptionError('registry', 'a prom-client Registry', o.registry);
+  }
+  const registry = (o.registry as Registry | undefined) ?? new Registry();
+  const src: Source = {
+    groups: [...upstreams].map(([name, u]: [string, Upstream]) => [name, track(u)] as const),
+    caches: [...caches],
+    stats: traffic.stats,
+  };
+  register(registry, src);
+
+  function handler(_req: IncomingMessage, res: ServerResponse): void {
+    registry.metrics().then(
+      (text) => {
+        res.writeHead(200, {
+          'content-type': registry.contentType,
+          'content-length': Buffer.byteLength(text),
+        });
+        res.end(text);
+      },
+      () => {
+        res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' });
+        res.end('metrics collection failed\n');
+      },
+    );
+  }
+
+  return {
+    registry,
+    contentType: registry.contentType,
+    metrics: () => registry.metrics(),
+    handler,
+    close: () => traffic.counter?.close(),
+  };
+}
