@@ -164,7 +164,11 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
     if (this.persistence !== undefined && req !== undefined) {
       const found = this.persistence.find(req, this.primaries);
       if (found instanceof Promise) {
-        return found.then((view) => this.finishSelect(view, ctx, now));
+        // A failing lookup leaves the choice to the balancer, as a miss does.
+        return found.then(
+          (view) => this.finishSelect(view, ctx, now),
+          () => this.finishSelect(undefined, ctx, now),
+        );
       }
       return this.finishSelect(found, ctx, now);
     }
