@@ -1,37 +1,41 @@
 /**
- * @switchyard/rewrite — nginx's rewrite engine and an Apache mod_rewrite converter.
- * The engine arrives with its own issue; this entry declares the result it will return.
+ * @switchyard/rewrite — nginx's rewrite engine (`rewrite`, `return`, `if`, `set`, `break`,
+ * `location`, `proxy_pass`) with nginx's exact results, a dry-run trace, middleware, a
+ * typed builder, and an Apache mod_rewrite converter.
  * @packageDocumentation
  */
 
-/** Send the request on: the URI to send upstream and the location that matched. */
-export interface RewritePass {
-  action: 'pass';
-  /** The request-target to send upstream. */
-  uri: string;
-  /** The matched location, as written. */
-  location?: string;
-  /** The location's `proxy_pass` target, if any. */
-  target?: string;
-}
-
-/** Answer with a redirect (`rewrite … redirect|permanent`, `return 3xx URL`). */
-export interface RewriteRedirect {
-  action: 'redirect';
-  /** The redirect status. */
-  status: 301 | 302 | 303 | 307 | 308;
-  /** The `Location` header. */
-  location: string;
-}
-
-/** Answer directly (`return code [text]`); 444 closes the connection. */
-export interface RewriteReturn {
-  action: 'return';
-  /** The status code. */
-  status: number;
-  /** The body text, if any. */
-  body?: string;
-}
-
-/** What evaluating the rules decided for one request. */
-export type RewriteResult = RewritePass | RewriteRedirect | RewriteReturn;
+export {
+  type ApacheConversion,
+  type ApacheIssue,
+  type FromApacheOptions,
+  fromApache,
+} from './apache/index.js';
+export {
+  BlockBuilder,
+  IfBuilder,
+  LocationBuilder,
+  RuleListBuilder,
+  RulesBuilder,
+  rewriteRules,
+} from './builder/index.js';
+export { createEngine, type RewriteEngine, type RewriteEngineOptions } from './engine/index.js';
+export type { RewriteTrace, TraceStep } from './engine/trace.js';
+export { InvalidOptionError, RewriteSyntaxError, SwitchyardError } from './errors.js';
+export { type RewriteMiddleware, type RewriteMiddlewareOptions, requestOf } from './middleware/index.js';
+export { compileNginx, parseNginx, toNginx } from './nginx/index.js';
+export type {
+  LocationModifier,
+  RewriteCondition,
+  RewriteConfig,
+  RewriteFlag,
+  RewriteLocation,
+  RewritePass,
+  RewriteRedirect,
+  RewriteRequest,
+  RewriteResult,
+  RewriteReturn,
+  RewriteRule,
+  Rewriter,
+  SourcePosition,
+} from './types.js';

@@ -1,0 +1,54 @@
+import { describe, expect, it } from 'vitest';
+import { InvalidOptionError } from '../errors.js';
+import { parseNginx } from '../nginx/index.js';
+import type { RewriteConfig } from '../types.js';
+import { rewriteRules } from './index.js';
+
+const withoutPositions = (c: RewriteConfig): RewriteConfig =>
+  JSON.parse(JSON.stringify(c, (k, v) => (k === 'at' ? undefined : v)));
+
+describe('rewriteRules', () => {
+  it('builds the same rules as the nginx text', () => {
+    const text = `
+      rewrite ^(/download/.*)/media/(\\w+)\\.?.*$ $1/mp3/$2.mp3 last;
+      set $srv on;
+      if ($http_host ~* ^www\\.(.+)$) { return 301 $scheme://$1$request_uri; }
+      location = /moved { return https://example.net/; }
+      location = /exact { return 200 "exact"; }
+      location ~* \\.(gif|jpg)$ { break; }
+      location /api/ {
+        if ($arg_beta = 1) { rewrite ^ /beta$uri break; proxy_pass http://beta; }
+        proxy_pass http://127.0.0.1:9211/v1/;
+      }
+    `;
+    const built = rewriteRules()
+      .rewrite('^(/download/.*)/media/(\\w+)\\.?.*$', '$1/mp3/$2.mp3', 'last')
+      .set('$srv', 'on')
+      .if({ variable: '$http_host', operator: '~*', regex: '^www\\.(.+)$' }, (b) =>
+        b.return(301, '$scheme://$1$request_uri'),
+      )
+      .location('= /moved', (l) => l.return('https://example.net/'))
+      .location('= /exact', (l) => l.return(200, 'exact'))
+      .location('~* \\.(gif|jpg)$', (l) => l.break())
+      .location('/api/', (l) =>
+        l
+          .if({ variable: '$arg_beta', operator: '=', value: '1' }, (b) =>
+            b.rewrite('^', '/beta$uri', 'break').proxyPass('http://beta'),
+          )
+          .proxyPass('http://127.0.0.1:9211/v1/'),
+      );
+    expect(built.config).toEqual(withoutPositions(parseNginx(text)));
+    expect(built.build().evaluate({ uri: '/api/x?beta=1', headers: { host: 'h' } })).toEqual({
+      action: 'pass',
+      uri: '/beta/api/x?beta=1',
+      location: '/api/',
+      target: 'http://beta',
+    });
+  });
+
+  it('names the path of an invalid rule when it is built', () => {
+    const b = rewriteRules().location('/a/', (l) => l.rewrite('^/a/(', '/b'));
+    expect(() => b.build()).toThrow(InvalidOptionError);
+    expect(() => b.build()).toThrow(/^locations\[0\]\.rules\[0\]\.regex: expected a regex that compiles/);
+  });
+});

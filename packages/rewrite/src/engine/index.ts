@@ -1,0 +1,487 @@
+import {
+  bytesToText,
+  ESCAPE_ARGS,
+  ESCAPE_URI,
+  escapeBytes,
+  escapeControls,
+  requestBytes,
+  unescapeRedirect,
+} from '../bytes/index.js';
+import { InvalidOptionError } from '../errors.js';
+import {
+  type RewriteMiddleware,
+  type RewriteMiddlewareOptions,
+  rewriteMiddleware,
+} from '../middleware/index.js';
+import { ruleHead } from '../nginx/print.js';
+import type { RegexDialect } from '../pcre/index.js';
+import type {
+  RewriteConfig,
+  RewritePass,
+  RewriteRedirect,
+  RewriteRequest,
+  RewriteResult,
+  Rewriter,
+} from '../types.js';
+import { parseTarget } from '../uri/index.js';
+import {
+  type CompiledProxyPass,
+  type CRule,
+  compileConfig,
+  type Loc,
+  type Program,
+  type Template,
+} from './compile.js';
+import { hostHeader, Req } from './request.js';
+import type { RewriteTrace, TraceStep } from './trace.js';
+
+/** Options of an engine ({@link createEngine}, {@link compileNginx}). */
+export interface RewriteEngineOptions {
+  /**
+   * The regex engine. `'js'` translates each PCRE pattern to a JavaScript RegExp (a
+   * backtracking engine: see the README on ReDoS). `'re2'` uses RE2 (re2-wasm), whose
+   * matching time is linear in the input, and refuses look-arounds and back-references.
+   * @default 'js'
+   */
+  regexEngine?: RegexDialect;
+  /** nginx `absolute_redirect`: make a `Location` that starts with `/` absolute. @default true */
+  absoluteRedirect?: boolean;
+  /** nginx `port_in_redirect`: keep a port other than 80 (443) in absolute redirects. @default true */
+  portInRedirect?: boolean;
+  /** nginx `server_name` (its first name): `$server_name`, and `$host` without a Host header. @default '' */
+  serverName?: string;
+  /** nginx `server_name_in_redirect`: absolute redirects use `serverName`, not the Host. @default false */
+  serverNameInRedirect?: boolean;
+}
+
+/**
+ * Compiled rules: evaluates requests with nginx's semantics. Built once (regexes compiled,
+ * location tree built); `evaluate` allocates little and never throws.
+ */
+export interface RewriteEngine extends Rewriter {
+  /** The rules it was built from. */
+  readonly config: RewriteConfig;
+  /**
+   * Decides what nginx would do with a request: send it on (with the URI and location),
+   * redirect, or answer.
+   * @example
+   * ```ts
+   * engine.evaluate({ method: 'GET', uri: '/old/page?x=1', headers: { host: 'example.com' } });
+   * // → { action: 'redirect', status: 301, location: 'http://example.com/new/page?x=1' }
+   * ```
+   */
+  evaluate(request: RewriteRequest): RewriteResult;
+  /** The same decision, with every directive, regex and location search that led to it. */
+  trace(request: RewriteRequest): RewriteTrace;
+  /** A Connect/Express/node:http middleware that applies the rules to `req.url`. */
+  middleware(options?: RewriteMiddlewareOptions): RewriteMiddleware;
+}
+
+type Final =
+  | { t: 'return'; status: number; text: string | undefined }
+  | { t: 'redirect'; status: 301 | 302 | 303 | 307 | 308; location: string };
+
+/** The script engine's own flags (`e->quote`, `e->is_args`), per run of the directives. */
+interface Script {
+  quote: boolean;
+  isArgs: boolean;
+}
+
+const CONTINUE = 0;
+const STOP = 1;
+type Outcome = typeof CONTINUE | typeof STOP | Final;
+
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+
+function validateOptions(options: RewriteEngineOptions): Required<RewriteEngineOptions> {
+  if (typeof options !== 'object' || options === null) {
+    throw new InvalidOptionError('options', 'an object', options);
+  }
+  const known = ['regexEngine', 'absoluteRedirect', 'portInRedirect', 'serverName', 'serverNameInRedirect'];
+  for (const key of Object.keys(options)) {
+    if (!known.includes(key)) throw new InvalidOptionError(key, `one of ${known.join(', ')}`, key);
+  }
+  const regexEngine = options.regexEngine ?? 'js';
+  if (regexEngine !== 'js' && regexEngine !== 're2') {
+    throw new InvalidOptionError('regexEngine', 'one of "js", "re2"', regexEngine);
+  }
+  for (const key of ['absoluteRedirect', 'portInRedirect', 'serverNameInRedirect'] as const) {
+    const v = options[key];
+    if (v !== undefined && typeof v !== 'boolean') throw new InvalidOptionError(key, 'a boolean', v);
+  }
+  if (options.serverName !== undefined && typeof options.serverName !== 'string') {
+    throw new InvalidOptionError('serverName', 'a string', options.serverName);
+  }
+  return {
+    regexEngine,
+    absoluteRedirect: options.absoluteRedirect ?? true,
+    portInRedirect: options.portInRedirect ?? true,
+    serverName: options.serverName ?? '',
+    serverNameInRedirect: options.serverNameInRedirect ?? false,
+  };
+}
+
+/**
+ * Builds an engine from rules (parsed nginx text, the builder, or a plain object).
+ * Throws `RewriteSyntaxError` (rules with source positions) or `InvalidOptionError`.
+ *
+ * @example
+ * ```ts
+ * const engine = createEngine(parseNginx(text), { regexEngine: 're2' });
+ * ```
+ */
+export function createEngine(config: RewriteConfig, options: RewriteEngineOptions = {}): RewriteEngine {
+  const opts = validateOptions(options);
+  const program = compileConfig(config, opts.regexEngine);
+  const engine: RewriteEngine = {
+    config,
+    evaluate: (request) => run(program, opts, request, undefined).result,
+    trace: (request) => {
+      const steps: TraceStep[] = [];
+      const { result, cycles } = run(program, opts, request, steps);
+      return { result, steps, cycles };
+    },
+    middleware: (mwOptions) => rewriteMiddleware(engine, mwOptions),
+  };
+  return engine;
+}
+
+function run(
+  program: Program,
+  opts: Required<RewriteEngineOptions>,
+  request: RewriteRequest,
+  steps: TraceStep[] | undefined,
+): { result: RewriteResult; cycles: number } {
+  try {
+    return evaluate(program, opts, request, steps);
+  } catch (e) {
+    // Evaluation is total by design; should a bug throw, answer as nginx answers its own errors.
+    steps?.push({ kind: 'error', message: e instanceof Error ? e.message : String(e) });
+    return { result: { action: 'return', status: 500 }, cycles: 0 };
+  }
+}
+
+function evaluate(
+  program: Program,
+  opts: Required<RewriteEngineOptions>,
+  request: RewriteRequest,
+  steps: TraceStep[] | undefined,
+): { result: RewriteResult; cycles: number } {
+  const bad = { result: { action: 'return', status: 400 } as RewriteResult, cycles: 0 };
+  const target = typeof request?.uri === 'string' ? parseTarget(requestBytes(request.uri)) : undefined;
+  if (target === undefined) return bad;
+  const host = hostHeader(request.headers);
+  if (host === false) return bad;
+  const r = new Req(request, target, target.host ?? host, opts.serverName, steps);
+  if (r.steps !== undefined) r.note({ kind: 'request', uri: r.uri, args: r.args, requestUri: r.unparsed });
+
+  if (r.steps !== undefined) r.note({ kind: 'phase', phase: 'server-rewrite', cycle: 0 });
+  const server = runRules(program.server, r, { quote: true, isArgs: false }, false);
+  if (typeof server === 'object') return { result: finish(server, r, opts), cycles: 0 };
+
+  let cycles = 0;
+  for (;;) {
+    cycles++;
+    if (r.steps !== undefined) r.note({ kind: 'phase', phase: 'find-location', cycle: cycles });
+    r.uriChanged = false;
+    r.ifProxy = undefined;
+    const found = findLocation(program, r);
+    if (found === 'redirect') {
+      const loc = r.loc as Loc;
+      const name = escapeBytes(loc.name, ESCAPE_URI);
+      const location = r.args.length > 0 ? `${name}?${r.args}` : name;
+      return { result: finish({ t: 'redirect', status: 301, location }, r, opts), cycles };
+    }
+    if (r.loc !== undefined) {
+      if (r.steps !== undefined) r.note({ kind: 'phase', phase: 'location-rewrite', cycle: cycles });
+      const out = runRules(r.loc.rules, r, { quote: true, isArgs: false }, true);
+      if (typeof out === 'object') return { result: finish(out, r, opts), cycles };
+    }
+    if (!r.uriChanged) break;
+    r.uriChanges--;
+    if (r.steps !== undefined) r.note({ kind: 'cycle', cycle: cycles + 1, uriChangesLeft: r.uriChanges });
+    if (r.uriChanges === 0) {
+      // "rewrite or internal redirection cycle"
+      return { result: { action: 'return', status: 500 }, cycles };
+    }
+  }
+  return { result: pass(r) ?? { action: 'return', status: 500 }, cycles };
+}
+
+/** ngx_http_core_find_location: exact, longest prefix, `^~`, regexes in order. */
+function findLocation(program: Program, r: Req): 'found' | 'redirect' {
+  const m = program.tree.find(r.uri);
+  r.loc = m.location;
+  if (m.rc === 'ok') {
+    if (r.steps !== undefined) r.note({ kind: 'location', location: m.location?.text, how: 'exact' });
+    return 'found';
+  }
+  if (m.rc === 'done') {
+    if (r.steps !== undefined) r.note({ kind: 'location', location: m.location?.text, how: 'add-slash' });
+    return 'redirect';
+  }
+  if (!(m.rc === 'again' && m.location?.noregex)) {
+    for (const loc of program.regexLocations) {
+      const match = (loc.regex as NonNullable<Loc['regex']>).exec(r.uri);
+      if (r.steps !== undefined)
+        r.note({
+          kind: 'location-regex',
+          location: loc.text,
+          matched: match !== null,
+          ...(match === null ? {} : { captures: [...match] }),
+        });
+      if (match !== null) {
+        r.matched(loc.regex as NonNullable<Loc['regex']>, match);
+        r.loc = loc;
+        if (r.steps !== undefined) r.note({ kind: 'location', location: loc.text, how: 'regex' });
+        return 'found';
+      }
+    }
+  }
+  if (r.steps !== undefined)
+    r.note({ kind: 'location', location: r.loc?.text, how: r.loc === undefined ? 'none' : 'prefix' });
+  return 'found';
+}
+
+function getVar(r: Req, name: string, get: ((r: Req) => string | undefined) | undefined): string {
+  const own = r.vars?.get(name);
+  if (own !== undefined) return own;
+  return get?.(r) ?? '';
+}
+
+/** Evaluates a value; captures are escaped as ngx_http_script_copy_capture_code does. */
+function evalTemplate(t: Template, r: Req, script: Script | undefined): string {
+  if (t.literal !== undefined) return t.literal;
+  let out = '';
+  for (const p of t.parts) {
+    if (p.k === 'lit') out += p.s;
+    else if (p.k === 'var') out += getVar(r, p.name, p.get);
+    else if (p.k === 'cap') out += capture(r, p.n, script);
+  }
+  return out;
+}
+
+function capture(r: Req, n: number, script: Script | undefined): string {
+  const v = r.caps?.[n];
+  if (v === undefined || v === '') return '';
+  if (script !== undefined && (script.isArgs || script.quote) && (r.quoted || r.plus)) {
+    return escapeBytes(v, ESCAPE_ARGS);
+  }
+  return v;
+}
+
+function runRules(rules: readonly CRule[], r: Req, script: Script, inLocation: boolean): Outcome {
+  for (const rule of rules) {
+    if (r.steps !== undefined) {
+      r.note({ kind: 'directive', text: ruleHead(rule.src), ...(rule.src.at ?? {}) });
+    }
+    const out = runRule(rule, r, script, inLocation);
+    if (out !== CONTINUE) return out;
+  }
+  return CONTINUE;
+}
+
+function runRule(rule: CRule, r: Req, script: Script, inLocation: boolean): Outcome {
+  switch (rule.k) {
+    case 'rewrite':
+      return rewrite(rule, r, script);
+    case 'return': {
+      // ngx_http_script_return_code: a text (or any status below 400) is sent by
+      // ngx_http_send_response, with a fresh script engine that copies captures as they are.
+      const t = rule.text;
+      if (rule.status < 400 || (t !== undefined && t.literal !== '')) {
+        const text = t === undefined ? '' : evalTemplate(t, r, undefined);
+        if (REDIRECTS.has(rule.status)) {
+          return { t: 'redirect', status: rule.status as 301, location: text };
+        }
+        return { t: 'return', status: rule.status, text };
+      }
+      return { t: 'return', status: rule.status, text: undefined };
+    }
+    case 'set': {
+      const value = evalTemplate(rule.value, r, script);
+      if (r.steps !== undefined) r.note({ kind: 'set', variable: `$${rule.name}`, value });
+      if (rule.name === 'args') {
+        r.args = value;
+        r.validUnparsed = false;
+      } else {
+        r.vars ??= new Map();
+        r.vars.set(rule.name, value);
+      }
+      return CONTINUE;
+    }
+    case 'break':
+      r.uriChanged = false;
+      return STOP;
+    case 'if': {
+      const value = condition(rule, r, script);
+      if (r.steps !== undefined) r.note({ kind: 'condition', value });
+      if (!value) return CONTINUE;
+      if (inLocation && rule.proxy !== undefined) r.ifProxy = rule.proxy;
+      return runRules(rule.rules, r, script, inLocation);
+    }
+  }
+}
+
+function condition(rule: CRule & { k: 'if' }, r: Req, script: Script): boolean {
+  const left = getVar(r, rule.variable.name, rule.variable.get);
+  switch (rule.op) {
+    case '':
+      return left !== '' && left !== '0';
+    case '=':
+    case '!=': {
+      const right = evalTemplate(rule.value as Template, r, script);
+      return (left === right) === (rule.op === '=');
+    }
+    default: {
+      const regex = rule.regex as NonNullable<typeof rule.regex>;
+      const m = regex.exec(left);
+      if (r.steps !== undefined)
+        r.note({
+          kind: 'regex',
+          pattern: regex.pattern,
+          subject: left,
+          matched: m !== null,
+          ...(m === null ? {} : { captures: [...m] }),
+        });
+      if (m === null) {
+        r.caps = null;
+        return rule.op === '!~';
+      }
+      r.matched(regex, m);
+      return rule.op === '~';
+    }
+  }
+}
+
+/** ngx_http_script_regex_start_code and regex_end_code for a `rewrite`. */
+function rewrite(rule: CRule & { k: 'rewrite' }, r: Req, script: Script): Outcome {
+  const m = rule.regex.exec(r.uri);
+  if (r.steps !== undefined)
+    r.note({
+      kind: 'regex',
+      pattern: rule.regex.pattern,
+      subject: r.uri,
+      matched: m !== null,
+      ...(m === null ? {} : { captures: [...m] }),
+    });
+  if (m === null) {
+    r.caps = null;
+    return CONTINUE;
+  }
+  r.matched(rule.regex, m);
+  r.internal = true;
+  r.validUnparsed = false;
+  if (rule.breakCycle) {
+    r.validLocation = false;
+    r.uriChanged = false;
+  } else {
+    r.uriChanged = true;
+  }
+
+  script.quote = rule.redirect;
+  let buf = '';
+  let argsAt = -1;
+  for (const p of rule.replacement.parts) {
+    if (p.k === 'lit') buf += p.s;
+    else if (p.k === 'var') buf += getVar(r, p.name, p.get);
+    else if (p.k === 'cap') buf += capture(r, p.n, script);
+    else {
+      script.isArgs = true;
+      argsAt = buf.length;
+    }
+  }
+  script.quote = false;
+
+  if (rule.redirect) {
+    let location = unescapeRedirect(buf);
+    if (rule.addArgs && r.args.length > 0) {
+      location += `${rule.replacement.question ? '&' : '?'}${r.args}`;
+    }
+    return { t: 'redirect', status: rule.status, location };
+  }
+
+  let uri = buf;
+  if (argsAt >= 0) {
+    uri = buf.slice(0, argsAt);
+    let args = buf.slice(argsAt);
+    if (rule.addArgs && r.args.length > 0) args += `&${r.args}`;
+    r.args = args;
+  } else if (!rule.addArgs) {
+    r.args = '';
+  }
+  r.uri = uri;
+  if (r.steps !== undefined) r.note({ kind: 'rewritten', uri, args: r.args });
+  if (uri === '') {
+    // "the rewritten URI has a zero length"
+    return { t: 'return', status: 500, text: undefined };
+  }
+  return rule.stop ? STOP : CONTINUE;
+}
+
+/**
+ * The request-target the proxy sends, as ngx_http_proxy_create_request builds it;
+ * `undefined` when a `proxy_pass` with variables gives no http(s) URL (nginx: 500).
+ */
+function pass(r: Req): RewritePass | undefined {
+  const loc = r.loc;
+  const proxy: CompiledProxyPass | undefined = r.ifProxy ?? loc?.proxy;
+  let origin = proxy?.origin;
+  let proxyUri = proxy?.uri ?? '';
+  let uri: string;
+  let evaluated = false;
+  if (proxy?.template !== undefined) {
+    const url = evalTemplate(proxy.template, r, undefined);
+    const m = /^(https?:\/\/)([^/?]+)([\s\S]*)$/i.exec(url);
+    if (m === null) return undefined;
+    origin = `${(m[1] as string).toLowerCase()}${m[2]}`;
+    proxyUri = m[3] as string;
+    if (proxyUri.startsWith('?')) proxyUri = `/${proxyUri}`;
+    evaluated = true;
+  }
+  if (evaluated && proxyUri !== '') {
+    uri = proxyUri;
+  } else if (proxyUri === '' && r.validUnparsed) {
+    uri = r.unparsed;
+  } else {
+    const cut = r.validLocation && proxyUri !== '' && !evaluated && loc !== undefined ? loc.name.length : 0;
+    let rest = r.uri.slice(cut);
+    if (r.quoted || r.internal) rest = escapeBytes(rest, ESCAPE_URI);
+    uri = (r.validLocation ? proxyUri : '') + rest + (r.args.length > 0 ? `?${r.args}` : '');
+  }
+  const result: RewritePass = { action: 'pass', uri: escapeTarget(uri) };
+  if (loc !== undefined) result.location = loc.text;
+  if (origin !== undefined) result.target = origin;
+  return result;
+}
+
+// biome-ignore lint/suspicious/noControlCharactersInRegex: bytes a request line cannot carry
+const TARGET_UNSAFE = /[\u0000-\u0020\u007f]/;
+
+/** A request line cannot carry controls or spaces: escape them (nginx would send them raw). */
+function escapeTarget(uri: string): string {
+  return TARGET_UNSAFE.test(uri) ? escapeControls(uri).replace(/ /g, '%20') : uri;
+}
+
+function finish(f: Final, r: Req, opts: Required<RewriteEngineOptions>): RewriteResult {
+  if (f.t === 'return') {
+    if (f.status === 444 || f.text === undefined || r.method === 'HEAD') {
+      return { action: 'return', status: f.status };
+    }
+    return { action: 'return', status: f.status, body: bytesToText(f.text) };
+  }
+  let location = f.location;
+  if (location.startsWith('/') && opts.absoluteRedirect) {
+    // ngx_http_header_filter: scheme, host (validated Host, else the server's address), port.
+    const host = opts.serverNameInRedirect ? opts.serverName : (r.server ?? r.serverAddr);
+    const defaultPort = r.scheme === 'https' ? 443 : 80;
+    const port = opts.portInRedirect && r.port !== defaultPort ? `:${r.port}` : '';
+    location = `${r.scheme}://${host}${port}${location}`;
+  }
+  const result: RewriteRedirect = {
+    action: 'redirect',
+    status: f.status,
+    location: escapeControls(location),
+  };
+  return result;
+}

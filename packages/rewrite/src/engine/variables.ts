@@ -1,0 +1,103 @@
+import { asciiLower } from '../bytes/index.js';
+import type { Req } from './request.js';
+
+/** Reads a variable for a request; `undefined` is nginx's "not found" (an empty value). */
+export type VarGetter = (r: Req) => string | undefined;
+
+const builtins: Record<string, VarGetter> = {
+  uri: (r) => r.uri,
+  document_uri: (r) => r.uri,
+  request_uri: (r) => r.unparsed,
+  args: (r) => r.args,
+  query_string: (r) => r.args,
+  is_args: (r) => (r.args.length > 0 ? '?' : ''),
+  host: (r) => r.host(),
+  scheme: (r) => r.scheme,
+  https: (r) => (r.scheme === 'https' ? 'on' : ''),
+  request_method: (r) => r.method,
+  remote_addr: (r) => r.remoteAddr,
+  server_port: (r) => String(r.port),
+  server_addr: (r) => r.serverAddr,
+  server_name: (r) => r.serverName,
+  content_type: (r) => r.headerLines('content_type')?.[0],
+  content_length: (r) => r.headerLines('content_length')?.[0],
+};
+
+/** The built-in variable names (none of them may be `set`, except `$args`). */
+export const BUILTIN: ReadonlySet<string> = new Set(Object.keys(builtins));
+
+/**
+ * `$http_NAME`: the first line of the header (nginx 1.22); `Cookie` lines are joined with
+ * `; ` and `X-Forwarded-For` lines with `, `, as nginx 1.22 joins those two.
+ */
+function header(name: string): VarGetter {
+  const sep = name === 'cookie' ? '; ' : name === 'x_forwarded_for' ? ', ' : undefined;
+  return (r) => {
+    const lines = r.headerLines(name);
+    if (lines === undefined || lines.length === 0) return undefined;
+    return sep === undefined ? lines[0] : lines.join(sep);
+  };
+}
+
+/** `$cookie_NAME`, read from every Cookie line as ngx_http_parse_multi_header_lines does. */
+function cookie(name: string): VarGetter {
+  return (r) => {
+    for (const line of r.headerLines('cookie') ?? []) {
+      const lower = asciiLower(line);
+      const end = line.length;
+      let p = 0;
+      while (p < end) {
+        if (lower.startsWith(name, p)) {
+          p += name.length;
+          while (p < end && line[p] === ' ') p++;
+          if (p < end && line[p++] === '=') {
+            while (p < end && line[p] === ' ') p++;
+            let last = p;
+            while (last < end && line[last] !== ';') last++;
+            return line.slice(p, last);
+          }
+        }
+        // Skip to the next cookie, from where the name check stopped.
+        while (p < end) {
+          const ch = line[p++];
+          if (ch === ';' || ch === ',') break;
+        }
+        while (p < end && line[p] === ' ') p++;
+      }
+    }
+    return undefined;
+  };
+}
+
+/** `$arg_NAME`, the first `NAME=` argument, the name matched without case (ngx_http_arg). */
+function argument(name: string): VarGetter {
+  return (r) => {
+    const args = r.args;
+    if (args.length === 0) return undefined;
+    const lower = asciiLower(args);
+    for (let from = 0; ; ) {
+      const p = lower.indexOf(name, from);
+      if (p < 0 || p + name.length >= args.length) return undefined;
+      if ((p === 0 || args[p - 1] === '&') && args[p + name.length] === '=') {
+        const end = args.indexOf('&', p);
+        return args.slice(p + name.length + 1, end < 0 ? args.length : end);
+      }
+      from = p + 1;
+    }
+  };
+}
+
+/** Whether a name belongs to a prefix family (`$http_…`, `$cookie_…`, `$arg_…`). */
+export function isPrefixVariable(name: string): boolean {
+  return /^(?:http|cookie|arg)_./.test(name);
+}
+
+/** The getter of a built-in or prefix variable (name lower-cased), or `undefined`. */
+export function variableGetter(name: string): VarGetter | undefined {
+  const b = builtins[name];
+  if (b !== undefined) return b;
+  if (name.startsWith('http_') && name.length > 5) return header(name.slice(5));
+  if (name.startsWith('cookie_') && name.length > 7) return cookie(name.slice(7));
+  if (name.startsWith('arg_') && name.length > 4) return argument(name.slice(4));
+  return undefined;
+}
