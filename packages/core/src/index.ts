@@ -63,6 +63,7 @@ export {
   type NextFunction,
   type NextUpstreamCondition,
   type ProxyOptions,
+  type ProxyRewriter,
   type ReverseProxy,
 } from './proxy/index.js';
 export {

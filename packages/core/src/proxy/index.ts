@@ -10,11 +10,16 @@ import {
   UpstreamTimeoutError,
 } from '../errors.js';
 import type { Peer } from '../peer/index.js';
-import type { Upstream } from '../upstream/index.js';
+import { Upstream } from '../upstream/index.js';
 import { type Forwarded, requestHeaders, responseHeaders, upgradeRequestHeaders } from './headers.js';
-import { type ProxyOptions, type ResolvedProxyOptions, resolveProxyOptions } from './options.js';
+import {
+  type ProxyOptions,
+  type ProxyRewriter,
+  type ResolvedProxyOptions,
+  resolveProxyOptions,
+} from './options.js';
 
-export type { NextUpstreamCondition, ProxyOptions } from './options.js';
+export type { NextUpstreamCondition, ProxyOptions, ProxyRewriter } from './options.js';
 
 /** A Connect/Express `next`. */
 export type NextFunction = (err?: unknown) => void;
@@ -62,12 +67,32 @@ class ProxyCore {
   readonly o: ResolvedProxyOptions;
   readonly upstream: Upstream;
   private pools = new Map<Peer, Pool>();
+  /** Groups of one server made for `proxy_pass http://address` targets, by target. */
+  private implicit = new Map<string, Upstream>();
   private closed = false;
 
   constructor(o: ResolvedProxyOptions) {
     this.o = o;
     this.upstream = o.upstream;
     this.upstream.on('peer:remove', this.onRemove);
+  }
+
+  /**
+   * The group a `proxy_pass` target names: a group of `upstreams` or the proxy's own by
+   * name, else a group of that one address (nginx's implicit upstream), made once.
+   */
+  upstreamFor(target: string): Upstream {
+    const name = target.replace(/^https?:\/\//, '').replace(/\/.*$/, '');
+    const named = this.o.upstreams.get(name);
+    if (named !== undefined) return named;
+    if (name === this.upstream.name) return this.upstream;
+    let up = this.implicit.get(target);
+    if (up === undefined) {
+      up = new Upstream({ name, servers: [target] });
+      up.on('peer:remove', this.onRemove);
+      this.implicit.set(target, up);
+    }
+    return up;
   }
 
   /** One keep-alive pool per peer, made on first use. */
@@ -209,10 +234,13 @@ class Exchange implements RequestInfo {
   readonly req: IncomingMessage;
   readonly res: ServerResponse;
   readonly method: string;
-  readonly url: string;
   readonly headers: IncomingMessage['headers'];
   readonly clientIp: string | undefined;
   readonly next: NextFunction | undefined;
+  /** The group this request goes to: the proxy's, or the one its location names. */
+  upstream: Upstream;
+  /** The request-target to send: the client's, or the rewritten one. */
+  url: string;
   private headerList: string[] = [];
   private hostIndex = -1;
   private headerBytes = 0;
@@ -232,6 +260,7 @@ class Exchange implements RequestInfo {
     this.next = next;
     this.method = req.method ?? 'GET';
     this.url = targetOf(req) ?? '';
+    this.upstream = core.upstream;
     this.headers = req.headers;
     this.clientIp = req.socket.remoteAddress;
     this.startedAt = core.o.tryTimeoutMs === 0 ? 0 : performance.now();
@@ -243,6 +272,8 @@ class Exchange implements RequestInfo {
       text(res, 400, STATUS_TEXT[400] as string);
       return;
     }
+    const rewrite = this.core.o.rewrite;
+    if (rewrite !== undefined && !this.rewrite(rewrite)) return;
     let bodyLength: number | undefined;
     if (hasBody(req)) {
       if (req.readableEnded) {
@@ -270,9 +301,43 @@ class Exchange implements RequestInfo {
     this.choose();
   }
 
+  /**
+   * Applies the rewrite rules: answers redirects and returns itself (444 closes the
+   * connection), or takes the rewritten URI and the location's group. `false` when the
+   * request was answered here.
+   */
+  private rewrite(rewrite: ProxyRewriter): boolean {
+    const { req, res } = this;
+    const result = rewrite.evaluate({
+      method: this.method,
+      uri: this.url,
+      headers: req.headers,
+      scheme: (req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http',
+      port: req.socket.localPort,
+      remoteAddr: req.socket.remoteAddress,
+    });
+    if (result.action === 'pass') {
+      this.url = result.uri;
+      if (result.target !== undefined) this.upstream = this.core.upstreamFor(result.target);
+      return true;
+    }
+    if (result.action === 'return' && result.status === 444) {
+      // nginx's 444: close the connection without a response.
+      req.socket.destroy();
+      return false;
+    }
+    const body = result.action === 'return' ? (result.body ?? '') : '';
+    const headers: Record<string, string | number> = { 'content-length': Buffer.byteLength(body) };
+    if (body !== '') headers['content-type'] = 'text/plain; charset=utf-8';
+    if (result.action === 'redirect') headers.location = result.location;
+    res.writeHead(result.status, headers);
+    res.end(body);
+    return false;
+  }
+
   /** Selects a peer (persistence may answer asynchronously) and sends the attempt. */
   private choose(): void {
-    const up = this.core.upstream;
+    const up = this.upstream;
     const picked = up.select({ tried: this.tried, clientIp: this.clientIp }, this);
     if (picked instanceof Promise) {
       picked.then(
@@ -288,7 +353,7 @@ class Exchange implements RequestInfo {
       return;
     }
     if (peer === undefined) {
-      const err = new NoLiveUpstreamError(this.core.upstream.name);
+      const err = new NoLiveUpstreamError(this.upstream.name);
       this.core.report(err, this.req);
       text(this.res, 502, STATUS_TEXT[502] as string);
       this.end();
@@ -320,8 +385,7 @@ class Exchange implements RequestInfo {
       return false;
     }
     if (this.clientGone) return false;
-    const limit =
-      o.tries === 0 ? this.core.upstream.maxTries() : Math.min(o.tries, this.core.upstream.maxTries());
+    const limit = o.tries === 0 ? this.upstream.maxTries() : Math.min(o.tries, this.upstream.maxTries());
     if (this.attempts >= limit) return false;
     if (o.tryTimeoutMs !== 0 && performance.now() - this.startedAt >= o.tryTimeoutMs) return false;
     if (requestSent && !o.nonIdempotent && NON_IDEMPOTENT.has(this.method)) return false;
@@ -396,7 +460,7 @@ class Attempt {
   private release(): void {
     if (this.released) return;
     this.released = true;
-    this.ex.core.upstream.release(this.peer);
+    this.ex.upstream.release(this.peer);
   }
 
   onConnect(abort: (err?: Error) => void): void {
@@ -414,7 +478,7 @@ class Attempt {
     // 1xx: Node already answered the client's Expect: 100-continue; others are not relayed.
     if (status < 200) return true;
     const ex = this.ex;
-    const up = ex.core.upstream;
+    const up = ex.upstream;
     this.headAt = performance.now();
     if (ex.core.o.nextStatuses.has(status) && ex.canRetry(status, true)) {
       // nginx counts statuses listed in proxy_next_upstream as failures (not 403/404).
@@ -458,7 +522,7 @@ class Attempt {
     const peer = this.peer;
     peer.countResponse(this.status);
     peer.countTimes(this.headAt - this.sentAt, performance.now() - this.sentAt);
-    ex.core.upstream.succeed(peer);
+    ex.upstream.succeed(peer);
     this.release();
     ex.end();
   }
@@ -489,7 +553,7 @@ class Attempt {
       ex.end();
       return;
     }
-    ex.core.upstream.fail(this.peer);
+    ex.upstream.fail(this.peer);
     ex.failed(this.peer, TIMEOUT_ERRORS.has(code) ? 'timeout' : 'error', err);
   }
 

@@ -32,10 +32,42 @@ const CONDITIONS: readonly NextUpstreamCondition[] = [
   'http_429',
 ];
 
+/**
+ * What the proxy needs of a rewrite engine; `compileNginx()` from `@switchyard/rewrite`
+ * returns one. Declared here so core does not depend on the rewrite package.
+ */
+export interface ProxyRewriter {
+  evaluate(request: {
+    method?: string;
+    uri: string;
+    headers?: Readonly<Record<string, string | readonly string[] | undefined>>;
+    scheme?: 'http' | 'https';
+    port?: number;
+    remoteAddr?: string;
+  }):
+    | { action: 'pass'; uri: string; location?: string; target?: string }
+    | { action: 'redirect'; status: number; location: string }
+    | { action: 'return'; status: number; body?: string };
+}
+
 /** Options of {@link createProxy}. */
 export interface ProxyOptions {
-  /** The server group to forward to: an `Upstream`, or its options. */
+  /**
+   * The server group to forward to: an `Upstream`, or its options. With `rewrite`, the
+   * group for locations whose `proxy_pass` names no other group.
+   */
   upstream: Upstream | UpstreamOptions;
+  /**
+   * nginx rewrite rules and locations (`compileNginx(text)` from `@switchyard/rewrite`):
+   * evaluated first; redirects and returns are answered, and a pass sends the rewritten
+   * URI to the group its location's `proxy_pass` names.
+   */
+  rewrite?: ProxyRewriter;
+  /**
+   * Groups that `proxy_pass http://<name>` can name, by name. A `proxy_pass` to an address
+   * (`http://127.0.0.1:9211`) that names no group gets a group of that one server.
+   */
+  upstreams?: Record<string, Upstream | UpstreamOptions>;
   /** nginx `proxy_connect_timeout`, in ms. @default 60000 */
   connectTimeoutMs?: number;
   /** Time to wait for the response head after the request was sent (nginx `proxy_read_timeout`). @default 60000 */
@@ -81,6 +113,9 @@ export interface ProxyOptions {
 /** Options after validation, with defaults filled in. */
 export interface ResolvedProxyOptions {
   upstream: Upstream;
+  rewrite: ProxyRewriter | undefined;
+  /** Named groups for `proxy_pass`, by name. */
+  upstreams: Map<string, Upstream>;
   ownsUpstream: boolean;
   connectTimeoutMs: number;
   headersTimeoutMs: number;
@@ -101,6 +136,8 @@ export interface ResolvedProxyOptions {
 
 const KEYS = [
   'upstream',
+  'rewrite',
+  'upstreams',
   'connectTimeoutMs',
   'headersTimeoutMs',
   'bodyTimeoutMs',
@@ -165,12 +202,34 @@ export function resolveProxyOptions(options: ProxyOptions): ResolvedProxyOptions
   } else {
     throw new InvalidOptionError('trustProxy', 'a boolean, an address list or a function', tp);
   }
+  let rewrite: ProxyRewriter | undefined;
+  if (o.rewrite !== undefined) {
+    if (!isObject(o.rewrite) || typeof o.rewrite.evaluate !== 'function') {
+      throw new InvalidOptionError(
+        'rewrite',
+        'an engine with evaluate() (compileNginx from @switchyard/rewrite)',
+        o.rewrite,
+      );
+    }
+    rewrite = o.rewrite as unknown as ProxyRewriter;
+  }
+  const upstreams = new Map<string, Upstream>();
+  if (o.upstreams !== undefined) {
+    for (const [name, u] of Object.entries(objectAt('upstreams', o.upstreams))) {
+      if (u instanceof Upstream) upstreams.set(name, u);
+      else if (isObject(u))
+        upstreams.set(name, new Upstream(u as unknown as UpstreamOptions, `upstreams.${name}`));
+      else throw new InvalidOptionError(`upstreams.${name}`, 'an Upstream or upstream options', u);
+    }
+  }
   if (o.onError !== undefined && typeof o.onError !== 'function') {
     throw new InvalidOptionError('onError', 'a function', o.onError);
   }
 
   return {
     upstream,
+    rewrite,
+    upstreams,
     ownsUpstream,
     connectTimeoutMs: intAt('connectTimeoutMs', o.connectTimeoutMs, 60_000, 1),
     headersTimeoutMs: intAt('headersTimeoutMs', o.headersTimeoutMs, 60_000, 1),
