@@ -1,28 +1,46 @@
 /**
- * @switchyard/cache — nginx `proxy_cache` semantics for the proxy and for any Node
- * handler. The cache itself arrives with its own issue; this entry declares the store
- * contract it will be built on.
+ * @switchyard/cache — an HTTP cache with nginx `proxy_cache` semantics, for the
+ * switchyard proxy (through the {@link ProxyCache} contract) and for any Node handler
+ * (microcaching), with a memory store (lru-cache) and a Redis store.
  * @packageDocumentation
  */
 
-/** One stored response. */
-export interface CacheEntry {
-  /** Status code of the stored response. */
-  status: number;
-  /** Response headers as a flat `[name, value, …]` list. */
-  headers: string[];
-  /** The body. */
-  body: Buffer;
-  /** When the entry stops being fresh, ms since the epoch. */
-  expiresAt: number;
-}
-
-/** Where entries live; `get` may answer synchronously (memory) or not (Redis). */
-export interface CacheStore {
-  /** The entry for a key, if stored. */
-  get(key: string): CacheEntry | undefined | Promise<CacheEntry | undefined>;
-  /** Stores an entry. */
-  set(key: string, entry: CacheEntry): void | Promise<void>;
-  /** Removes an entry; `true` if there was one. */
-  delete(key: string): boolean | Promise<boolean>;
-}
+export {
+  type Cache,
+  type CacheOptions,
+  type CacheOutcomeStats,
+  type CacheResponseHead,
+  type CacheStats,
+  type CacheWriteStats,
+  createCache,
+  type UseStaleCondition,
+} from './cache/index.js';
+export { parseDuration } from './duration/index.js';
+export { CacheStoreError, InvalidOptionError, SwitchyardError } from './errors.js';
+export { compileKey, DEFAULT_KEY, type KeyOption } from './key/index.js';
+export { type MemoryStoreOptions, memoryStore } from './memory-store/index.js';
+export {
+  type CacheMiddleware,
+  cacheHandler,
+  cacheMiddleware,
+  cacheRequestOf,
+  type NextFunction,
+  type RequestHandler,
+} from './middleware/index.js';
+export type { IgnorableHeader, ValidOption } from './policy/index.js';
+export {
+  type RedisCommandClient,
+  type RedisCommandOptions,
+  type RedisStoreOptions,
+  redisStore,
+} from './redis-store/index.js';
+export type {
+  CachedResponse,
+  CacheEntry,
+  CacheForward,
+  CacheLookup,
+  CacheRequest,
+  CacheStatus,
+  CacheStore,
+  ProxyCache,
+} from './types.js';

@@ -1,0 +1,952 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { CacheStoreError, InvalidOptionError } from '../errors.js';
+import { firstHeader, parseHttpDate, requestHeader } from '../headers/index.js';
+import { compileKey, type KeyOption } from '../key/index.js';
+import { memoryStore } from '../memory-store/index.js';
+import {
+  type CacheMiddleware,
+  cacheHandler,
+  cacheMiddleware,
+  type RequestHandler,
+} from '../middleware/index.js';
+import {
+  freshness,
+  type HeaderRules,
+  type IgnorableHeader,
+  resolveHeaderRules,
+  resolveValid,
+  tagsOf,
+  type ValidOption,
+  type ValidTable,
+  validFor,
+  variantOf,
+  varyNames,
+} from '../policy/index.js';
+import type {
+  CachedResponse,
+  CacheEntry,
+  CacheForward,
+  CacheLookup,
+  CacheRequest,
+  CacheStatus,
+  CacheStore,
+  ProxyCache,
+} from '../types.js';
+
+/**
+ * When an expired entry may be served instead of the upstream's answer (nginx
+ * `proxy_cache_use_stale`): the upstream failed (`error`), timed out (`timeout`),
+ * answered one of these statuses (`http_…`), or another request is already refreshing
+ * the entry (`updating`).
+ */
+export type UseStaleCondition =
+  | 'error'
+  | 'timeout'
+  | 'updating'
+  | 'http_500'
+  | 'http_502'
+  | 'http_503'
+  | 'http_504'
+  | 'http_403'
+  | 'http_404'
+  | 'http_429';
+
+const USE_STALE = new Set<string>([
+  'error',
+  'timeout',
+  'updating',
+  'http_500',
+  'http_502',
+  'http_503',
+  'http_504',
+  'http_403',
+  'http_404',
+  'http_429',
+]);
+
+/** Statuses nginx may replace with a stale entry (its `ngx_http_upstream_next_errors`). */
+const STALE_STATUSES = new Set([500, 502, 503, 504, 403, 404, 429]);
+
+/** What `noCache` sees of the upstream response. */
+export interface CacheResponseHead {
+  /** The status code. */
+  readonly status: number;
+  /** The headers, a flat `[name, value, …]` list. */
+  readonly headers: readonly string[];
+}
+
+/** Responses and bytes served with one cache status. */
+export interface CacheOutcomeStats {
+  /** Responses sent with this status. */
+  responses: number;
+  /** Body bytes of those responses. */
+  bytes: number;
+}
+
+/** Responses and bytes of a status that goes upstream, and what of it was stored. */
+export interface CacheWriteStats extends CacheOutcomeStats {
+  /** Responses stored in the cache. */
+  responsesWritten: number;
+  /** Body bytes stored in the cache. */
+  bytesWritten: number;
+}
+
+/**
+ * The statistics of a cache, shaped as NGINX Plus reports a cache zone
+ * (`/api/9/http/caches/{zone}`), so a cache can be handed to core's admin API as a zone.
+ * Counted per process; background updates count as written under `expired`.
+ * @see https://nginx.org/en/docs/http/ngx_http_api_module.html#def_nginx_http_cache
+ */
+export interface CacheStats {
+  /** Bytes the entries take, when the store tells (the memory store does). */
+  size?: number;
+  /** The store's limit in bytes, when it has one. */
+  maxSize?: number;
+  /** Always `false`: there is no cache loader. */
+  cold: boolean;
+  /** Served fresh from the cache (`HIT`). */
+  hit: CacheOutcomeStats;
+  /** Served expired: upstream failed, or a background update started (`STALE`). */
+  stale: CacheOutcomeStats;
+  /** Served expired while another request refreshes it (`UPDATING`). */
+  updating: CacheOutcomeStats;
+  /** Served after a 304 to a revalidation (`REVALIDATED`). */
+  revalidated: CacheOutcomeStats;
+  /** Not in the cache, fetched (`MISS`). */
+  miss: CacheWriteStats;
+  /** Expired, fetched again (`EXPIRED`). */
+  expired: CacheWriteStats;
+  /** Not looked up (`BYPASS`). */
+  bypass: CacheWriteStats;
+}
+
+type Counted = 'hit' | 'stale' | 'updating' | 'revalidated' | 'miss' | 'expired' | 'bypass';
+
+function zeroStats(): Omit<CacheStats, 'size' | 'maxSize'> {
+  const o = () => ({ responses: 0, bytes: 0 });
+  const w = () => ({ responses: 0, bytes: 0, responsesWritten: 0, bytesWritten: 0 });
+  return {
+    cold: false,
+    hit: o(),
+    stale: o(),
+    updating: o(),
+    revalidated: o(),
+    miss: w(),
+    expired: w(),
+    bypass: w(),
+  };
+}
+
+/** Options of {@link createCache}; each mirrors the nginx directive it names. */
+export interface CacheOptions {
+  /** Where entries live. @default memoryStore({ now }) */
+  store?: CacheStore;
+  /**
+   * Lifetimes by status when the response gives none (`proxy_cache_valid`). Without it,
+   * only responses that carry their own lifetime (X-Accel-Expires, Cache-Control,
+   * Expires) are cached. @default {}
+   */
+  valid?: ValidOption;
+  /** The cache key (`proxy_cache_key`). @default '$scheme$proxy_host$request_uri' */
+  key?: KeyOption;
+  /**
+   * Methods whose responses are cached (`proxy_cache_methods`); GET and HEAD are always
+   * added, as nginx does. A HEAD is answered from a GET entry, and fetched as GET.
+   * @default ['GET', 'HEAD']
+   */
+  methods?: readonly string[];
+  /** A response is stored once its key was requested this many times (`proxy_cache_min_uses`). @default 1 */
+  minUses?: number;
+  /** When it returns true, the cache is not read (X-Cache-Status `BYPASS`); the response may still be stored (`proxy_cache_bypass`). */
+  bypass?: (req: CacheRequest) => boolean;
+  /** When it returns true, the response is not stored (`proxy_no_cache`). */
+  noCache?: (req: CacheRequest, res: CacheResponseHead) => boolean;
+  /** When an expired entry may be served (`proxy_cache_use_stale`). @default [] */
+  useStale?: readonly UseStaleCondition[];
+  /**
+   * Serve the expired entry at once (`STALE`) and refresh it in the background
+   * (`proxy_cache_background_update`); needs `useStale: ['updating']` or a
+   * `stale-while-revalidate` from the response. @default false
+   */
+  backgroundUpdate?: boolean;
+  /**
+   * One request per key populates a new entry; the others wait for it
+   * (`proxy_cache_lock`). @default false
+   */
+  lock?: boolean;
+  /** How long a request waits for the lock, then goes upstream and its response is not stored (`proxy_cache_lock_timeout`). @default 5000 */
+  lockTimeoutMs?: number;
+  /**
+   * A request holding the lock (or refreshing an expired entry) for longer than this
+   * lets one more request go upstream (`proxy_cache_lock_age`). @default 5000
+   */
+  lockAgeMs?: number;
+  /** Refresh expired entries with a conditional request (`If-None-Match`, `If-Modified-Since`) (`proxy_cache_revalidate`). @default false */
+  revalidate?: boolean;
+  /** Response headers whose caching rule is switched off (`proxy_ignore_headers`). @default [] */
+  ignoreHeaders?: readonly IgnorableHeader[];
+  /** Bodies larger than this stream through uncached. @default 1048576 (1 MiB) */
+  maxEntryBytes?: number;
+  /** The response header that carries the cache status, or `false` for none. @default 'X-Cache-Status' */
+  statusHeader?: string | false;
+  /** Response headers that name the tags of an entry, for {@link Cache.purgeTag}. @default ['Surrogate-Key', 'Cache-Tag'] */
+  tagHeaders?: readonly string[];
+  /** The clock, ms since the epoch (Expires and `@epoch` times are compared with it). @default Date.now */
+  now?: () => number;
+  /** Told when the store fails; the request then goes upstream. */
+  onStoreError?: (error: CacheStoreError) => void;
+}
+
+/**
+ * A cache with nginx `proxy_cache` semantics: a {@link ProxyCache} for the proxy, a
+ * middleware for any Node handler, and purge.
+ */
+export interface Cache extends ProxyCache {
+  /** The store in use. */
+  readonly store: CacheStore;
+  /**
+   * Connect/Express middleware (also usable in a plain `node:http` listener) that caches
+   * what the rest of the chain answers. See {@link cacheMiddleware}.
+   */
+  middleware(): CacheMiddleware;
+  /** Wraps a `node:http` handler so that its responses are cached. See {@link cacheHandler}. */
+  handler(fn: RequestHandler): (req: IncomingMessage, res: ServerResponse) => void;
+  /** The key of a request, as the cache computes it. */
+  keyOf(req: CacheRequest): string;
+  /**
+   * Removes entries by key: an exact key (with all its `Vary` variants), or every key
+   * starting with a prefix when `pattern` ends with `*` (NGINX Plus `proxy_cache_purge`).
+   * Resolves to how many entries went; rejects with a `CacheStoreError` if the store fails.
+   */
+  purge(pattern: string): Promise<number>;
+  /** Removes every entry whose response named `tag` in a tag header (Surrogate-Key, Cache-Tag). */
+  purgeTag(tag: string): Promise<number>;
+  /** Hits, misses and the rest, with bytes, as NGINX Plus reports a cache zone (fits core's `CacheZone`). */
+  stats(): CacheStats;
+  /** Zeroes the counters of {@link Cache.stats}. */
+  resetStats(): void;
+}
+
+/** Headers that describe one connection, not the stored response (RFC 9110 §7.6.1), and ours. */
+const NOT_STORED = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'te',
+  'trailer',
+  'upgrade',
+  'date',
+  'content-length',
+]);
+
+/** Request headers nginx clears when it caches (ngx_http_proxy_cache_headers). */
+const CLIENT_CONDITIONALS = [
+  'if-modified-since',
+  'if-unmodified-since',
+  'if-none-match',
+  'if-match',
+  'range',
+  'if-range',
+];
+
+/** Separates a key from the variant part of a secondary (Vary) key. */
+export const VARIANT_SEPARATOR = '\n';
+
+const FAILED = Symbol('store failed');
+type Got = CacheEntry | undefined | typeof FAILED;
+
+/** A request populating or refreshing a key; others wait on it or serve stale. */
+class Pending {
+  readonly since: number;
+  private waiters: ((entry: CacheEntry | undefined) => void)[] = [];
+  constructor(since: number) {
+    this.since = since;
+  }
+  wait(fn: (entry: CacheEntry | undefined) => void): void {
+    this.waiters.push(fn);
+  }
+  settle(entry: CacheEntry | undefined): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const w of waiters) w(entry);
+  }
+}
+
+function positiveInteger(value: unknown, path: string): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
+    throw new InvalidOptionError(path, 'a positive integer', value);
+  }
+  return value;
+}
+
+function optionalFunction<T>(value: T | undefined, path: string): T | undefined {
+  if (value !== undefined && typeof value !== 'function')
+    throw new InvalidOptionError(path, 'a function', value);
+  return value;
+}
+
+/** Whether an `If-None-Match` list matches an ETag, by weak comparison (RFC 9110 §13.1.2). */
+function etagMatches(list: string, etag: string): boolean {
+  const bare = etag.startsWith('W/') ? etag.slice(2) : etag;
+  for (const part of list.split(',')) {
+    const t = part.trim();
+    if (t === '*' || (t.startsWith('W/') ? t.slice(2) : t) === bare) return true;
+  }
+  return false;
+}
+
+/** The settled options, shared by every exchange of one cache. */
+class Engine implements Cache {
+  readonly store: CacheStore;
+  readonly valid: ValidTable;
+  readonly rules: HeaderRules;
+  readonly keyFn: (req: CacheRequest) => string;
+  readonly methods: ReadonlySet<string>;
+  readonly minUses: number;
+  readonly bypass: ((req: CacheRequest) => boolean) | undefined;
+  readonly noCache: ((req: CacheRequest, res: CacheResponseHead) => boolean) | undefined;
+  readonly useStale: ReadonlySet<string>;
+  readonly backgroundUpdate: boolean;
+  readonly lock: boolean;
+  readonly lockTimeoutMs: number;
+  readonly lockAgeMs: number;
+  readonly revalidate: boolean;
+  readonly maxEntryBytes: number;
+  readonly statusHeader: string | undefined;
+  readonly tagHeaders: readonly string[];
+  readonly now: () => number;
+  readonly onStoreError: ((error: CacheStoreError) => void) | undefined;
+  /** Counters, by lowercased cache status. */
+  counters = zeroStats();
+  private readonly pending = new Map<string, Pending>();
+  private readonly uses = new Map<string, number>();
+
+  constructor(o: CacheOptions) {
+    if (o === null || typeof o !== 'object') throw new InvalidOptionError('options', 'an object', o);
+    this.now = optionalFunction(o.now, 'now') ?? Date.now;
+    const store = o.store ?? memoryStore({ now: this.now });
+    for (const m of ['get', 'set', 'delete', 'deletePrefix', 'deleteTag'] as const) {
+      if (typeof (store as unknown as Record<string, unknown>)?.[m] !== 'function') {
+        throw new InvalidOptionError('store', `a CacheStore (with ${m}())`, store);
+      }
+    }
+    this.store = store;
+    this.valid = resolveValid(o.valid);
+    this.rules = resolveHeaderRules(o.ignoreHeaders);
+    this.keyFn = compileKey(o.key);
+    const methods = new Set(['GET', 'HEAD']);
+    if (o.methods !== undefined) {
+      if (!Array.isArray(o.methods))
+        throw new InvalidOptionError('methods', 'an array of method names', o.methods);
+      for (const [i, m] of o.methods.entries()) {
+        if (typeof m !== 'string' || !/^[A-Za-z]+$/.test(m)) {
+          throw new InvalidOptionError(`methods[${i}]`, 'a method name', m);
+        }
+        methods.add(m.toUpperCase());
+      }
+    }
+    this.methods = methods;
+    this.minUses = positiveInteger(o.minUses ?? 1, 'minUses');
+    this.bypass = optionalFunction(o.bypass, 'bypass');
+    this.noCache = optionalFunction(o.noCache, 'noCache');
+    const useStale = o.useStale ?? [];
+    if (!Array.isArray(useStale)) throw new InvalidOptionError('useStale', 'an array', useStale);
+    for (const [i, c] of useStale.entries()) {
+      if (!USE_STALE.has(c)) throw new InvalidOptionError(`useStale[${i}]`, [...USE_STALE].join(', '), c);
+    }
+    this.useStale = new Set(useStale);
+    this.backgroundUpdate = o.backgroundUpdate ?? false;
+    if (typeof this.backgroundUpdate !== 'boolean') {
+      throw new InvalidOptionError('backgroundUpdate', 'a boolean', this.backgroundUpdate);
+    }
+    this.lock = o.lock ?? false;
+    if (typeof this.lock !== 'boolean') throw new InvalidOptionError('lock', 'a boolean', this.lock);
+    this.lockTimeoutMs = positiveInteger(o.lockTimeoutMs ?? 5000, 'lockTimeoutMs');
+    this.lockAgeMs = positiveInteger(o.lockAgeMs ?? 5000, 'lockAgeMs');
+    this.revalidate = o.revalidate ?? false;
+    if (typeof this.revalidate !== 'boolean')
+      throw new InvalidOptionError('revalidate', 'a boolean', this.revalidate);
+    this.maxEntryBytes = positiveInteger(o.maxEntryBytes ?? 1024 * 1024, 'maxEntryBytes');
+    const statusHeader = o.statusHeader ?? 'X-Cache-Status';
+    if (
+      statusHeader !== false &&
+      (typeof statusHeader !== 'string' || !/^[!#$%&'*+.^_`|~\w-]+$/.test(statusHeader))
+    ) {
+      throw new InvalidOptionError('statusHeader', 'a header name or false', statusHeader);
+    }
+    this.statusHeader = statusHeader === false ? undefined : statusHeader;
+    const tagHeaders = o.tagHeaders ?? ['Surrogate-Key', 'Cache-Tag'];
+    if (!Array.isArray(tagHeaders) || tagHeaders.some((h) => typeof h !== 'string' || h === '')) {
+      throw new InvalidOptionError('tagHeaders', 'an array of header names', tagHeaders);
+    }
+    this.tagHeaders = tagHeaders.map((h) => h.toLowerCase());
+    this.onStoreError = optionalFunction(o.onStoreError, 'onStoreError');
+  }
+
+  keyOf(req: CacheRequest): string {
+    return this.keyFn(req);
+  }
+
+  stats(): CacheStats {
+    const c = this.counters;
+    const copy = <T extends object>(v: T): T => ({ ...v });
+    const out: CacheStats = {
+      cold: false,
+      hit: copy(c.hit),
+      stale: copy(c.stale),
+      updating: copy(c.updating),
+      revalidated: copy(c.revalidated),
+      miss: copy(c.miss),
+      expired: copy(c.expired),
+      bypass: copy(c.bypass),
+    };
+    const usage = this.store.usage?.();
+    if (usage !== undefined) {
+      out.size = usage.sizeBytes;
+      if (usage.maxSizeBytes !== undefined) out.maxSize = usage.maxSizeBytes;
+    }
+    return out;
+  }
+
+  resetStats(): void {
+    this.counters = zeroStats();
+  }
+
+  /** The counters of a status that goes upstream. */
+  upstreamCounter(status: CacheStatus): CacheWriteStats | undefined {
+    if (status === 'MISS') return this.counters.miss;
+    if (status === 'EXPIRED') return this.counters.expired;
+    if (status === 'BYPASS') return this.counters.bypass;
+    return undefined;
+  }
+
+  middleware(): CacheMiddleware {
+    return cacheMiddleware(this);
+  }
+
+  handler(fn: RequestHandler): (req: IncomingMessage, res: ServerResponse) => void {
+    if (typeof fn !== 'function') throw new InvalidOptionError('handler', 'a function', fn);
+    return cacheHandler(this, fn);
+  }
+
+  report(operation: string, err: unknown): void {
+    if (this.onStoreError === undefined) return;
+    const message = (err as Error)?.message ?? String(err);
+    try {
+      this.onStoreError(err instanceof CacheStoreError ? err : new CacheStoreError(operation, message, err));
+    } catch {
+      // A throwing hook must not fail the request.
+    }
+  }
+
+  /** Reads the store; a failure (thrown, rejected) becomes FAILED, never an error. */
+  private read(key: string): Got | Promise<Got> {
+    let got: CacheEntry | undefined | Promise<CacheEntry | undefined>;
+    try {
+      got = this.store.get(key);
+    } catch (err) {
+      this.report('get', err);
+      return FAILED;
+    }
+    if (got instanceof Promise) {
+      return got.then(
+        (e) => e,
+        (err: unknown) => {
+          this.report('get', err);
+          return FAILED;
+        },
+      );
+    }
+    return got;
+  }
+
+  write(key: string, entry: CacheEntry): void {
+    try {
+      const done = this.store.set(key, entry);
+      if (done instanceof Promise) done.catch((err: unknown) => this.report('set', err));
+    } catch (err) {
+      this.report('set', err);
+    }
+  }
+
+  /** `bypass(req)`; a predicate that throws bypasses (the request goes upstream either way). */
+  private bypasses(req: CacheRequest): boolean {
+    try {
+      return this.bypass?.(req) === true;
+    } catch {
+      return true;
+    }
+  }
+
+  /** `noCache(req, res)`; a predicate that throws means "do not store". */
+  refuses(req: CacheRequest, head: CacheResponseHead): boolean {
+    if (this.noCache === undefined) return false;
+    try {
+      return this.noCache(req, head) === true;
+    } catch {
+      return true;
+    }
+  }
+
+  /** The request-to-be is the `minUses`-th (or later) for its key. */
+  private used(key: string): boolean {
+    if (this.minUses === 1) return true;
+    const n = (this.uses.get(key) ?? 0) + 1;
+    // A bounded counter table: nginx keeps these in its keys zone.
+    if (this.uses.size >= 100_000 && !this.uses.has(key)) this.uses.clear();
+    this.uses.set(key, n);
+    return n >= this.minUses;
+  }
+
+  lookup(req: CacheRequest): CacheLookup | Promise<CacheLookup> {
+    const method = req.method.toUpperCase();
+    if (!this.methods.has(method)) {
+      return {
+        response: undefined,
+        forward: new Forward(this, req, '', undefined, undefined, undefined, false),
+      };
+    }
+    const key = this.keyFn(req);
+    const storable = this.used(key);
+    if (this.bypass !== undefined && this.bypasses(req)) {
+      return {
+        response: undefined,
+        forward: new Forward(this, req, key, 'BYPASS', undefined, undefined, storable),
+      };
+    }
+    const got = this.read(key);
+    if (got instanceof Promise) return got.then((e) => this.found(req, key, e, storable));
+    return this.found(req, key, got, storable);
+  }
+
+  /** The primary entry is known: follow its Vary to a secondary key if need be. */
+  private found(
+    req: CacheRequest,
+    key: string,
+    got: Got,
+    storable: boolean,
+  ): CacheLookup | Promise<CacheLookup> {
+    if (got === FAILED) {
+      return {
+        response: undefined,
+        forward: new Forward(this, req, key, 'MISS', undefined, undefined, storable),
+      };
+    }
+    if (got?.vary !== undefined) {
+      const variant = variantOf(req.headers, got.vary);
+      if (variant !== got.variant) {
+        // nginx ngx_http_file_cache_vary: another variant lives under key + variant.
+        const secondary = key + VARIANT_SEPARATOR + variant;
+        const other = this.read(secondary);
+        if (other instanceof Promise) return other.then((e) => this.resolved(req, secondary, e, storable));
+        return this.resolved(req, secondary, other, storable);
+      }
+    }
+    return this.resolved(req, key, got, storable);
+  }
+
+  /** A live request holding `key`, if any (one held longer than `lockAgeMs` no longer counts). */
+  private holder(key: string, now: number): Pending | undefined {
+    const p = this.pending.get(key);
+    if (p !== undefined && now - p.since >= this.lockAgeMs) return undefined;
+    return p;
+  }
+
+  private hold(key: string, now: number): Pending {
+    const p = new Pending(now);
+    this.pending.set(key, p);
+    return p;
+  }
+
+  /** The exchange holding `key` ended: wake whoever waits, with the new entry if any. */
+  release(key: string, p: Pending, entry: CacheEntry | undefined): void {
+    if (this.pending.get(key) === p) this.pending.delete(key);
+    p.settle(entry);
+  }
+
+  private resolved(
+    req: CacheRequest,
+    key: string,
+    got: Got,
+    storable: boolean,
+  ): CacheLookup | Promise<CacheLookup> {
+    const now = this.now();
+    if (got === FAILED || got === undefined) {
+      if (got !== FAILED && this.lock && storable) {
+        const p = this.holder(key, now);
+        if (p !== undefined) return this.waitFor(req, key, p);
+        const mine = this.hold(key, now);
+        return {
+          response: undefined,
+          forward: new Forward(this, req, key, 'MISS', undefined, mine, storable),
+        };
+      }
+      return {
+        response: undefined,
+        forward: new Forward(this, req, key, 'MISS', undefined, undefined, storable),
+      };
+    }
+    if (now < got.expiresAt) return { response: this.respond(got, 'HIT', req), forward: undefined };
+    // Expired (nginx ngx_http_file_cache_read: the first request updates, the others see UPDATING).
+    const staleWhileUpdating = this.useStale.has('updating') || now < got.expiresAt + got.updatingMs;
+    if (this.holder(key, now) !== undefined) {
+      if (staleWhileUpdating) return { response: this.respond(got, 'UPDATING', req), forward: undefined };
+      return {
+        response: undefined,
+        forward: new Forward(this, req, key, 'EXPIRED', got, undefined, storable),
+      };
+    }
+    const mine = this.hold(key, now);
+    if (this.backgroundUpdate && staleWhileUpdating) {
+      const background = new Forward(this, req, key, 'STALE', got, mine, storable, true);
+      return { response: this.respond(got, 'STALE', req), forward: background };
+    }
+    return { response: undefined, forward: new Forward(this, req, key, 'EXPIRED', got, mine, storable) };
+  }
+
+  /** Waits for the request populating `key` (nginx cache lock), up to `lockTimeoutMs`. */
+  private waitFor(req: CacheRequest, key: string, p: Pending): Promise<CacheLookup> {
+    return new Promise((resolve) => {
+      let done = false;
+      const timer = setTimeout(() => {
+        done = true;
+        // nginx: after proxy_cache_lock_timeout the request goes upstream, uncached.
+        resolve({
+          response: undefined,
+          forward: new Forward(this, req, key, 'MISS', undefined, undefined, false),
+        });
+      }, this.lockTimeoutMs);
+      timer.unref?.();
+      p.wait((entry) => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        if (
+          entry !== undefined &&
+          this.now() < entry.expiresAt &&
+          (entry.vary === undefined || variantOf(req.headers, entry.vary) === entry.variant)
+        ) {
+          resolve({ response: this.respond(entry, 'HIT', req), forward: undefined });
+          return;
+        }
+        resolve({
+          response: undefined,
+          forward: new Forward(this, req, key, 'MISS', undefined, undefined, true),
+        });
+      });
+    });
+  }
+
+  /** The response to send from an entry: 304 when the client's validators match it. */
+  respond(entry: CacheEntry, status: CacheStatus, req: CacheRequest): CachedResponse {
+    const headers = entry.headers.slice();
+    let code = entry.status;
+    let body: Buffer | null = req.method.toUpperCase() === 'HEAD' ? null : entry.body;
+    if (entry.status === 200 && this.notModified(req, entry)) {
+      code = 304;
+      body = null;
+    } else if (entry.status !== 204 && entry.status !== 304) {
+      // RFC 9110 §8.6: no Content-Length on 204 and 304.
+      headers.push('content-length', String(entry.body.length));
+    }
+    if (this.statusHeader !== undefined) headers.push(this.statusHeader, status);
+    const counter = this.counters[status.toLowerCase() as Counted];
+    counter.responses++;
+    if (body !== null) counter.bytes += body.length;
+    return { status: code, headers, body, cacheStatus: status };
+  }
+
+  /** nginx's not-modified filter: If-None-Match (weak), else If-Modified-Since exact. */
+  private notModified(req: CacheRequest, entry: CacheEntry): boolean {
+    const inm = requestHeader(req.headers, 'if-none-match');
+    if (inm !== undefined) return entry.etag !== undefined && etagMatches(inm, entry.etag);
+    const ims = requestHeader(req.headers, 'if-modified-since');
+    if (ims === undefined || entry.lastModified === undefined) return false;
+    const a = parseHttpDate(ims);
+    return a !== undefined && a === parseHttpDate(entry.lastModified);
+  }
+
+  /** Whether a stale entry may stand in for a failure or a status. */
+  staleFor(condition: string, entry: CacheEntry): boolean {
+    return this.useStale.has(condition) || this.now() < entry.expiresAt + entry.errorMs;
+  }
+
+  /** A new entry from a complete response. */
+  entry(req: CacheRequest, status: number, headers: readonly string[], body: Buffer, f: Fresh): CacheEntry {
+    const kept: string[] = [];
+    const statusHeader = this.statusHeader?.toLowerCase();
+    for (let i = 0; i < headers.length; i += 2) {
+      const name = (headers[i] as string).toLowerCase();
+      if (NOT_STORED.has(name) || name === statusHeader) continue;
+      kept.push(name, headers[i + 1] as string);
+    }
+    const vary = this.rules.vary ? varyNames(kept) : undefined;
+    // nginx keeps validators for 200 and 206 only.
+    const validators = status === 200 || status === 206;
+    return {
+      status,
+      headers: kept,
+      body,
+      storedAt: f.at,
+      expiresAt: f.expiresAt,
+      updatingMs: f.updatingMs,
+      errorMs: f.errorMs,
+      etag: validators ? firstHeader(kept, 'etag') : undefined,
+      lastModified: validators ? firstHeader(kept, 'last-modified') : undefined,
+      vary,
+      variant: vary === undefined ? undefined : variantOf(req.headers, vary),
+      tags: tagsOf(kept, this.tagHeaders),
+    };
+  }
+
+  /** The entry refreshed by a 304 (nginx: lifetime from the 304's headers, else `valid` for the stored status). */
+  refreshed(stale: CacheEntry, headers: readonly string[]): CacheEntry {
+    const now = this.now();
+    const f = freshness(stale.status, headers, now, this.valid, this.rules);
+    const ms = validFor(this.valid, stale.status);
+    const expiresAt = f?.expiresAt ?? (ms > 0 ? now + ms : stale.expiresAt);
+    return {
+      ...stale,
+      storedAt: now,
+      expiresAt,
+      updatingMs: f?.updatingMs ?? stale.updatingMs,
+      errorMs: f?.errorMs ?? stale.errorMs,
+      etag: firstHeader(headers, 'etag') ?? stale.etag,
+    };
+  }
+
+  async purge(pattern: string): Promise<number> {
+    if (typeof pattern !== 'string' || pattern === '') {
+      throw new InvalidOptionError('pattern', 'a key, or a prefix ending in *', pattern);
+    }
+    try {
+      if (pattern.endsWith('*')) return await this.store.deletePrefix(pattern.slice(0, -1));
+      const [one, variants] = await Promise.all([
+        this.store.delete(pattern),
+        this.store.deletePrefix(pattern + VARIANT_SEPARATOR),
+      ]);
+      return (one ? 1 : 0) + variants;
+    } catch (err) {
+      throw err instanceof CacheStoreError
+        ? err
+        : new CacheStoreError('purge', (err as Error)?.message ?? String(err), err);
+    }
+  }
+
+  async purgeTag(tag: string): Promise<number> {
+    if (typeof tag !== 'string' || tag === '') throw new InvalidOptionError('tag', 'a non-empty string', tag);
+    try {
+      return await this.store.deleteTag(tag);
+    } catch (err) {
+      throw err instanceof CacheStoreError
+        ? err
+        : new CacheStoreError('purgeTag', (err as Error)?.message ?? String(err), err);
+    }
+  }
+}
+
+/** The lifetime decided at the response head. */
+interface Fresh {
+  at: number;
+  expiresAt: number;
+  updatingMs: number;
+  errorMs: number;
+}
+
+const NONE: ReadonlyArray<readonly [string, string | undefined]> = [];
+
+/** One upstream exchange: decides at the head whether to record, records, stores at the end. */
+class Forward implements CacheForward {
+  readonly cacheStatus: CacheStatus | undefined;
+  readonly method: string;
+  readonly requestHeaders: ReadonlyArray<readonly [string, string | undefined]>;
+  readonly background: boolean;
+  private readonly engine: Engine;
+  private readonly req: CacheRequest;
+  private readonly key: string;
+  private readonly stale: CacheEntry | undefined;
+  private pending: Pending | undefined;
+  private readonly storable: boolean;
+  private readonly revalidating: boolean;
+  private done = false;
+  private recording = false;
+  private status = 0;
+  private headers: readonly string[] = NONE as unknown as string[];
+  private fresh: Fresh | undefined;
+  private chunks: Buffer[] = [];
+  private bytes = 0;
+  /** Where this exchange's response is counted (not for a background update). */
+  private counted: CacheWriteStats | undefined;
+
+  constructor(
+    engine: Engine,
+    req: CacheRequest,
+    key: string,
+    cacheStatus: CacheStatus | undefined,
+    stale: CacheEntry | undefined,
+    pending: Pending | undefined,
+    storable: boolean,
+    background = false,
+  ) {
+    this.engine = engine;
+    this.req = req;
+    this.key = key;
+    this.cacheStatus = cacheStatus;
+    this.stale = stale;
+    this.pending = pending;
+    this.storable = storable;
+    this.background = background;
+    if (cacheStatus === undefined) {
+      this.method = req.method;
+      this.requestHeaders = NONE;
+      this.revalidating = false;
+      this.done = true;
+      return;
+    }
+    this.method = req.method.toUpperCase() === 'HEAD' ? 'GET' : req.method;
+    const changes: [string, string | undefined][] = [];
+    for (const name of CLIENT_CONDITIONALS)
+      if (req.headers[name] !== undefined) changes.push([name, undefined]);
+    this.revalidating =
+      engine.revalidate &&
+      stale !== undefined &&
+      (stale.etag !== undefined || stale.lastModified !== undefined);
+    if (this.revalidating && stale !== undefined) {
+      // nginx: $upstream_cache_etag / $upstream_cache_last_modified of the stored entry.
+      if (stale.etag !== undefined) changes.push(['if-none-match', stale.etag]);
+      if (stale.lastModified !== undefined) changes.push(['if-modified-since', stale.lastModified]);
+    }
+    this.requestHeaders = changes;
+  }
+
+  /** Ends the exchange: wakes lock waiters (with the new entry, if one was made). */
+  private finish(entry: CacheEntry | undefined): void {
+    this.done = true;
+    this.recording = false;
+    this.chunks = [];
+    const p = this.pending;
+    if (p !== undefined) {
+      this.pending = undefined;
+      this.engine.release(this.key, p, entry);
+    }
+  }
+
+  /** Stops recording but lets the exchange run on; waiters need not wait for it. */
+  private giveUp(): void {
+    this.recording = false;
+    this.chunks = [];
+    const p = this.pending;
+    if (p !== undefined) {
+      this.pending = undefined;
+      this.engine.release(this.key, p, undefined);
+    }
+  }
+
+  head(status: number, headers: string[]): CachedResponse | undefined {
+    if (this.done || this.status !== 0) return undefined;
+    this.status = status;
+    const engine = this.engine;
+    const stale = this.stale;
+    if (stale !== undefined) {
+      if (status === 304 && this.revalidating) {
+        const entry = engine.refreshed(stale, headers);
+        engine.write(this.key, entry);
+        this.finish(entry);
+        return engine.respond(entry, 'REVALIDATED', this.req);
+      }
+      if (STALE_STATUSES.has(status) && engine.staleFor(`http_${status}`, stale)) {
+        this.finish(undefined);
+        return engine.respond(stale, 'STALE', this.req);
+      }
+    }
+    if (engine.statusHeader !== undefined && this.cacheStatus !== undefined) {
+      headers.push(engine.statusHeader, this.cacheStatus);
+    }
+    if (!this.background && this.cacheStatus !== undefined) {
+      this.counted = engine.upstreamCounter(this.cacheStatus);
+      if (this.counted !== undefined) this.counted.responses++;
+    }
+    this.headers = headers;
+    if (!this.storable) {
+      this.giveUp();
+      return undefined;
+    }
+    const now = engine.now();
+    const f = freshness(status, headers, now, engine.valid, engine.rules);
+    const length = Number(firstHeader(headers, 'content-length') ?? 0);
+    if (f === undefined || length > engine.maxEntryBytes || engine.refuses(this.req, { status, headers })) {
+      this.giveUp();
+      return undefined;
+    }
+    this.fresh = { at: now, expiresAt: f.expiresAt, updatingMs: f.updatingMs, errorMs: f.errorMs };
+    this.recording = true;
+    return undefined;
+  }
+
+  data(chunk: Buffer): void {
+    if (this.done) return;
+    if (this.counted !== undefined) this.counted.bytes += chunk.length;
+    if (!this.recording) return;
+    this.bytes += chunk.length;
+    if (this.bytes > this.engine.maxEntryBytes) {
+      this.giveUp();
+      return;
+    }
+    this.chunks.push(chunk);
+  }
+
+  end(): void {
+    if (this.done) return;
+    if (!this.recording || this.fresh === undefined) {
+      this.finish(undefined);
+      return;
+    }
+    const body =
+      this.chunks.length === 1 ? (this.chunks[0] as Buffer) : Buffer.concat(this.chunks, this.bytes);
+    const entry = this.engine.entry(this.req, this.status, this.headers, body, this.fresh);
+    this.engine.write(this.key, entry);
+    const written = this.background
+      ? this.engine.counters.expired
+      : this.engine.upstreamCounter(this.cacheStatus as CacheStatus);
+    if (written !== undefined) {
+      written.responsesWritten++;
+      written.bytesWritten += body.length;
+    }
+    this.finish(entry);
+  }
+
+  fail(kind: 'error' | 'timeout'): CachedResponse | undefined {
+    if (this.done) return undefined;
+    this.finish(undefined);
+    const stale = this.stale;
+    if (stale !== undefined && this.engine.staleFor(kind, stale))
+      return this.engine.respond(stale, 'STALE', this.req);
+    return undefined;
+  }
+
+  abort(): void {
+    if (this.done) return;
+    this.finish(undefined);
+  }
+}
+
+/**
+ * Builds a cache with nginx `proxy_cache` semantics. It is a {@link ProxyCache} the
+ * switchyard proxy consults (`createProxy({ upstream, cache })`), and offers
+ * `middleware()` / `handler()` to microcache any Node handler, and purge by key, prefix
+ * and tag. Options are validated now; a bad one throws `InvalidOptionError`.
+ *
+ * @example
+ * ```ts
+ * import { createServer } from 'node:http';
+ * import { createCache } from '@switchyard/cache';
+ *
+ * const cache = createCache({ valid: { 200: '1s' }, lock: true, useStale: ['updating'], backgroundUpdate: true });
+ * createServer(cache.handler((req, res) => res.end(renderPage()))).listen(8080);
+ * ```
+ * @see https://nginx.org/en/docs/http/ngx_http_proxy_module.html#proxy_cache
+ */
+export function createCache(options: CacheOptions = {}): Cache {
+  return new Engine(options);
+}
