@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { type Listening, listen } from '@switchyard/testkit';
-import { Agent, request } from '../../core/node_modules/undici/index.js';
+import { Agent, request } from 'undici';
 import type { CachedResponse, CacheForward, CacheLookup, ProxyCache } from '../src/types.js';
 
 /** What a test client got back. */

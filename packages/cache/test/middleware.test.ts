@@ -208,7 +208,7 @@ describe('cache.handler: streaming and entry size', () => {
     const c = client();
     clients.push(c);
     // Read the first chunk while the handler still holds the rest.
-    const { request } = await import('../../core/node_modules/undici/index.js');
+    const { request } = await import('undici');
     const r = await request(`${server.url}/s`);
     const it = r.body[Symbol.asyncIterator]();
     const first = await it.next();
@@ -257,7 +257,7 @@ describe('cache.handler: streaming and entry size', () => {
       await release.promise;
       res.end('rest');
     });
-    const { request } = await import('../../core/node_modules/undici/index.js');
+    const { request } = await import('undici');
     const ac = new AbortController();
     const r = await request(`${server.url}/abort`, { signal: ac.signal });
     const it = r.body[Symbol.asyncIterator]();

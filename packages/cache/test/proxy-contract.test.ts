@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type Listening, manualClock } from '@switchyard/testkit';
+import { Agent } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Agent } from '../../core/node_modules/undici/index.js';
 import { type CacheOptions, createCache } from '../src/cache/index.js';
 import { type Client, client, contractProxy, serve } from './helpers.js';
 

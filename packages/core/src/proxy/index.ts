@@ -13,13 +13,22 @@ import type { Peer } from '../peer/index.js';
 import { Upstream } from '../upstream/index.js';
 import { type Forwarded, requestHeaders, responseHeaders, upgradeRequestHeaders } from './headers.js';
 import {
+  type ProxyCachedResponse,
+  type ProxyCacheForward,
   type ProxyOptions,
   type ProxyRewriter,
   type ResolvedProxyOptions,
   resolveProxyOptions,
 } from './options.js';
 
-export type { NextUpstreamCondition, ProxyOptions, ProxyRewriter } from './options.js';
+export type {
+  NextUpstreamCondition,
+  ProxyCache,
+  ProxyCachedResponse,
+  ProxyCacheForward,
+  ProxyOptions,
+  ProxyRewriter,
+} from './options.js';
 
 /** A Connect/Express `next`. */
 export type NextFunction = (err?: unknown) => void;
@@ -218,6 +227,55 @@ function text(res: ServerResponse, status: number, message: string): void {
   res.end(body);
 }
 
+/** The header list with a cache's changes: each named field removed, then set when given a value. */
+function withChanges(
+  list: string[],
+  changes: ReadonlyArray<readonly [name: string, value: string | undefined]>,
+): string[] {
+  const drop = new Set(changes.map(([name]) => name));
+  const out: string[] = [];
+  for (let i = 0; i < list.length; i += 2) {
+    if (!drop.has((list[i] as string).toLowerCase())) out.push(list[i] as string, list[i + 1] as string);
+  }
+  for (const [name, value] of changes) if (value !== undefined) out.push(name, value);
+  return out;
+}
+
+function sendCached(res: ServerResponse, r: ProxyCachedResponse): void {
+  if (res.headersSent || res.destroyed) return;
+  res.writeHead(r.status, r.headers);
+  if (r.body === null) res.end();
+  else res.end(r.body);
+}
+
+/**
+ * Where a background cache update writes: nowhere. It has the few members of
+ * ServerResponse an exchange uses.
+ */
+class Discard {
+  headersSent = false;
+  destroyed = false;
+  writableFinished = false;
+  writeHead(): this {
+    this.headersSent = true;
+    return this;
+  }
+  write(): boolean {
+    return true;
+  }
+  end(): this {
+    this.writableFinished = true;
+    return this;
+  }
+  destroy(): this {
+    this.destroyed = true;
+    return this;
+  }
+  on(): this {
+    return this;
+  }
+}
+
 const STATUS_TEXT: Record<number, string> = {
   400: '400 Bad Request',
   500: '500 Internal Server Error',
@@ -241,6 +299,10 @@ class Exchange implements RequestInfo {
   upstream: Upstream;
   /** The request-target to send: the client's, or the rewritten one. */
   url: string;
+  /** The method sent upstream (a cache turns HEAD into GET). */
+  private upstreamMethod: string;
+  /** The cache's hooks for this exchange, when a cache follows it. */
+  forward: ProxyCacheForward | undefined;
   private headerList: string[] = [];
   private hostIndex = -1;
   private headerBytes = 0;
@@ -259,6 +321,7 @@ class Exchange implements RequestInfo {
     this.res = res;
     this.next = next;
     this.method = req.method ?? 'GET';
+    this.upstreamMethod = this.method;
     this.url = targetOf(req) ?? '';
     this.upstream = core.upstream;
     this.headers = req.headers;
@@ -274,6 +337,51 @@ class Exchange implements RequestInfo {
     }
     const rewrite = this.core.o.rewrite;
     if (rewrite !== undefined && !this.rewrite(rewrite)) return;
+    const cache = this.core.o.cache;
+    if (cache === undefined) {
+      this.prepare();
+      return;
+    }
+    const lookup = cache.lookup({
+      method: this.method,
+      url: this.url,
+      headers: req.headers,
+      scheme: (req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http',
+      proxyHost: this.upstream.name,
+    });
+    if (lookup instanceof Promise) {
+      lookup.then(
+        (l) => this.cached(l.response, l.forward),
+        () => this.prepare(),
+      );
+    } else this.cached(lookup.response, lookup.forward);
+  }
+
+  /** Acts on a cache lookup: answer from the cache, update it in the background, or go upstream. */
+  private cached(response: ProxyCachedResponse | undefined, forward: ProxyCacheForward | undefined): void {
+    if (response !== undefined) {
+      sendCached(this.res, response);
+      if (forward !== undefined) {
+        const update = new Exchange(
+          this.core,
+          this.req,
+          new Discard() as unknown as ServerResponse,
+          undefined,
+        );
+        update.upstream = this.upstream;
+        update.url = this.url;
+        update.forward = forward;
+        update.prepare();
+      }
+      return;
+    }
+    this.forward = forward;
+    this.prepare();
+  }
+
+  /** Builds the upstream request (body, headers) and sends the first attempt. */
+  private prepare(): void {
+    const { req, res } = this;
     let bodyLength: number | undefined;
     if (hasBody(req)) {
       if (req.readableEnded) {
@@ -294,8 +402,14 @@ class Exchange implements RequestInfo {
     const fwd = this.core.forwarded(req);
     const built = requestHeaders(req, fwd, bodyLength);
     this.headerList = built.list;
+    const forward = this.forward;
+    if (forward !== undefined) {
+      this.upstreamMethod = forward.method;
+      if (forward.requestHeaders.length > 0)
+        this.headerList = withChanges(built.list, forward.requestHeaders);
+    }
     this.headerBytes = built.bytes + this.method.length + this.url.length + 12;
-    if (this.core.o.hostFromPeer || fwd.host === '') this.hostIndex = built.list.lastIndexOf('host') + 1;
+    if (this.core.o.hostFromPeer || fwd.host === '') this.hostIndex = this.headerList.lastIndexOf('host') + 1;
     (res as { [kExchange]?: Exchange })[kExchange] = this;
     res.on('close', onResponseClose);
     this.choose();
@@ -355,7 +469,9 @@ class Exchange implements RequestInfo {
     if (peer === undefined) {
       const err = new NoLiveUpstreamError(this.upstream.name);
       this.core.report(err, this.req);
-      text(this.res, 502, STATUS_TEXT[502] as string);
+      const stale = this.forward?.fail('error');
+      if (stale !== undefined) sendCached(this.res, stale);
+      else text(this.res, 502, STATUS_TEXT[502] as string);
       this.end();
       return;
     }
@@ -368,7 +484,7 @@ class Exchange implements RequestInfo {
     this.core.pool(peer).dispatch(
       {
         path: this.url,
-        method: this.method,
+        method: this.upstreamMethod,
         headers: this.headerList,
         body: this.body,
       },
@@ -411,7 +527,9 @@ class Exchange implements RequestInfo {
       this.retry(peer);
       return;
     }
-    text(this.res, timeout ? 504 : 502, STATUS_TEXT[timeout ? 504 : 502] as string);
+    const stale = this.forward?.fail(kind);
+    if (stale !== undefined) sendCached(this.res, stale);
+    else text(this.res, timeout ? 504 : 502, STATUS_TEXT[timeout ? 504 : 502] as string);
     this.end();
   }
 
@@ -490,6 +608,19 @@ class Attempt {
     this.status = status;
     const res = ex.res;
     const list = responseHeaders(raw);
+    const forward = ex.forward;
+    if (forward !== undefined) {
+      const replaced = forward.head(status, list);
+      if (replaced !== undefined) {
+        // The cache answers instead (REVALIDATED after a 304, or STALE): drop the body.
+        this.peer.countResponse(status);
+        up.succeed(this.peer);
+        this.drop();
+        sendCached(res, replaced);
+        ex.end();
+        return false;
+      }
+    }
     if (up.persistence !== undefined) up.persistence.bind(ex, new Head(status, list), this.peer);
     try {
       res.writeHead(status, statusText || undefined, list);
@@ -499,6 +630,7 @@ class Attempt {
         new UpstreamError(this.peer.id, `invalid response header: ${(err as Error).message}`),
         ex.req,
       );
+      ex.forward?.abort();
       this.drop();
       up.fail(this.peer);
       text(res, 502, STATUS_TEXT[502] as string);
@@ -512,12 +644,14 @@ class Attempt {
   onData(chunk: Buffer): boolean {
     if (this.dropped) return false;
     this.peer.received += chunk.length;
+    this.ex.forward?.data(chunk);
     return this.ex.res.write(chunk);
   }
 
   onComplete(): void {
     if (this.dropped) return;
     const ex = this.ex;
+    ex.forward?.end();
     ex.res.end();
     const peer = this.peer;
     peer.countResponse(this.status);
@@ -533,11 +667,13 @@ class Attempt {
     this.release();
     const ex = this.ex;
     if (ex.clientGone) {
+      ex.forward?.abort();
       ex.end();
       return;
     }
     const code = (err as { code?: string }).code ?? '';
     if (code === 'UND_ERR_INVALID_ARG') {
+      ex.forward?.abort();
       text(ex.res, 400, STATUS_TEXT[400] as string);
       ex.end();
       return;
@@ -549,6 +685,7 @@ class Attempt {
           ? new UpstreamTimeoutError(this.peer.id, `response body: ${err.message}`, err)
           : new UpstreamError(this.peer.id, `response body: ${err.message}`, err);
       ex.core.report(e, ex.req);
+      ex.forward?.abort();
       ex.res.destroy(err);
       ex.end();
       return;

@@ -50,8 +50,54 @@ export interface ProxyRewriter {
     | { action: 'return'; status: number; body?: string };
 }
 
+/** A response a cache answers with (see `@switchyard/cache`'s `CachedResponse`). */
+export interface ProxyCachedResponse {
+  readonly status: number;
+  /** Flat `[name, value, …]` list, `Content-Length` included. */
+  readonly headers: string[];
+  /** `null`: send no body (HEAD). */
+  readonly body: Buffer | null;
+}
+
+/** One upstream exchange a cache follows (see `@switchyard/cache`'s `CacheForward`). */
+export interface ProxyCacheForward {
+  readonly method: string;
+  readonly requestHeaders: ReadonlyArray<readonly [name: string, value: string | undefined]>;
+  readonly background: boolean;
+  head(status: number, headers: string[]): ProxyCachedResponse | undefined;
+  data(chunk: Buffer): void;
+  end(): void;
+  fail(kind: 'error' | 'timeout'): ProxyCachedResponse | undefined;
+  abort(): void;
+}
+
+/**
+ * What the proxy needs of a cache; `createCache()` from `@switchyard/cache` returns one.
+ * Declared here, structurally, so core does not depend on the cache package. The call
+ * sequence is the one `@switchyard/cache` documents on its `ProxyCache`.
+ */
+export interface ProxyCache {
+  lookup(req: {
+    readonly method: string;
+    readonly url: string;
+    readonly headers: IncomingMessage['headers'];
+    readonly scheme?: string;
+    readonly proxyHost?: string;
+  }):
+    | { readonly response: ProxyCachedResponse | undefined; readonly forward: ProxyCacheForward | undefined }
+    | Promise<{
+        readonly response: ProxyCachedResponse | undefined;
+        readonly forward: ProxyCacheForward | undefined;
+      }>;
+}
+
 /** Options of {@link createProxy}. */
 export interface ProxyOptions {
+  /**
+   * An HTTP cache in front of the upstream (`createCache()` from `@switchyard/cache`):
+   * nginx `proxy_cache` with its `proxy_cache_*` settings.
+   */
+  cache?: ProxyCache;
   /**
    * The server group to forward to: an `Upstream`, or its options. With `rewrite`, the
    * group for locations whose `proxy_pass` names no other group.
@@ -113,6 +159,7 @@ export interface ProxyOptions {
 /** Options after validation, with defaults filled in. */
 export interface ResolvedProxyOptions {
   upstream: Upstream;
+  cache: ProxyCache | undefined;
   rewrite: ProxyRewriter | undefined;
   /** Named groups for `proxy_pass`, by name. */
   upstreams: Map<string, Upstream>;
@@ -136,6 +183,7 @@ export interface ResolvedProxyOptions {
 
 const KEYS = [
   'upstream',
+  'cache',
   'rewrite',
   'upstreams',
   'connectTimeoutMs',
@@ -202,6 +250,13 @@ export function resolveProxyOptions(options: ProxyOptions): ResolvedProxyOptions
   } else {
     throw new InvalidOptionError('trustProxy', 'a boolean, an address list or a function', tp);
   }
+  if (o.cache !== undefined && (!isObject(o.cache) || typeof o.cache.lookup !== 'function')) {
+    throw new InvalidOptionError(
+      'cache',
+      'a cache with lookup() (createCache from @switchyard/cache)',
+      o.cache,
+    );
+  }
   let rewrite: ProxyRewriter | undefined;
   if (o.rewrite !== undefined) {
     if (!isObject(o.rewrite) || typeof o.rewrite.evaluate !== 'function') {
@@ -228,6 +283,7 @@ export function resolveProxyOptions(options: ProxyOptions): ResolvedProxyOptions
 
   return {
     upstream,
+    cache: o.cache as ProxyCache | undefined,
     rewrite,
     upstreams,
     ownsUpstream,

@@ -1,0 +1,173 @@
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createCache, memoryStore } from '@switchyard/cache';
+import {
+  conformance,
+  deadPort,
+  type Listening,
+  listen,
+  manualClock,
+  startBackend,
+} from '@switchyard/testkit';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createProxy, createUpstream, type ReverseProxy } from '../src/index.js';
+import { front as frontFor, send } from './helpers.js';
+
+interface Case {
+  suite: string;
+  id: number;
+  upstreamResponse: { status: number; headers: string[] };
+  requestUri: string;
+  methods: string[];
+  xCacheStatus: (string | null)[];
+  statuses: number[];
+  upstreamCalls: number;
+  upstreamMethods: string[];
+}
+
+const vectors = conformance<{ suites: Record<string, unknown>; cases: Case[] }>('cache.json');
+const VALID: Record<string, Record<number, string> | undefined> = {
+  'cache-with-proxy_cache_valid': { 200: '10m', 302: '10m', 404: '1m' },
+  'cache-without-proxy_cache_valid': undefined,
+};
+
+/** A header of the vectors, with times relative to the request made the way the recorder made them. */
+function materialise(header: string, now: number): [string, string] {
+  const colon = header.indexOf(':');
+  const value = header
+    .slice(colon + 1)
+    .trim()
+    .replace(/<HTTP-date now([+-]\d+)s>/, (_, s: string) => new Date(now + Number(s) * 1000).toUTCString())
+    .replace(/<unix time now([+-]\d+)s>/, (_, s: string) => String(Math.floor(now / 1000) + Number(s)));
+  return [header.slice(0, colon), value];
+}
+
+describe('cache.json conformance through a switchyard proxy with a memory cache', () => {
+  const clock = manualClock(Date.now());
+  const byCase = new Map<string, Case>();
+  const seen = new Map<string, string[]>();
+  let backend: Listening;
+  const fronts = new Map<string, Listening>();
+  const proxies: ReverseProxy[] = [];
+
+  beforeAll(async () => {
+    for (const c of vectors.cases)
+      byCase.set(new URL(c.requestUri, 'http://x').searchParams.get('case') as string, c);
+    backend = await listen(
+      createServer((req: IncomingMessage, res: ServerResponse) => {
+        req.resume();
+        req.on('end', () => {
+          const key = new URL(req.url ?? '/', 'http://x').searchParams.get('case') ?? '';
+          const c = byCase.get(key);
+          const methods = seen.get(req.url ?? '') ?? [];
+          methods.push(req.method ?? '');
+          seen.set(req.url ?? '', methods);
+          const body = `case ${key} #${methods.length}\n`;
+          const headers: string[] = [];
+          for (const h of c?.upstreamResponse.headers ?? []) headers.push(...materialise(h, clock()));
+          headers.push('content-type', 'text/plain', 'content-length', String(Buffer.byteLength(body)));
+          res.writeHead(c?.upstreamResponse.status ?? 500, headers);
+          res.end(body);
+        });
+      }),
+    );
+    for (const suite of Object.keys(vectors.suites)) {
+      const cache = createCache({ valid: VALID[suite], now: clock, store: memoryStore({ now: clock }) });
+      const proxy = createProxy({ upstream: { name: 'backend', servers: [backend.url] }, cache });
+      proxies.push(proxy);
+      fronts.set(suite, await frontFor(proxy));
+    }
+  });
+  afterAll(async () => {
+    for (const f of fronts.values()) await f.close();
+    for (const p of proxies) await p.close();
+    await backend?.close();
+  });
+
+  it('has the vectors of both suites', () => {
+    expect(vectors.cases).toHaveLength(48);
+    expect(Object.keys(vectors.suites).sort()).toEqual(Object.keys(VALID).sort());
+  });
+
+  for (const c of vectors.cases) {
+    it(`${c.suite} #${c.id}: ${c.upstreamResponse.status} ${c.upstreamResponse.headers.join(' | ')}`, async () => {
+      const statuses: number[] = [];
+      const cacheStatus: (string | null)[] = [];
+      for (const method of c.methods) {
+        const r = await send((fronts.get(c.suite) as Listening).url, { method, path: c.requestUri });
+        statuses.push(r.status);
+        const x = r.headers['x-cache-status'];
+        cacheStatus.push(typeof x === 'string' ? x : null);
+        clock.advance(150); // nginx's requests were about 150 ms apart
+      }
+      const upstream = seen.get(c.requestUri) ?? [];
+      expect({ cacheStatus, statuses, calls: upstream.length, methods: upstream }).toEqual({
+        cacheStatus: c.xCacheStatus,
+        statuses: c.statuses,
+        calls: c.upstreamCalls,
+        methods: c.upstreamMethods,
+      });
+    });
+  }
+});
+
+describe('the proxy with a cache', () => {
+  const closers: Array<() => Promise<void> | void> = [];
+  afterEach(async () => {
+    while (closers.length > 0) await closers.pop()?.();
+  });
+
+  it('collapses concurrent misses of one key into one upstream request with lock', async () => {
+    const slow = await startBackend(async (_req, res) => {
+      await new Promise((r) => setTimeout(r, 50));
+      res.setHeader('cache-control', 'max-age=60');
+      res.end('expensive');
+    });
+    closers.push(() => slow.close());
+    const proxy = createProxy({
+      upstream: { name: 'app', servers: [slow.url] },
+      cache: createCache({ lock: true, store: memoryStore() }),
+    });
+    const f = await frontFor(proxy);
+    closers.push(
+      () => f.close(),
+      () => proxy.close(),
+    );
+    const replies = await Promise.all(Array.from({ length: 50 }, () => send(f.url, { path: '/page' })));
+    expect(new Set(replies.map((r) => r.body))).toEqual(new Set(['expensive']));
+    expect(slow.requests).toHaveLength(1);
+    expect(replies.filter((r) => r.headers['x-cache-status'] === 'MISS')).toHaveLength(1);
+  });
+
+  it('serves a stale entry when every peer fails, with useStale error', async () => {
+    const clock = manualClock(Date.now());
+    const b = await startBackend((_req, res) => {
+      res.setHeader('cache-control', 'max-age=1');
+      res.end('fresh once');
+    });
+    closers.push(() => b.close());
+    const upstream = createUpstream({
+      name: 'app',
+      servers: [b.url, `http://127.0.0.1:${await deadPort()}`],
+    });
+    const proxy = createProxy({
+      upstream,
+      cache: createCache({ useStale: ['error'], now: clock, store: memoryStore({ now: clock }) }),
+    });
+    const f = await frontFor(proxy);
+    closers.push(
+      () => f.close(),
+      () => proxy.close(),
+    );
+    expect((await send(f.url, { path: '/s' })).headers['x-cache-status']).toBe('MISS');
+    await b.close();
+    clock.advance(5_000);
+    const r = await send(f.url, { path: '/s' });
+    expect([r.status, r.body, r.headers['x-cache-status']]).toEqual([200, 'fresh once', 'STALE']);
+  });
+
+  it('rejects a cache without lookup()', () => {
+    expect(() =>
+      createProxy({ upstream: { name: 'x', servers: ['http://127.0.0.1:9'] }, cache: {} as never }),
+    ).toThrow('cache: expected a cache with lookup() (createCache from @switchyard/cache), got {}');
+  });
+});
