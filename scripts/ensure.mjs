@@ -3,7 +3,7 @@
 // pinned pnpm when node_modules is missing or older than the lockfile, and with --build
 // builds the packages when a dist/ is missing. Cheap when everything is in place.
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -30,9 +30,24 @@ if (!existsSync(marker) || statSync(marker).mtimeMs < statSync(lock).mtimeMs) {
   pnpm(['install', '--frozen-lockfile']);
 }
 
+/** The newest modification time of the files under a folder. */
+function newest(dir) {
+  let latest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    latest = Math.max(latest, entry.isDirectory() ? newest(path) : statSync(path).mtimeMs);
+  }
+  return latest;
+}
+
 if (process.argv.includes('--build')) {
   const packages = ['balancers', 'core', 'cache', 'rewrite'];
-  if (packages.some((p) => !existsSync(join(root, 'packages', p, 'dist', 'index.js')))) {
+  // Build when a package has no build, or its sources changed since.
+  const stale = packages.some((p) => {
+    const built = join(root, 'packages', p, 'dist', 'index.js');
+    return !existsSync(built) || statSync(built).mtimeMs < newest(join(root, 'packages', p, 'src'));
+  });
+  if (stale) {
     console.error('switchyard: building the packages…');
     pnpm(['run', 'build']);
   }

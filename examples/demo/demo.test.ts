@@ -11,11 +11,30 @@ interface Seen {
   body?: string;
 }
 
+interface Demo {
+  url: string;
+  adminUrl: string;
+  dashboardUrl: string;
+  token: string;
+  backends: Array<{ name: string; port: number }>;
+  checks: { checkAll(): Promise<void> };
+  close(): Promise<void>;
+}
+
+interface Peer {
+  id: number;
+  server: string;
+  state: string;
+  backup: boolean;
+  weight: number;
+  requests: number;
+}
+
 describe('demo', () => {
-  let demo: { url: string; close(): Promise<void> };
+  let demo: Demo;
 
   beforeEach(async () => {
-    demo = await start({ port: 0 });
+    demo = await start({ port: 0, adminPort: 0, traffic: false });
   });
 
   afterEach(async () => {
@@ -82,5 +101,93 @@ describe('demo', () => {
     expect(((await res.json()) as Seen).backend).toBe('delta');
     // The three primaries are now unavailable for fail_timeout (10 s): the backup serves.
     expect((await get('/')).backend).toBe('delta');
+  });
+});
+
+describe('demo: admin API, dashboard and health checks', () => {
+  let demo: Demo;
+
+  afterEach(async () => {
+    await demo.close();
+  });
+
+  const peers = async () => {
+    const res = await fetch(`${demo.adminUrl}/api/9/http/upstreams/demo`);
+    return ((await res.json()) as { peers: Peer[] }).peers;
+  };
+
+  it('serves the NGINX Plus-shaped API, the dashboard and the metrics on the admin port', async () => {
+    demo = await start({ port: 0, adminPort: 0, adminToken: 'demo-token', traffic: false });
+    expect(demo.token).toBe('demo-token');
+    expect(demo.dashboardUrl).toBe(`${demo.adminUrl}/dashboard`);
+    const all = (await (await fetch(`${demo.adminUrl}/api/9/http/upstreams`)).json()) as Record<
+      string,
+      { peers: Peer[] }
+    >;
+    expect(Object.keys(all)).toEqual(['demo']);
+    expect(all.demo?.peers.map((p) => [p.id, p.server, p.state, p.weight, p.backup])).toEqual(
+      demo.backends.map((b, i) => [i, `127.0.0.1:${b.port}`, 'up', i === 0 ? 2 : 1, b.name === 'delta']),
+    );
+
+    const page = await fetch(demo.dashboardUrl);
+    expect([page.status, page.headers.get('content-type')]).toEqual([200, 'text/html; charset=utf-8']);
+    expect(await page.text()).toContain('<title>switchyard dashboard</title>');
+
+    const drain = (headers: Record<string, string>) =>
+      fetch(`${demo.adminUrl}/api/9/http/upstreams/demo/servers/1`, {
+        method: 'PATCH',
+        headers: { 'content-type': 'application/json', ...headers },
+        body: '{"drain":true}',
+      });
+    const refused = await drain({});
+    expect([refused.status, ((await refused.json()) as { error: { code: string } }).error.code]).toEqual([
+      401,
+      'Unauthorized',
+    ]);
+    expect((await drain({ authorization: 'Bearer demo-token' })).status).toBe(200);
+    expect((await peers()).map((p) => p.state)).toEqual(['up', 'draining', 'up', 'up']);
+
+    const metrics = await (await fetch(`${demo.adminUrl}/metrics`)).text();
+    const beta = demo.backends[1]?.port;
+    expect(metrics).toContain(
+      `nginxplus_upstream_server_state{upstream="demo",server="127.0.0.1:${beta}"} 2\n`,
+    );
+  });
+
+  it('makes up a random admin token when none is given', async () => {
+    demo = await start({ port: 0, adminPort: 0, traffic: false });
+    expect(demo.token).toMatch(/^[A-Za-z0-9_-]{24}$/);
+  });
+
+  it('takes a backend out when its /healthz fails, and back when it heals', async () => {
+    demo = await start({ port: 0, adminPort: 0, traffic: false });
+    const beta = demo.backends[1]?.port;
+    const toggle = () => fetch(`http://127.0.0.1:${beta}/toggle-health`, { method: 'POST' });
+    expect(await (await toggle()).json()).toEqual({ backend: 'beta', healthy: false });
+    await demo.checks.checkAll();
+    expect((await peers()).map((p) => p.state)).toEqual(['up', 'unhealthy', 'up', 'up']);
+    const order: string[] = [];
+    for (let i = 0; i < 3; i++) order.push((await (await fetch(`${demo.url}/`)).json()).backend);
+    expect(order).toEqual(['alpha', 'gamma', 'alpha']);
+    expect(await (await toggle()).json()).toEqual({ backend: 'beta', healthy: true });
+    await demo.checks.checkAll();
+    expect((await peers()).map((p) => p.state)).toEqual(['up', 'up', 'up', 'up']);
+  });
+
+  it('answers /status/NNN with that status', async () => {
+    demo = await start({ port: 0, adminPort: 0, traffic: false });
+    const res = await fetch(`${demo.url}/status/404`);
+    expect([res.status, res.headers.get('x-backend')]).toEqual([404, 'alpha']);
+  });
+
+  it('sends gentle traffic through its own front when asked, counted by the API', async () => {
+    demo = await start({ port: 0, adminPort: 0, traffic: true });
+    const total = async () =>
+      ((await (await fetch(`${demo.adminUrl}/api/9/http/requests`)).json()) as { total: number }).total;
+    const deadline = Date.now() + 5_000;
+    while ((await total()) < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(await total()).toBeGreaterThanOrEqual(3);
+    const served = (await peers()).reduce((n, p) => n + p.requests, 0);
+    expect(served).toBeGreaterThanOrEqual(3);
   });
 });

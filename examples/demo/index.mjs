@@ -1,13 +1,20 @@
 // The `pnpm demo` / `npm run demo` program: three weighted demo backends and a backup
-// behind a switchyard front on node:http, WebSocket included.
+// behind a switchyard front on node:http, WebSocket included; active health checks; and
+// the admin API with its live dashboard on a second loopback port, kept busy by a gentle
+// built-in client.
 //
-//   node examples/demo/index.mjs             (PORT overrides the default 8080)
-import { createServer } from 'node:http';
+//   node examples/demo/index.mjs
+//     PORT          the proxy's port (default 8080)
+//     ADMIN_PORT    the admin API's and dashboard's port (default PORT + 1)
+//     ADMIN_TOKEN   the bearer token that may write (default: a random one, printed)
+//     DEMO_TRAFFIC  0 turns the built-in client off
+import { randomBytes } from 'node:crypto';
+import { Agent, createServer, request } from 'node:http';
 import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { stickyCookie } from '@switchyard/balancers';
-import { createProxy } from '@switchyard/core';
+import { countTraffic, createAdminApi, createHealthCheck, createProxy } from '@switchyard/core';
 import { WebSocketServer } from 'ws';
 
 /** The demo backends: three weighted primaries and one backup. */
@@ -44,20 +51,41 @@ function listen(server, port) {
 
 /**
  * A demo backend. `/slow` answers after 200 ms; `/crash` drops the connection without an
- * answer on a primary (the backup answers it); `/ws` is a WebSocket echo; any other
- * path answers with a JSON account of the request.
+ * answer on a primary (the backup answers it); `/status/404` (any 2xx-5xx) answers that
+ * status; `/healthz` answers 200, or 503 after a `POST /toggle-health` (another one
+ * heals it); `/ws` is a WebSocket echo; any other path answers with a JSON account of
+ * the request.
  */
 async function startBackend({ name, backup = false }) {
   let port = 0;
+  let healthy = true;
   const answer = async (req, res, body) => {
     const path = req.url ?? '/';
     if (path === '/crash' && !backup) {
       req.socket.destroy();
       return;
     }
+    res.setHeader('x-backend', name);
+    if (path === '/healthz') {
+      res.statusCode = healthy ? 200 : 503;
+      res.end(healthy ? 'ok\n' : 'failing\n');
+      return;
+    }
+    if (path === '/toggle-health' && req.method === 'POST') {
+      healthy = !healthy;
+      res.setHeader('content-type', 'application/json');
+      res.end(`${JSON.stringify({ backend: name, healthy })}\n`);
+      return;
+    }
+    const status = /^\/status\/([2-5]\d\d)$/.exec(path);
+    if (status !== null) {
+      res.statusCode = Number(status[1]);
+      if (res.statusCode >= 300 && res.statusCode < 400) res.setHeader('location', '/');
+      res.end();
+      return;
+    }
     if (path === '/slow') await sleep(200);
     res.setHeader('content-type', 'application/json');
-    res.setHeader('x-backend', name);
     const seen = { backend: name, port, path, method: req.method, headers: req.headers };
     if (body !== '') seen.body = body;
     res.end(`${JSON.stringify(seen, null, 2)}\n`);
@@ -84,12 +112,70 @@ async function startBackend({ name, backup = false }) {
   };
 }
 
+/** What the built-in client asks for, in turn: mostly pages, some slow, some 3xx and 4xx. */
+const TRAFFIC_PATHS = [
+  '/',
+  '/hello',
+  '/',
+  '/slow',
+  '/orders',
+  '/status/404',
+  '/',
+  '/status/302',
+  '/',
+  '/items',
+];
+
 /**
- * Starts the demo backends and the switchyard front.
- * @param {{ port?: number }} [options] the front's port; 0 picks a free one
- * @returns {Promise<{ url: string, backends: { name: string, port: number }[], close(): Promise<void> }>}
+ * A gentle client that keeps the dashboard alive: `perSecond` GETs through the front on
+ * loopback over keep-alive connections, never more than two in flight, until stopped.
  */
-export async function start({ port = 0 } = {}) {
+function startTraffic(url, { perSecond = 4 } = {}) {
+  const agent = new Agent({ keepAlive: true, maxSockets: 2 });
+  let inFlight = 0;
+  let next = 0;
+  const tick = () => {
+    if (inFlight >= 2) return;
+    inFlight++;
+    const path = TRAFFIC_PATHS[next++ % TRAFFIC_PATHS.length];
+    let finished = false;
+    const done = () => {
+      if (finished) return;
+      finished = true;
+      inFlight--;
+    };
+    const req = request(`${url}${path}`, { agent }, (res) => {
+      res.resume();
+      res.on('end', done);
+      res.on('error', done);
+    });
+    req.on('error', done);
+    req.end();
+  };
+  const timer = setInterval(tick, Math.round(1000 / perSecond));
+  tick();
+  return {
+    stop() {
+      clearInterval(timer);
+      agent.destroy();
+    },
+  };
+}
+
+/**
+ * Starts the demo backends, the switchyard front, the health checks and the admin API.
+ * @param {{ port?: number, adminPort?: number, adminToken?: string, traffic?: boolean }} [options]
+ *   the front's and the admin API's ports (0 picks a free one), the token that may write
+ *   through the API (default: random), and whether the built-in client sends traffic
+ * @returns {Promise<{
+ *   url: string, adminUrl: string, dashboardUrl: string, token: string,
+ *   backends: { name: string, port: number }[],
+ *   checks: import('@switchyard/core').HealthCheck,
+ *   close(): Promise<void>,
+ * }>}
+ */
+export async function start({ port = 0, adminPort = 0, adminToken, traffic = false } = {}) {
+  const token = adminToken ?? randomBytes(18).toString('base64url');
   const backends = await Promise.all(BACKENDS.map(startBackend));
   const proxy = createProxy({
     upstream: {
@@ -106,27 +192,52 @@ export async function start({ port = 0 } = {}) {
   const server = createServer(proxy.handler);
   server.on('upgrade', proxy.upgrade);
 
+  // nginx: health_check uri=/healthz interval=2s fails=1 passes=1;
+  const checks = createHealthCheck(proxy.upstream, { uri: '/healthz', intervalMs: 2_000, timeoutMs: 1_000 });
+  // The front's client connections and requests, for /connections and /http/requests.
+  const stats = countTraffic([server]);
+  const admin = createAdminApi({ upstreams: [proxy.upstream], stats, auth: { token } });
+  const adminServer = createServer(admin.handler);
+
   let front;
+  let adminListening;
+  let client;
   const close = async () => {
+    client?.stop();
+    await checks.stop();
+    await adminListening?.close();
+    admin.close();
+    stats.close();
     await front?.close();
     await proxy.close();
     await Promise.all(backends.map((b) => b.close()));
   };
   try {
     front = await listen(server, port);
+    adminListening = await listen(adminServer, adminPort);
   } catch (err) {
     await close();
     throw err;
   }
+  checks.start();
+  const url = `http://127.0.0.1:${front.port}`;
+  const adminUrl = `http://127.0.0.1:${adminListening.port}`;
+  if (traffic) client = startTraffic(url);
   return {
-    url: `http://127.0.0.1:${front.port}`,
+    url,
+    adminUrl,
+    dashboardUrl: `${adminUrl}/dashboard`,
+    token,
     backends: backends.map(({ name, port }) => ({ name, port })),
+    checks,
     close,
   };
 }
 
-function banner({ url, backends }) {
+function banner({ url, adminUrl, dashboardUrl, token, backends }, { traffic, tokenFromEnv }) {
   const host = url.replace(/^http:\/\//, '');
+  const beta = backends.find((b) => b.name === 'beta') ?? backends[0];
+  const auth = tokenFromEnv ? '"Authorization: Bearer $ADMIN_TOKEN"' : `"Authorization: Bearer ${token}"`;
   const list = backends
     .map(({ name, port }, i) => {
       const { weight = 1, backup } = BACKENDS[i];
@@ -137,6 +248,28 @@ function banner({ url, backends }) {
 switchyard demo: proxy on ${url}
   upstream "demo":
 ${list}
+
+Live dashboard (NGINX Plus style, updated every second):
+  ${dashboardUrl}
+  admin token: ${tokenFromEnv ? '(from ADMIN_TOKEN)' : token}
+  Paste the token into the dashboard to get its Drain, Down and weight buttons.
+  ${
+    traffic
+      ? 'A built-in client sends about 4 requests/s through the proxy (DEMO_TRAFFIC=0 turns it off).'
+      : 'The built-in client is off (DEMO_TRAFFIC=0): send some requests to see traffic.'
+  }
+
+Active health checks (health_check uri=/healthz interval=2s): make beta fail its
+check, and within 2 s it turns red on the dashboard and gets no requests; the same
+command again heals it:
+  curl -X POST http://127.0.0.1:${beta.port}/toggle-health
+
+The NGINX Plus-shaped API (versions 8 and 9) and Prometheus metrics, on the admin port:
+  curl -s ${adminUrl}/api/9/http/upstreams
+  curl -s -X PATCH -H ${auth} -d '{"drain":true}' ${adminUrl}/api/9/http/upstreams/demo/servers/0
+  curl -s -X PATCH -H ${auth} -d '{"drain":false}' ${adminUrl}/api/9/http/upstreams/demo/servers/0
+  curl -s ${adminUrl}/metrics | grep nginxplus_upstream_server_state
+Writes without the token answer 401 Unauthorized.
 
 Round robin, weighted 2:1:1 (nginx's smooth order: alpha beta gamma alpha, …):
   for i in 1 2 3 4 5 6 7 8; do curl -si ${url}/ | grep -i '^x-backend'; done
@@ -161,10 +294,10 @@ A slow backend (200 ms) holds only its own request:
 WebSocket echo through the proxy:
   npx wscat -c ws://${host}/ws
 
-Failover: there is no admin API yet, so the primaries fail on purpose. On /crash each
-primary drops the connection; the proxy tries the next one (proxy_next_upstream error)
-and, with all three failed, the backup. Each failed primary then rests for 10 s
-(max_fails=1, fail_timeout=10s), so for 10 s every request goes to delta:
+Passive health checks and failover: on /crash each primary drops the connection; the
+proxy tries the next one (proxy_next_upstream error) and, with all three failed, the
+backup. Each failed primary then rests for 10 s (max_fails=1, fail_timeout=10s), so
+for 10 s every request goes to delta:
   curl -i ${url}/crash
   curl -si ${url}/ | grep -i '^x-backend'
 
@@ -173,8 +306,12 @@ Ctrl-C stops everything.
 }
 
 if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const demo = await start({ port: Number(process.env.PORT ?? 8080) });
-  console.log(banner(demo));
+  const port = Number(process.env.PORT ?? 8080);
+  const adminPort = Number(process.env.ADMIN_PORT ?? (port === 0 ? 0 : port + 1));
+  const adminToken = process.env.ADMIN_TOKEN || undefined;
+  const traffic = process.env.DEMO_TRAFFIC !== '0';
+  const demo = await start({ port, adminPort, adminToken, traffic });
+  console.log(banner(demo, { traffic, tokenFromEnv: adminToken !== undefined }));
   const shutdown = () => {
     console.log('switchyard demo: closing');
     void demo.close();

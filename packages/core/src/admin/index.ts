@@ -5,6 +5,7 @@ import { InvalidOptionError, PeerExistsError } from '../errors.js';
 import { createMetrics, type Metrics } from '../metrics/index.js';
 import type { Peer } from '../peer/index.js';
 import type { Upstream } from '../upstream/index.js';
+import { DASHBOARD_HEADERS, DASHBOARD_HTML, DASHBOARD_PATHS } from './dashboard/index.js';
 import { cacheJson, resetPeer, serverJson, serversJson, upstreamJson } from './json.js';
 import { parseServerBody, type ServerBody, serverOptions, serverUrl } from './params.js';
 import {
@@ -84,9 +85,9 @@ export interface AdminApiOptions {
 
 /** The management API: request listeners to mount where you choose. */
 export interface AdminApi {
-  /** A `node:http` request listener; paths outside the API answer 404 `PathNotFound`. */
+  /** A `node:http` request listener; paths outside the API, the metrics and the dashboard answer 404 `PathNotFound`. */
   readonly handler: (req: IncomingMessage, res: ServerResponse) => void;
-  /** Connect/Express middleware; paths outside the API go to `next()`. */
+  /** Connect/Express middleware; paths outside the API, the metrics and the dashboard go to `next()`. */
   readonly middleware: (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => void;
   /** The metrics served at `/metrics`, if any. */
   readonly metrics: Metrics | undefined;
@@ -172,8 +173,10 @@ const noContent: Reply = { status: 204 };
  * The live stats and management API in the shape of the NGINX Plus API, versions 8 and 9,
  * so tools written for it work unchanged: `GET /api/` lists the versions, and
  * `/api/9/http/upstreams[/{name}[/servers[/{id}]]]` reads and changes upstream groups;
- * `/metrics` serves Prometheus metrics. Reads are open; writes need `auth` (a bearer token
- * compared in constant time, or a hook) and are refused without it.
+ * `/metrics` serves Prometheus metrics and `/dashboard` a live dashboard page that reads
+ * the API every second and, for a user allowed to write, drains, marks down or reweights
+ * servers. Reads are open; writes need `auth` (a bearer token compared in constant time,
+ * or a hook) and are refused without it.
  *
  * Server ids: configuration order (primaries, then backups), then each added server takes
  * the next number; ids are not reused.
@@ -193,6 +196,7 @@ const noContent: Reply = { status: 204 };
  * http.createServer(admin.handler).listen(8081, '127.0.0.1');
  * // curl -X PATCH -H "Authorization: Bearer $ADMIN_TOKEN" \
  * //   -d '{"drain":true}' http://127.0.0.1:8081/api/9/http/upstreams/app/servers/0
+ * // open http://127.0.0.1:8081/dashboard
  * ```
  * @see https://nginx.org/en/docs/http/ngx_http_api_module.html
  */
@@ -425,6 +429,10 @@ export function createAdminApi(options: AdminApiOptions): AdminApi {
       void serveMetrics(req, res, metrics);
       return true;
     }
+    if (DASHBOARD_PATHS.has(path)) {
+      serveDashboard(req, res);
+      return true;
+    }
     if (path !== '/api' && !path.startsWith('/api/')) return false;
     void serveApi(req, res, path.slice(4));
     return true;
@@ -443,6 +451,19 @@ export function createAdminApi(options: AdminApiOptions): AdminApi {
     } catch {
       sendError(res, new ApiError(500, 'InternalError', 'metrics collection failed'), id);
     }
+  }
+
+  /**
+   * The live dashboard (NGINX Plus serves its own at `/dashboard.html`): a static page that
+   * reads the API beside it, so it shows nothing the open reads do not.
+   */
+  function serveDashboard(req: IncomingMessage, res: ServerResponse): void {
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      sendError(res, methodNotSupported(['GET', 'HEAD']), requestId());
+      return;
+    }
+    res.writeHead(200, DASHBOARD_HEADERS);
+    res.end(req.method === 'HEAD' ? undefined : DASHBOARD_HTML);
   }
 
   async function serveApi(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
