@@ -65,6 +65,21 @@ describe('demo', () => {
     expect(again).toEqual([seen.backend, seen.backend, seen.backend, seen.backend]);
   });
 
+  it('rewrites /download/…/media/… to …/mp3/….mp3 with the nginx rules', async () => {
+    expect((await get('/download/a/b/media/song.wav')).path).toBe('/download/a/b/mp3/song.mp3');
+  });
+
+  it('answers /cached/ from the cache after the first request', async () => {
+    const first = await fetch(`${demo.url}/cached/report`);
+    const body = await first.text();
+    const second = await fetch(`${demo.url}/cached/report`);
+    expect([first.headers.get('x-cache-status'), second.headers.get('x-cache-status')]).toEqual([
+      'MISS',
+      'HIT',
+    ]);
+    expect(await second.text()).toBe(body);
+  });
+
   it('passes a POST body and the path through', async () => {
     const res = await fetch(`${demo.url}/orders?id=7`, {
       method: 'POST',

@@ -14,7 +14,9 @@ import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { stickyCookie } from '@switchyard/balancers';
+import { createCache } from '@switchyard/cache';
 import { countTraffic, createAdminApi, createHealthCheck, createProxy } from '@switchyard/core';
+import { compileNginx } from '@switchyard/rewrite';
 import { WebSocketServer } from 'ws';
 
 /** The demo backends: three weighted primaries and one backup. */
@@ -162,6 +164,13 @@ function startTraffic(url, { perSecond = 4 } = {}) {
   };
 }
 
+/** The rewrite rules of the first suite of rewrite.json (nginx's own example), before the proxy. */
+const REWRITE_RULES = `
+  rewrite ^(/download/.*)/media/(\\w+)\\.?.*$ $1/mp3/$2.mp3 last;
+  rewrite ^(/download/.*)/audio/(\\w+)\\.?.*$ $1/mp3/$2.ra last;
+  location / { proxy_pass http://demo; }
+`;
+
 /**
  * Starts the demo backends, the switchyard front, the health checks and the admin API.
  * @param {{ port?: number, adminPort?: number, adminToken?: string, traffic?: boolean }} [options]
@@ -177,7 +186,17 @@ function startTraffic(url, { perSecond = 4 } = {}) {
 export async function start({ port = 0, adminPort = 0, adminToken, traffic = false } = {}) {
   const token = adminToken ?? randomBytes(18).toString('base64url');
   const backends = await Promise.all(BACKENDS.map(startBackend));
+  // nginx: proxy_cache for /cached/ only, 5 s, one request per key upstream.
+  const cache = createCache({
+    valid: { 200: '5s' },
+    lock: true,
+    bypass: (req) => !req.url.startsWith('/cached/'),
+    noCache: (req) => !req.url.startsWith('/cached/'),
+  });
   const proxy = createProxy({
+    // nginx: the rewrite rules of the first rewrite.json suite, then proxy_pass.
+    rewrite: compileNginx(REWRITE_RULES),
+    cache,
     upstream: {
       name: 'demo',
       servers: BACKENDS.map(({ weight, backup }, i) => ({
@@ -196,7 +215,12 @@ export async function start({ port = 0, adminPort = 0, adminToken, traffic = fal
   const checks = createHealthCheck(proxy.upstream, { uri: '/healthz', intervalMs: 2_000, timeoutMs: 1_000 });
   // The front's client connections and requests, for /connections and /http/requests.
   const stats = countTraffic([server]);
-  const admin = createAdminApi({ upstreams: [proxy.upstream], stats, auth: { token } });
+  const admin = createAdminApi({
+    upstreams: [proxy.upstream],
+    caches: { demo: cache },
+    stats,
+    auth: { token },
+  });
   const adminServer = createServer(admin.handler);
 
   let front;
@@ -277,6 +301,13 @@ Round robin, weighted 2:1:1 (nginx's smooth order: alpha beta gamma alpha, …):
 Sticky sessions: the first answer sets a signed cookie naming the backend; a client
 that sends it back (a browser, or curl with a cookie jar) stays on that backend:
   for i in 1 2 3 4; do curl -s -c /tmp/jar -b /tmp/jar ${url}/ | grep '"backend"'; done
+
+URL rewriting with nginx's own rules (rewrite ^(/download/.*)/media/(\\w+)\\.?.*$ $1/mp3/$2.mp3 last;):
+the backend receives /download/a/b/mp3/song.mp3:
+  curl -s ${url}/download/a/b/media/song.wav | grep '"path"'
+
+Microcaching (proxy_cache for /cached/, 5 s): MISS, then HIT from the cache:
+  for i in 1 2; do curl -si ${url}/cached/report | grep -i '^x-cache-status'; done
 
 What a backend receives (path, method, headers):
   curl ${url}/hello?name=switchyard
