@@ -1,4 +1,9 @@
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import {
+  createServer as createHttpServer,
+  createServer,
+  type IncomingMessage,
+  type ServerResponse,
+} from 'node:http';
 import { createCache, memoryStore } from '@switchyard/cache';
 import {
   conformance,
@@ -9,7 +14,7 @@ import {
   startBackend,
 } from '@switchyard/testkit';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createProxy, createUpstream, type ReverseProxy } from '../src/index.js';
+import { createAdminApi, createProxy, createUpstream, type ReverseProxy } from '../src/index.js';
 import { front as frontFor, send } from './helpers.js';
 
 interface Case {
@@ -163,6 +168,53 @@ describe('the proxy with a cache', () => {
     clock.advance(5_000);
     const r = await send(f.url, { path: '/s' });
     expect([r.status, r.body, r.headers['x-cache-status']]).toEqual([200, 'fresh once', 'STALE']);
+  });
+
+  it('purges by key prefix and by tag through the admin API', async () => {
+    const b = await startBackend((req, res) => {
+      res.setHeader('cache-control', 'max-age=60');
+      res.setHeader('surrogate-key', req.url?.startsWith('/a') ? 'alpha' : 'other');
+      res.end(`body of ${req.url}`);
+    });
+    closers.push(() => b.close());
+    const cache = createCache({ store: memoryStore() });
+    const proxy = createProxy({ upstream: { name: 'app', servers: [b.url] }, cache });
+    const f = await frontFor(proxy);
+    const admin = createAdminApi({
+      upstreams: [proxy.upstream],
+      caches: { app: cache },
+      auth: { token: 't0k' },
+    });
+    const a = await listen(createHttpServer(admin.handler));
+    closers.push(
+      () => f.close(),
+      () => proxy.close(),
+      () => a.close(),
+      () => admin.close(),
+    );
+    const status = async (path: string) => (await send(f.url, { path })).headers['x-cache-status'];
+    for (const p of ['/a1', '/a2', '/b1']) expect(await status(p)).toBe('MISS');
+    for (const p of ['/a1', '/a2', '/b1']) expect(await status(p)).toBe('HIT');
+    const auth = { authorization: 'Bearer t0k' };
+    const refused = await send(a.url, { method: 'DELETE', path: '/api/9/http/caches/app/keys?key=http*' });
+    expect(refused.status).toBe(401);
+    const byTag = await send(a.url, {
+      method: 'DELETE',
+      path: '/api/9/http/caches/app/keys?tag=alpha',
+      headers: auth,
+    });
+    expect([byTag.status, JSON.parse(byTag.body)]).toEqual([200, { purged: 2 }]);
+    expect([await status('/a1'), await status('/b1')]).toEqual(['MISS', 'HIT']);
+    const byPrefix = await send(a.url, {
+      method: 'DELETE',
+      path: '/api/9/http/caches/app/keys?key=http*',
+      headers: auth,
+    });
+    // left: /a1 (stored again just now) and /b1
+    expect([byPrefix.status, JSON.parse(byPrefix.body)]).toEqual([200, { purged: 2 }]);
+    expect(await status('/b1')).toBe('MISS');
+    const bad = await send(a.url, { method: 'DELETE', path: '/api/9/http/caches/app/keys', headers: auth });
+    expect([bad.status, JSON.parse(bad.body).error.code]).toEqual([400, 'CacheBadPurge']);
   });
 
   it('rejects a cache without lookup()', () => {

@@ -325,6 +325,29 @@ export function createAdminApi(options: AdminApiOptions): AdminApi {
     return route;
   }
 
+  /**
+   * Purge, beyond the NGINX Plus API (nginx has `proxy_cache_purge` for this):
+   * `DELETE …/caches/{name}/keys?key=/path` (or `?key=/prefix*`, or `?tag=t`) → `{ purged }`.
+   */
+  function purgeRoute(name: string): Route | ApiError {
+    const zone = caches.get(name);
+    if (zone === undefined) return new ApiError(404, 'CacheNotFound', 'cache not found');
+    return {
+      DELETE: async (req) => {
+        const query = new URLSearchParams((req.url ?? '').split('?')[1] ?? '');
+        const key = query.get('key');
+        const tag = query.get('tag');
+        if (key !== null && key !== '' && zone.purge !== undefined) {
+          return ok({ purged: await zone.purge.call(zone, key) });
+        }
+        if (tag !== null && tag !== '' && zone.purgeTag !== undefined) {
+          return ok({ purged: await zone.purgeTag.call(zone, tag) });
+        }
+        return new ApiError(400, 'CacheBadPurge', 'give ?key=… (a key, or a prefix ending in *) or ?tag=…');
+      },
+    };
+  }
+
   function resolve(version: number, segs: readonly string[], req: IncomingMessage): Route | ApiError {
     const [first, second] = segs;
     const n = segs.length;
@@ -400,6 +423,7 @@ export function createAdminApi(options: AdminApiOptions): AdminApi {
               },
             };
           }
+          if (n === 4 && segs[3] === 'keys') return purgeRoute(segs[2] as string);
           if (n !== 3) break;
           return cacheRoute(segs[2] as string);
         }

@@ -64,6 +64,13 @@ export interface CacheZone {
   stats(): CacheZoneStats;
   /** Zeroes the hit/miss statistics (NGINX Plus `DELETE /http/caches/{name}`); without it that `DELETE` is refused. */
   resetStats?(): void;
+  /**
+   * Removes entries by key, or by key prefix when `pattern` ends with `*`; how many went.
+   * Enables `DELETE /http/caches/{name}/keys?key=…` (a switchyard extension).
+   */
+  purge?(pattern: string): number | Promise<number>;
+  /** Removes the entries carrying a tag; enables `DELETE /http/caches/{name}/keys?tag=…`. */
+  purgeTag?(tag: string): number | Promise<number>;
 }
 
 /** Client connections, as NGINX Plus `/connections` reports them. */
