@@ -223,3 +223,29 @@ describe('the proxy with a cache', () => {
     ).toThrow('cache: expected a cache with lookup() (createCache from @switchyard/cache), got {}');
   });
 });
+
+describe('a cache and sticky sessions together', () => {
+  it('stores the response without the sticky Set-Cookie, which only its own client gets', async () => {
+    const { stickyCookie } = await import('@switchyard/balancers');
+    const b = await startBackend((_req, res) => {
+      res.setHeader('cache-control', 'max-age=60');
+      res.end('shared page');
+    });
+    const proxy = createProxy({
+      upstream: { name: 'app', servers: [b.url], persistence: stickyCookie({ name: 'srv' }) },
+      cache: createCache({ store: memoryStore() }),
+    });
+    const f = await frontFor(proxy);
+    try {
+      const first = await send(f.url, { path: '/p' });
+      const second = await send(f.url, { path: '/p' });
+      expect([first.headers['x-cache-status'], second.headers['x-cache-status']]).toEqual(['MISS', 'HIT']);
+      expect(String(first.headers['set-cookie'])).toMatch(/^srv=/);
+      expect(second.headers['set-cookie']).toBeUndefined();
+    } finally {
+      await f.close();
+      await proxy.close();
+      await b.close();
+    }
+  });
+});

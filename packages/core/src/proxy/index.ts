@@ -344,7 +344,8 @@ class Exchange implements RequestInfo {
     }
     const lookup = cache.lookup({
       method: this.method,
-      url: this.url,
+      // nginx's cache key reads $request_uri: the client's, not the rewritten URI.
+      url: targetOf(req) ?? this.url,
       headers: req.headers,
       scheme: (req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http',
       proxyHost: this.upstream.name,
@@ -425,7 +426,8 @@ class Exchange implements RequestInfo {
     const result = rewrite.evaluate({
       method: this.method,
       uri: this.url,
-      headers: req.headers,
+      // nginx reads the first line of a repeated header; headersDistinct keeps each line.
+      headers: req.headersDistinct,
       scheme: (req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http',
       port: req.socket.localPort,
       remoteAddr: req.socket.remoteAddress,
@@ -621,9 +623,14 @@ class Attempt {
         return false;
       }
     }
-    if (up.persistence !== undefined) up.persistence.bind(ex, new Head(status, list), this.peer);
+    let sent = list;
+    if (up.persistence !== undefined) {
+      // A sticky Set-Cookie is for this client only: keep it out of what the cache stores.
+      if (forward !== undefined) sent = list.slice();
+      up.persistence.bind(ex, new Head(status, sent), this.peer);
+    }
     try {
-      res.writeHead(status, statusText || undefined, list);
+      res.writeHead(status, statusText || undefined, sent);
     } catch (err) {
       // Headers Node refuses to write (invalid characters) make an invalid response.
       ex.core.report(

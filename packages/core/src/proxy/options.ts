@@ -106,7 +106,8 @@ export interface ProxyOptions {
   /**
    * nginx rewrite rules and locations (`compileNginx(text)` from `@switchyard/rewrite`):
    * evaluated first; redirects and returns are answered, and a pass sends the rewritten
-   * URI to the group its location's `proxy_pass` names.
+   * URI to the group its location's `proxy_pass` names. WebSocket upgrades
+   * (`proxy.upgrade`) are not rewritten: they go to `upstream` with their own URI.
    */
   rewrite?: ProxyRewriter;
   /**
