@@ -1,8 +1,9 @@
 import { InvalidOptionError } from '../errors.js';
 import { crc32 } from '../hash/crc32.js';
-import { findPoint, type KetamaRing, ketamaRing } from '../hash/ketama.js';
+import { type KetamaRing, ringFor, ringPoint, ringsVersion } from '../hash/ketama.js';
 import { explainFallback, pointsOn } from '../hash/walk.js';
 import { roundRobin } from '../round-robin/index.js';
+import { LastTable } from '../tables.js';
 import type { Balancer, CandidateReport, Explanation, PeerView, PickContext } from '../types.js';
 
 /** Options of {@link boundedLoadHash}. */
@@ -35,6 +36,72 @@ export function loadBound(activeSum: number, available: number, balanceFactor: n
 }
 
 /**
+ * Points a pick walks without meeting a candidate before it works out the bound anyway,
+ * to learn whether any peer is available at all (if none is, the answer is `undefined`
+ * without a turn of the whole ring).
+ */
+const LOOKAHEAD = 64;
+
+/**
+ * The pick's walk: {@link walk} without the reports, and with the bound worked out
+ * (an O(n) scan of `active`) only once the walk meets its first candidate, an available
+ * and untried peer. The bound is the same as the one computed before the walk: nothing
+ * changes during a pick. A bound of 0 (no peer available) answers `-1`, as before.
+ */
+function walkPick(
+  ring: KetamaRing,
+  peers: readonly PeerView[],
+  keyHash: number,
+  tried: ReadonlySet<string> | undefined,
+  balanceFactor: number,
+): number {
+  const owners = ring.owners;
+  const sameId = ring.sameId;
+  const repeats = ring.repeats;
+  const size = owners.length;
+  const checkTried = tried !== undefined && tried.size > 0;
+  let bound = Number.NaN;
+  let known = false;
+  let at = ringPoint(ring, keyHash);
+  for (let step = 0; step < size; step++, at++) {
+    if (at >= size) at -= size;
+    // One peer per point unless ids repeat; then every peer with the point's id, in order.
+    for (let j = owners[at] as number; j >= 0; j = repeats ? (sameId[j] as number) : -1) {
+      const p = peers[j] as PeerView;
+      // `available === true` first, as isAvailable (tables.ts) does.
+      const available = p.available;
+      if ((available !== true && !available) || (checkTried && tried.has(p.id))) continue;
+      if (!known) {
+        bound = boundOf(peers, balanceFactor);
+        known = true;
+        if (bound === 0) return -1;
+      }
+      if (p.active < bound) return j;
+    }
+    if (step === LOOKAHEAD && !known) {
+      bound = boundOf(peers, balanceFactor);
+      known = true;
+      if (bound === 0) return -1;
+    }
+  }
+  return -1;
+}
+
+/** The bound for this pick: the sum of `active` over available peers, and their count. */
+function boundOf(peers: readonly PeerView[], balanceFactor: number): number {
+  let sum = 0;
+  let count = 0;
+  for (let i = 0; i < peers.length; i++) {
+    const p = peers[i] as PeerView;
+    const available = p.available;
+    if (available !== true && !available) continue;
+    sum += p.active;
+    count++;
+  }
+  return count === 0 ? 0 : loadBound(sum, count, balanceFactor);
+}
+
+/**
  * Walks the ring from `keyHash`: the first available, untried peer whose `active` is
  * below `bound`. Every peer owns points all around the ring, so one turn sees them all.
  */
@@ -48,7 +115,7 @@ function walk(
   reported: Set<number> | undefined,
 ): number {
   const size = ring.hashes.length;
-  const start = findPoint(ring.hashes, keyHash);
+  const start = ringPoint(ring, keyHash);
   for (let step = 0; step < size; step++) {
     const point = (start + step) % size;
     const hash = ring.hashes[point] as number;
@@ -100,6 +167,11 @@ function walk(
  * Unavailable and already-tried peers are walked past. An empty key falls back to round
  * robin, as nginx's hash does. Not an nginx directive: the nearest is `hash … consistent`.
  *
+ * Cost: the ring is built once per `peers` array and trusted afterwards (the array keeps
+ * its identity until membership or a weight changes, see `Balancer.pick`). The bound needs
+ * the current `active` of every available peer, so a pick still reads them all once, but
+ * only when the walk has met a candidate (an available, untried peer), not before.
+ *
  * @param options - {@link BoundedLoadHashOptions}.
  * @returns a {@link Balancer}; it reads `active`, which the caller keeps up to date.
  * @throws InvalidOptionError (`SWY_ERR_INVALID_OPTION`) when `balanceFactor` is not a number ≥ 1.
@@ -117,26 +189,13 @@ export function boundedLoadHash(options: BoundedLoadHashOptions = {}): Balancer 
     throw new InvalidOptionError('balanceFactor', 'a finite number ≥ 1', balanceFactor);
   }
   const rr = roundRobin();
-
-  function boundOf(peers: readonly PeerView[]): number {
-    let sum = 0;
-    let available = 0;
-    for (let i = 0; i < peers.length; i++) {
-      const p = peers[i] as PeerView;
-      if (!p.available) continue;
-      sum += p.active;
-      available++;
-    }
-    return available === 0 ? 0 : loadBound(sum, available, balanceFactor);
-  }
+  const rings = new LastTable(ringFor, ringsVersion);
 
   return {
     pick(peers: readonly PeerView[], ctx: PickContext): PeerView | undefined {
       const key = ctx.key;
       if (!key) return rr.pick(peers, ctx);
-      const bound = boundOf(peers);
-      if (bound === 0) return undefined;
-      const i = walk(ketamaRing(peers), peers, crc32(key), bound, ctx.tried, undefined, undefined);
+      const i = walkPick(rings.get(peers), peers, crc32(key), ctx.tried, balanceFactor);
       return i < 0 ? undefined : peers[i];
     },
     failed(peer: PeerView, peers: readonly PeerView[]): void {
@@ -146,12 +205,12 @@ export function boundedLoadHash(options: BoundedLoadHashOptions = {}): Balancer 
       const candidates: CandidateReport[] = [];
       const key = ctx.key;
       if (!key) return explainFallback('bounded-load-hash', rr, peers, ctx, candidates);
-      const bound = boundOf(peers);
+      const bound = boundOf(peers, balanceFactor);
       if (bound === 0) {
         for (const p of peers) candidates.push({ id: p.id, skipped: 'unavailable', reason: 'unavailable' });
         return { strategy: 'bounded-load-hash', chosen: undefined, candidates };
       }
-      const i = walk(ketamaRing(peers), peers, crc32(key), bound, ctx.tried, candidates, new Set());
+      const i = walk(ringFor(peers), peers, crc32(key), bound, ctx.tried, candidates, new Set());
       return { strategy: 'bounded-load-hash', chosen: i < 0 ? undefined : peers[i], candidates };
     },
   };

@@ -1,18 +1,20 @@
 import { InvalidOptionError } from '../errors.js';
 import { roundRobin } from '../round-robin/index.js';
+import { isAvailable, LastTable } from '../tables.js';
 import type { Balancer, CandidateReport, Explanation, PeerView, PickContext } from '../types.js';
 import { crc32 } from './crc32.js';
-import { findPoint, type KetamaRing, ketamaRing } from './ketama.js';
+import { type KetamaRing, ringFor, ringPoint, ringsVersion } from './ketama.js';
 import {
   explainFallback,
   FALLBACK,
   FirstSight,
   giveUp,
+  lineSlot,
   MAX_TRIES,
   pointsOn,
   slotReason,
-  totalWeight,
-  weightSlot,
+  type WeightLine,
+  weightLine,
 } from './walk.js';
 
 /** Options of {@link hash}: nginx `hash $key [consistent]`. */
@@ -42,15 +44,20 @@ function rehashPrefix(n: number): number {
  * PREV_HASH (Cache::Memcached), the peer at `hash % total weight`, and on a tried or
  * unavailable peer the same with the next rehash counter, up to {@link MAX_TRIES}.
  * Returns the chosen index or {@link FALLBACK}. Allocates nothing unless `out` is given.
+ *
+ * The total weight and the cumulative weights come from `line`, the array's
+ * {@link weightLine}, built once per `peers` array, so a pick costs one CRC and a binary
+ * search.
  */
 function walkPlain(
+  line: WeightLine,
   peers: readonly PeerView[],
   key: string,
   tried: ReadonlySet<string> | undefined,
   seen: FirstSight,
   out: CandidateReport[] | undefined,
 ): number {
-  const total = totalWeight(peers);
+  const total = line.total;
   if (!(total > 0)) return FALLBACK;
   const anyTried = tried !== undefined && tried.size > 0;
   if (anyTried) seen.reset(peers.length);
@@ -60,7 +67,7 @@ function walkPlain(
     const c = rehash === 0 ? crc32(key) : crc32(key, rehashPrefix(rehash));
     acc = (acc + ((c >>> 16) & 0x7fff)) >>> 0;
     const w = acc % total;
-    const i = weightSlot(peers, w);
+    const i = lineSlot(line, peers, w);
     const peer = peers[i] as PeerView;
     if (anyTried && tried.has(peer.id)) {
       if (seen.first(i)) {
@@ -110,12 +117,37 @@ function walkRing(
 ): number {
   const size = ring.hashes.length;
   if (size === 0) return FALLBACK;
-  let at = findPoint(ring.hashes, keyHash);
+  let at = ringPoint(ring, keyHash);
   for (let tries = 0; ; ) {
     const point = at % size;
     const i = pickAtPoint(ring, peers, point, tried, current, out, tries);
     if (i >= 0) return i;
     at++;
+    if (++tries > MAX_TRIES) return FALLBACK;
+  }
+}
+
+/**
+ * {@link walkRing} for a pick on a ring without repeated ids: each point has one peer, so
+ * no smooth weighting and no reports; the same answer, with less to do per point.
+ */
+function pickRing(
+  ring: KetamaRing,
+  peers: readonly PeerView[],
+  keyHash: number,
+  tried: ReadonlySet<string> | undefined,
+): number {
+  const owners = ring.owners;
+  const size = owners.length;
+  if (size === 0) return FALLBACK;
+  const checkTried = tried !== undefined && tried.size > 0;
+  let point = ringPoint(ring, keyHash);
+  for (let tries = 0; ; ) {
+    if (point >= size) point -= size;
+    const j = owners[point] as number;
+    const p = peers[j] as PeerView;
+    if (isAvailable(p) && !(checkTried && tried.has(p.id))) return j;
+    point++;
     if (++tries > MAX_TRIES) return FALLBACK;
   }
 }
@@ -183,12 +215,13 @@ function pickAtPoint(
 function plainHash(): Balancer {
   const rr = roundRobin();
   const seen = new FirstSight();
+  const lines = new LastTable(weightLine);
   return {
     pick(peers: readonly PeerView[], ctx: PickContext): PeerView | undefined {
       const key = ctx.key;
       // nginx: one peer, or an empty key, goes to round robin.
       if (peers.length < 2 || !key) return rr.pick(peers, ctx);
-      const i = walkPlain(peers, key, ctx.tried, seen, undefined);
+      const i = walkPlain(lines.get(peers), peers, key, ctx.tried, seen, undefined);
       return i === FALLBACK ? rr.pick(peers, ctx) : peers[i];
     },
     failed(peer: PeerView, peers: readonly PeerView[]): void {
@@ -198,7 +231,7 @@ function plainHash(): Balancer {
       const candidates: CandidateReport[] = [];
       const key = ctx.key;
       if (peers.length < 2 || !key) return explainFallback('hash', rr, peers, ctx, candidates);
-      const i = walkPlain(peers, key, ctx.tried, new FirstSight(), candidates);
+      const i = walkPlain(weightLine(peers), peers, key, ctx.tried, new FirstSight(), candidates);
       if (i === FALLBACK) return explainFallback('hash', rr, peers, ctx, candidates);
       return { strategy: 'hash', chosen: peers[i], candidates };
     },
@@ -217,13 +250,15 @@ function consistentHash(): Balancer {
     }
     return c;
   }
+  const rings = new LastTable(ringFor, ringsVersion);
   return {
     pick(peers: readonly PeerView[], ctx: PickContext): PeerView | undefined {
       const key = ctx.key;
       if (peers.length < 2 || !key) return rr.pick(peers, ctx);
-      const ring = ketamaRing(peers);
-      const current = ring.repeats ? currentOf(ring) : undefined;
-      const i = walkRing(ring, peers, crc32(key), ctx.tried, current, undefined);
+      const ring = rings.get(peers);
+      const i = ring.repeats
+        ? walkRing(ring, peers, crc32(key), ctx.tried, currentOf(ring), undefined)
+        : pickRing(ring, peers, crc32(key), ctx.tried);
       return i === FALLBACK ? rr.pick(peers, ctx) : peers[i];
     },
     failed(peer: PeerView, peers: readonly PeerView[]): void {
@@ -233,7 +268,7 @@ function consistentHash(): Balancer {
       const candidates: CandidateReport[] = [];
       const key = ctx.key;
       if (peers.length < 2 || !key) return explainFallback('hash-consistent', rr, peers, ctx, candidates);
-      const ring = ketamaRing(peers);
+      const ring = ringFor(peers);
       // A copy of the smooth-weighting state (ids that repeat): explain changes nothing.
       const i = walkRing(ring, peers, crc32(key), ctx.tried, shared.get(ring)?.slice(), candidates);
       if (i === FALLBACK) return explainFallback('hash-consistent', rr, peers, ctx, candidates);
@@ -254,6 +289,11 @@ function consistentHash(): Balancer {
  * - Consistent: a ketama ring of 160 points per unit of weight, each
  *   `crc32(HOST \0 PORT PREV_HASH)` over the peer id (Cache::Memcached::Fast); a key goes
  *   to the first point ≥ `crc32(key)`. The ring is built once per `peers` array.
+ *
+ * Tables are built once per `peers` array (the ring, or the cumulative weights of plain
+ * hashing) and trusted afterwards: the array keeps its identity until membership or a
+ * weight changes (see `Balancer.pick`), so a pick never re-reads every peer. A weight
+ * changed in place on the same array is not seen; pass a new array.
  *
  * A peer id must be the server text nginx would hash, `"127.0.0.1:9211"`. Keys are hashed
  * as UTF-8. Mappings match nginx's exactly (checked against recordings of nginx 1.22).

@@ -29,6 +29,65 @@ export function weightSlot(peers: readonly PeerView[], w: number): number {
   return p;
 }
 
+/**
+ * The weight line of one peers array, built once per array and trusted afterwards
+ * (`peers` keeps its identity until membership or a weight changes, see `Balancer.pick`).
+ */
+export interface WeightLine {
+  /** {@link totalWeight} of the array. */
+  readonly total: number;
+  /**
+   * `ends[p]`: the sum of the weights of peers `0…p`, when every weight is a
+   * non-negative integer (as nginx's are) and the sums are exact; then the peer at `w` is
+   * the first `p` with `w < ends[p]` (a binary search), which is exactly where nginx's
+   * subtracting walk stops. `undefined` otherwise: {@link weightSlot} walks the array.
+   */
+  readonly ends: Float64Array | undefined;
+}
+
+const lines = new WeakMap<readonly PeerView[], WeightLine>();
+
+/** The {@link WeightLine} of `peers`, built on the first call for this array. */
+export function weightLine(peers: readonly PeerView[]): WeightLine {
+  let line = lines.get(peers);
+  if (line === undefined) {
+    line = buildWeightLine(peers);
+    lines.set(peers, line);
+  }
+  return line;
+}
+
+function buildWeightLine(peers: readonly PeerView[]): WeightLine {
+  const n = peers.length;
+  const ends = new Float64Array(n);
+  let exact = true;
+  let total = 0;
+  for (let i = 0; i < n; i++) {
+    const weight = (peers[i] as PeerView).weight;
+    if (!Number.isInteger(weight) || weight < 0) exact = false;
+    total += weight;
+    ends[i] = total;
+  }
+  if (!Number.isSafeInteger(total)) exact = false;
+  return { total, ends: exact ? ends : undefined };
+}
+
+/** {@link weightSlot} through the array's {@link WeightLine}: O(log n) when it has `ends`. */
+export function lineSlot(line: WeightLine, peers: readonly PeerView[], w: number): number {
+  const ends = line.ends;
+  if (ends === undefined) return weightSlot(peers, w);
+  // The first p in [0, last) with w < ends[p], else the last peer (nginx never looks
+  // past it: it takes whatever is left of w).
+  let i = 0;
+  let j = ends.length - 1;
+  while (i < j) {
+    const k = (i + j) >>> 1;
+    if (w < (ends[k] as number)) j = k;
+    else i = k + 1;
+  }
+  return i;
+}
+
 /** Why a weighted walk landed where it did: `hash 2053 % total weight 3 = 1`. */
 export function slotReason(hash: number, total: number, w: number): string {
   return `hash ${hash} % total weight ${total} = ${w}`;

@@ -3,12 +3,14 @@ import {
   FALLBACK,
   FirstSight,
   giveUp,
+  lineSlot,
   MAX_TRIES,
   slotReason,
-  totalWeight,
-  weightSlot,
+  type WeightLine,
+  weightLine,
 } from '../hash/walk.js';
 import { roundRobin } from '../round-robin/index.js';
+import { LastTable } from '../tables.js';
 import type { Balancer, CandidateReport, Explanation, PeerView, PickContext } from '../types.js';
 
 /**
@@ -133,8 +135,12 @@ function parseIpv6(s: string, out: Uint8Array): boolean {
  * `ngx_http_upstream_get_ip_hash_peer`: hash = (hash * 113 + byte) % 6271 over the
  * address bytes, starting at 89, and again over the same bytes on each further try; the
  * peer at `hash % total weight`. Returns the chosen index or {@link FALLBACK}.
+ *
+ * The total and the cumulative weights come from `line`, the array's `weightLine`, built
+ * once per `peers` array (binary search instead of nginx's walk; the same peer).
  */
 function walkIp(
+  line: WeightLine,
   peers: readonly PeerView[],
   addr: Uint8Array,
   len: number,
@@ -142,7 +148,7 @@ function walkIp(
   seen: FirstSight,
   out: CandidateReport[] | undefined,
 ): number {
-  const total = totalWeight(peers);
+  const total = line.total;
   if (!(total > 0)) return FALLBACK;
   const anyTried = tried !== undefined && tried.size > 0;
   if (anyTried) seen.reset(peers.length);
@@ -151,7 +157,7 @@ function walkIp(
   for (;;) {
     for (let b = 0; b < len; b++) hash = (hash * 113 + (addr[b] as number)) % 6271;
     const w = hash % total;
-    const i = weightSlot(peers, w);
+    const i = lineSlot(line, peers, w);
     const peer = peers[i] as PeerView;
     if (anyTried && tried.has(peer.id)) {
       if (seen.first(i)) {
@@ -194,6 +200,9 @@ function walkIp(
  * `::ffff:a.b.c.d` counts as the IPv4 client `a.b.c.d`; a missing or unparsable address
  * hashes like nginx's Unix-socket clients (all to one peer).
  *
+ * The total and cumulative weights are built once per `peers` array and trusted afterwards
+ * (the array keeps its identity until membership or a weight changes, see `Balancer.pick`).
+ *
  * @returns a {@link Balancer}; `failed()` feeds the round-robin fallback.
  * @example
  * ```ts
@@ -206,11 +215,12 @@ export function ipHash(): Balancer {
   const rr = roundRobin();
   const seen = new FirstSight();
   const addr = new Uint8Array(16);
+  const lines = new LastTable(weightLine);
   return {
     pick(peers: readonly PeerView[], ctx: PickContext): PeerView | undefined {
       if (peers.length < 2) return rr.pick(peers, ctx);
       const len = ipHashBytes(ctx.clientIp, addr);
-      const i = walkIp(peers, addr, len, ctx.tried, seen, undefined);
+      const i = walkIp(lines.get(peers), peers, addr, len, ctx.tried, seen, undefined);
       return i === FALLBACK ? rr.pick(peers, ctx) : peers[i];
     },
     failed(peer: PeerView, peers: readonly PeerView[]): void {
@@ -221,7 +231,7 @@ export function ipHash(): Balancer {
       if (peers.length < 2) return explainFallback('ip-hash', rr, peers, ctx, candidates);
       const bytes = new Uint8Array(16);
       const len = ipHashBytes(ctx.clientIp, bytes);
-      const i = walkIp(peers, bytes, len, ctx.tried, new FirstSight(), candidates);
+      const i = walkIp(weightLine(peers), peers, bytes, len, ctx.tried, new FirstSight(), candidates);
       if (i === FALLBACK) return explainFallback('ip-hash', rr, peers, ctx, candidates);
       return { strategy: 'ip-hash', chosen: peers[i], candidates };
     },

@@ -1,12 +1,4 @@
-import {
-  contribution,
-  fmt,
-  type SwrrState,
-  SwrrTable,
-  skipLine,
-  skipReason,
-  sync,
-} from '../round-robin/swrr.js';
+import { contribution, fmt, roundAmong, SwrrTable, skipLine, skipReason, Ties } from '../round-robin/swrr.js';
 import type { Balancer, CandidateReport, Explanation, PeerView, PickContext } from '../types.js';
 import { weightAt } from '../weight.js';
 
@@ -24,6 +16,9 @@ import { weightAt } from '../weight.js';
  *   robin does; it matters only among tied peers, as in nginx.
  * - `explain()` reports each candidate's ratio (lower wins) and, among ties, the current
  *   weight of the round robin, without changing any state.
+ * - Cost: one scan of the peers per pick (as nginx), which also lists the tied peers, so
+ *   the round among ties does not scan again; its state lives in typed arrays keyed once
+ *   per `peers` array, trusted without re-checking weights (see `Balancer.pick`).
  *
  * @example
  * ```ts
@@ -34,54 +29,55 @@ import { weightAt } from '../weight.js';
  */
 export function leastConn(): Balancer {
   const table = new SwrrTable();
+  const ties = new Ties();
 
   return {
     pick(peers: readonly PeerView[], ctx: PickContext): PeerView | undefined {
       const tried = ctx.tried;
+      const checkTried = tried !== undefined && tried.size > 0;
       const now = ctx.now;
+      ties.fit(peers.length);
+      const index = ties.index;
+      const ramped = ties.ramped;
       let best = -1;
       let bestActive = 0;
       let bestWeight = 0;
       let many = false;
+      // One scan: the best ratio, and the peers tied with it (from the best on, in order,
+      // the best itself included when it ties with itself, i.e. its product is not NaN).
+      let count = 0;
       for (let i = 0; i < peers.length; i++) {
         const peer = peers[i] as PeerView;
-        if (!peer.available || tried?.has(peer.id)) continue;
-        const w = weightAt(peer, now);
-        if (best < 0 || peer.active * bestWeight < bestActive * w) {
+        // `available === true` first (see isAvailable in tables.ts), and weightAt(peer, now)
+        // only for a peer with a slow start: both written out, as this loop runs for every peer.
+        const available = peer.available;
+        if ((available !== true && !available) || (checkTried && tried.has(peer.id))) continue;
+        const slowStartMs = now === undefined ? undefined : peer.slowStartMs;
+        const w =
+          slowStartMs === undefined || !(slowStartMs > 0) ? peer.weight : weightAt(peer, now as number);
+        const active = peer.active;
+        if (best < 0 || active * bestWeight < bestActive * w) {
           best = i;
-          bestActive = peer.active;
+          bestActive = active;
           bestWeight = w;
           many = false;
-        } else if (peer.active * bestWeight === bestActive * w) {
+          count = 0;
+          if (!Number.isNaN(active * w)) {
+            index[0] = i;
+            ramped[0] = w;
+            count = 1;
+          }
+        } else if (active * bestWeight === bestActive * w) {
           many = true;
+          index[count] = i;
+          ramped[count] = w;
+          count++;
         }
       }
       if (best < 0) return undefined;
       if (!many) return peers[best];
-
       // Ties: a smooth weighted round robin among the tied peers, from the first of them.
-      const states = table.states(peers);
-      let chosen = states[best] as SwrrState;
-      let chosenIndex = best;
-      let total = 0;
-      for (let i = best; i < peers.length; i++) {
-        const peer = peers[i] as PeerView;
-        if (!peer.available || tried?.has(peer.id)) continue;
-        const w = weightAt(peer, now);
-        if (peer.active * bestWeight !== bestActive * w) continue;
-        const s = states[i] as SwrrState;
-        sync(s, peer);
-        const add = contribution(s.effectiveWeight, w);
-        s.currentWeight += add;
-        total += add;
-        if (s.effectiveWeight < s.weight) s.effectiveWeight++;
-        if (s.currentWeight > chosen.currentWeight) {
-          chosen = s;
-          chosenIndex = i;
-        }
-      }
-      chosen.currentWeight -= total;
-      return peers[chosenIndex];
+      return peers[roundAmong(table, peers, best, ties, count)];
     },
 
     failed(peer: PeerView, peers: readonly PeerView[]): void {

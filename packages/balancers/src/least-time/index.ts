@@ -1,13 +1,5 @@
 import { InvalidOptionError } from '../errors.js';
-import {
-  contribution,
-  fmt,
-  type SwrrState,
-  SwrrTable,
-  skipLine,
-  skipReason,
-  sync,
-} from '../round-robin/swrr.js';
+import { contribution, fmt, roundAmong, SwrrTable, skipLine, skipReason, Ties } from '../round-robin/swrr.js';
 import type { Balancer, CandidateReport, Explanation, PeerView, PickContext } from '../types.js';
 import { weightAt } from '../weight.js';
 
@@ -107,6 +99,10 @@ function compare(
  * effective weight used among ties, as round robin does. `explain()` reports each
  * candidate's score (lower wins) without changing any state.
  *
+ * Cost: one scan of the peers per pick, which also lists the tied peers, so the round
+ * among ties does not scan again; its state lives in typed arrays keyed once per `peers`
+ * array, trusted without re-checking weights (see `Balancer.pick`).
+ *
  * @example
  * ```ts
  * const lt = leastTime({ measure: 'lastByte' });
@@ -117,58 +113,60 @@ function compare(
 export function leastTime(options: LeastTimeOptions = {}): Balancer {
   const { header, inflight } = parseLeastTimeOptions(options, 'leastTime');
   const table = new SwrrTable();
+  const ties = new Ties();
 
   return {
     pick(peers: readonly PeerView[], ctx: PickContext): PeerView | undefined {
       const tried = ctx.tried;
+      const checkTried = tried !== undefined && tried.size > 0;
       const now = ctx.now;
+      ties.fit(peers.length);
+      const index = ties.index;
+      const ramped = ties.ramped;
       let best = -1;
       let bestScore = 0;
       let bestActive = 0;
       let bestWeight = 0;
       let many = false;
+      // One scan: the best, and the peers tied with it (from the best on, in order, the
+      // best itself included when it compares equal to itself, i.e. its score is not NaN).
+      let count = 0;
       for (let i = 0; i < peers.length; i++) {
         const peer = peers[i] as PeerView;
-        if (!peer.available || tried?.has(peer.id)) continue;
-        const w = weightAt(peer, now);
+        // `available === true` first (see isAvailable in tables.ts), and weightAt(peer, now)
+        // only for a peer with a slow start: both written out, as this loop runs for every peer.
+        const available = peer.available;
+        if ((available !== true && !available) || (checkTried && tried.has(peer.id))) continue;
+        const slowStartMs = now === undefined ? undefined : peer.slowStartMs;
+        const w =
+          slowStartMs === undefined || !(slowStartMs > 0) ? peer.weight : weightAt(peer, now as number);
         const score = leastTimeScore(peer, w, header, inflight);
-        const c = best < 0 ? -1 : compare(score, peer.active, w, bestScore, bestActive, bestWeight);
+        // A worse score: compare() would answer 1 (NaN scores take the long way below).
+        if (score > bestScore && best >= 0) continue;
+        const active = peer.active;
+        const c = best < 0 ? -1 : compare(score, active, w, bestScore, bestActive, bestWeight);
         if (c < 0) {
           best = i;
           bestScore = score;
-          bestActive = peer.active;
+          bestActive = active;
           bestWeight = w;
           many = false;
+          count = 0;
+          if (compare(score, active, w, score, active, w) === 0) {
+            index[0] = i;
+            ramped[0] = w;
+            count = 1;
+          }
         } else if (c === 0) {
           many = true;
+          index[count] = i;
+          ramped[count] = w;
+          count++;
         }
       }
       if (best < 0) return undefined;
       if (!many) return peers[best];
-
-      const states = table.states(peers);
-      let chosen = states[best] as SwrrState;
-      let chosenIndex = best;
-      let total = 0;
-      for (let i = best; i < peers.length; i++) {
-        const peer = peers[i] as PeerView;
-        if (!peer.available || tried?.has(peer.id)) continue;
-        const w = weightAt(peer, now);
-        const score = leastTimeScore(peer, w, header, inflight);
-        if (compare(score, peer.active, w, bestScore, bestActive, bestWeight) !== 0) continue;
-        const s = states[i] as SwrrState;
-        sync(s, peer);
-        const add = contribution(s.effectiveWeight, w);
-        s.currentWeight += add;
-        total += add;
-        if (s.effectiveWeight < s.weight) s.effectiveWeight++;
-        if (s.currentWeight > chosen.currentWeight) {
-          chosen = s;
-          chosenIndex = i;
-        }
-      }
-      chosen.currentWeight -= total;
-      return peers[chosenIndex];
+      return peers[roundAmong(table, peers, best, ties, count)];
     },
 
     failed(peer: PeerView, peers: readonly PeerView[]): void {

@@ -2,6 +2,7 @@ import { InvalidOptionError } from '../errors.js';
 import { type LeastTimeMeasure, leastTimeScore, parseLeastTimeOptions } from '../least-time/index.js';
 import { roundRobin } from '../round-robin/index.js';
 import { fmt, skipLine, skipReason } from '../round-robin/swrr.js';
+import { isAvailable, LastTable } from '../tables.js';
 import type { Balancer, CandidateReport, Explanation, PeerView, PickContext } from '../types.js';
 
 /** How `random two` chooses between its two samples (nginx `random two least_conn`, NGINX Plus `least_time`). */
@@ -32,13 +33,21 @@ export interface RandomOptions {
 /** nginx draws until `++tries > 20`, i.e. 21 draws, then falls back to round robin. */
 const MAX_TRIES = 20;
 
+/**
+ * Peers whose weight a pick compares with its ranges, in turn (see {@link checkSome}).
+ * With up to this many peers every pick checks them all.
+ */
+const SPOT_CHECKS = 4;
+
 /** Cumulative weight ranges, nginx's `ngx_http_upstream_random_range_t` array. */
 interface Ranges {
   /** `start[i]`: the sum of the weights before peer `i`. */
   readonly start: Float64Array;
-  /** The weights the ranges were built from, to notice a weight changed in place. */
+  /** The weights the ranges were built from, for {@link checkSome}. */
   readonly weight: Float64Array;
   total: number;
+  /** The next peer {@link checkSome} compares. */
+  next: number;
 }
 
 /** 0: plain random; 1: two, least_conn; 2: two, least_time (header); 3: two, least_time (last byte). */
@@ -63,7 +72,10 @@ type Mode = 0 | 1 | 2 | 3;
  * never calls `Math.random()` itself.
  *
  * Weights are the configured ones: nginx forbids `slow_start` with `random`, and this
- * strategy ignores `slowStartMs` in its draws. `failed(peer)` affects only the round-robin
+ * strategy ignores `slowStartMs` in its draws. The ranges are built once per `peers` array
+ * (the array keeps its identity until membership or a weight changes, see
+ * `Balancer.pick`); a pick only spot-checks a few weights against them, so it costs a
+ * binary search whatever the number of peers. `failed(peer)` affects only the round-robin
  * fallback, as in nginx. `explain()` replays the draws on a copy of the generator (or by
  * calling `ctx.random`, so pass a copy of a seeded one) and marks the peers it did not
  * draw `'not-sampled'`.
@@ -86,23 +98,25 @@ export function random(options: RandomOptions = {}): Balancer {
     return state / 4294967296;
   };
   const tables = new WeakMap<readonly PeerView[], Ranges>();
+  const last = new LastTable((peers: readonly PeerView[]): Ranges => {
+    let r = tables.get(peers);
+    if (r === undefined) {
+      r = {
+        start: new Float64Array(peers.length),
+        weight: new Float64Array(peers.length),
+        total: 0,
+        next: 0,
+      };
+      build(r, peers);
+      tables.set(peers, r);
+    }
+    return r;
+  });
   const fallback = roundRobin();
 
   function ranges(peers: readonly PeerView[]): Ranges {
-    let r = tables.get(peers);
-    if (r === undefined) {
-      r = { start: new Float64Array(peers.length), weight: new Float64Array(peers.length), total: 0 };
-      build(r, peers);
-      tables.set(peers, r);
-      return r;
-    }
-    // core changes a weight in place (the API's PATCH) without a new array: rebuild then.
-    for (let i = 0; i < peers.length; i++) {
-      if (r.weight[i] !== (peers[i] as PeerView).weight) {
-        build(r, peers);
-        break;
-      }
-    }
+    const r = last.get(peers);
+    checkSome(r, peers);
     return r;
   }
 
@@ -158,6 +172,28 @@ function parseMode(options: RandomOptions): Mode {
   throw new InvalidOptionError('random.two', "'leastConn' or 'leastTime'", two);
 }
 
+/**
+ * Compares the weights of {@link SPOT_CHECKS} peers with the ranges, the next ones in
+ * turn, and rebuilds the ranges if one differs. The contract (`Balancer.pick`: a new
+ * array whenever a weight changes, as core does) makes this unnecessary; it is kept, at
+ * a constant cost, so that a weight changed in place on the same array is still noticed:
+ * at once with up to 4 peers, within ⌈n / 4⌉ picks with more. It used to compare every
+ * weight on every pick, the most expensive part of a pick at 1000 peers.
+ */
+function checkSome(r: Ranges, peers: readonly PeerView[]): void {
+  const n = peers.length;
+  const weight = r.weight;
+  let at = r.next;
+  for (let k = 0; k < SPOT_CHECKS && k < n; k++) {
+    if (weight[at] !== (peers[at] as PeerView).weight) {
+      build(r, peers);
+      break;
+    }
+    at = at + 1 === n ? 0 : at + 1;
+  }
+  r.next = at;
+}
+
 function build(r: Ranges, peers: readonly PeerView[]): void {
   let total = 0;
   for (let i = 0; i < peers.length; i++) {
@@ -200,7 +236,7 @@ function choose(
     const i = peek(r, rnd());
     drawn?.push(i);
     const peer = peers[i] as PeerView;
-    if (i !== prev && peer.available && !tried?.has(peer.id)) {
+    if (i !== prev && isAvailable(peer) && !tried?.has(peer.id)) {
       if (mode === 0) return i;
       if (prev >= 0) return worse(peer, peers[prev] as PeerView, mode) ? prev : i;
       prev = i;

@@ -1,6 +1,6 @@
 import type { Balancer, Explanation, PeerView, PickContext } from '../types.js';
 import { weightAt } from '../weight.js';
-import { contribution, explainSwrr, type SwrrState, SwrrTable, sync } from './swrr.js';
+import { CURRENT, EFFECTIVE, explainSwrr, SwrrTable, WEIGHT } from './swrr.js';
 
 /**
  * nginx's smooth weighted round robin (`ngx_http_upstream_get_peer`): each pick adds
@@ -17,6 +17,14 @@ import { contribution, explainSwrr, type SwrrState, SwrrTable, sync } from './sw
  * `explain()` reports each candidate's current weight after this pick's addition (higher
  * wins) without changing any state.
  *
+ * Cost: nginx's algorithm looks at every peer on every pick (O(n)); the per-peer state
+ * lives in one typed array keyed once per `peers` array, and a pick does not re-check
+ * weights (the array keeps its identity until membership or a weight changes, see
+ * `Balancer.pick`). While the tier is plain — every peer available, none tried, none
+ * slow-starting or weakened by a failure — the order is a fixed cycle of `total weight`
+ * picks; once it has gone round once, picks replay it and only check that the tier is
+ * still plain (`available` and slow start of each peer), with the same result.
+ *
  * @example
  * ```ts
  * const rr = roundRobin();
@@ -32,28 +40,53 @@ export function roundRobin(): Balancer {
 
   return {
     pick(peers: readonly PeerView[], ctx: PickContext): PeerView | undefined {
-      const states = table.states(peers);
       const tried = ctx.tried;
+      const checkTried = tried !== undefined && tried.size > 0;
       const now = ctx.now;
+      const replayed = table.replayPick(peers, checkTried, now);
+      if (replayed >= 0) return peers[replayed];
+
+      const slots = table.slots(peers);
+      const state = table.state;
+      // Plain: every peer available, none tried, none slow-starting, none weakened by a
+      // failure; then the pick can be recorded for replay (see SwrrTable.replayPick).
+      let plain = !checkTried;
       let best = -1;
-      let bestState: SwrrState | undefined;
+      let bestAt = 0;
       let total = 0;
       for (let i = 0; i < peers.length; i++) {
         const peer = peers[i] as PeerView;
-        if (!peer.available || tried?.has(peer.id)) continue;
-        const s = states[i] as SwrrState;
-        sync(s, peer);
-        const add = contribution(s.effectiveWeight, weightAt(peer, now));
-        s.currentWeight += add;
+        // `available === true` first (see isAvailable in tables.ts), written out: this loop
+        // runs for every peer.
+        const available = peer.available;
+        if (available !== true && !available) {
+          plain = false;
+          continue;
+        }
+        if (checkTried && tried.has(peer.id)) continue;
+        const o = slots[i] as number;
+        const w = state[o + WEIGHT] as number;
+        const e = state[o + EFFECTIVE] as number;
+        // weightAt(peer, now), with the table's copy of the weight, asked only of a peer with
+        // a slow start.
+        const slowStartMs = now === undefined ? undefined : peer.slowStartMs;
+        const ramped = slowStartMs === undefined || !(slowStartMs > 0) ? w : weightAt(peer, now as number);
+        if (e !== w || ramped !== w) plain = false;
+        // What the peer adds: its effective weight, capped by its slow-start weight.
+        const add = Math.min(e, ramped);
+        const c = (state[o + CURRENT] as number) + add;
+        state[o + CURRENT] = c;
         total += add;
-        if (s.effectiveWeight < s.weight) s.effectiveWeight++;
-        if (bestState === undefined || s.currentWeight > bestState.currentWeight) {
+        if (e < w) state[o + EFFECTIVE] = e + 1;
+        // Read back: a repeated id shares its slot, so the best's current weight may move.
+        if (best < 0 || c > (state[bestAt + CURRENT] as number)) {
           best = i;
-          bestState = s;
+          bestAt = o;
         }
       }
-      if (bestState === undefined) return undefined;
-      bestState.currentWeight -= total;
+      if (best < 0) return undefined;
+      state[bestAt + CURRENT] = (state[bestAt + CURRENT] as number) - total;
+      table.record(peers, plain, best);
       return peers[best];
     },
 

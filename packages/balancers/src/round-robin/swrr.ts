@@ -1,55 +1,120 @@
 import type { CandidateReport, Explanation, PeerView, PickContext } from '../types.js';
 import { weightAt } from '../weight.js';
 
-/**
- * Per-peer state of nginx's smooth weighted round robin (`ngx_http_upstream_rr_peer_t`):
- * `weight` as configured, `effectiveWeight` lowered by failures and climbing back by one
- * per pick, `currentWeight` the running score.
- *
- * Internal to the package: shared by `roundRobin`, `leastConn` (ties), `leastTime` (ties)
- * and `random` (its round-robin fallback).
- */
-export interface SwrrState {
-  readonly id: string;
-  weight: number;
-  currentWeight: number;
-  effectiveWeight: number;
-}
-
 /** What `pick` would read as a peer's current and effective weight, for `explain()`. */
 export interface SwrrSnapshot {
   currentWeight: number;
   effectiveWeight: number;
 }
 
+/** Numbers per slot in {@link SwrrTable.state}: weight, current weight, effective weight, and a pad to 32 bytes. */
+export const STRIDE = 4;
+/** Offset of the configured weight in a slot of {@link SwrrTable.state}. */
+export const WEIGHT = 0;
+/** Offset of the current weight in a slot of {@link SwrrTable.state}. */
+export const CURRENT = 1;
+/** Offset of the effective weight in a slot of {@link SwrrTable.state}. */
+export const EFFECTIVE = 2;
+
 /**
- * The smooth weighted round robin state of one strategy instance, keyed by peer id.
- * Tables are keyed by the peers array, so they are rebuilt only when membership changes;
- * a peer keeps its state across rebuilds unless its weight changed.
+ * The smooth weighted round robin state of one strategy instance (nginx's
+ * `ngx_http_upstream_rr_peer_t`: `weight` as configured, `effectiveWeight` lowered by
+ * failures and climbing back by one per pick, `currentWeight` the running score).
+ *
+ * The state lives in one typed array, {@link SwrrTable.state}, a *slot* of
+ * {@link STRIDE} numbers per peer id (and weight): `state[o + WEIGHT]`,
+ * `state[o + CURRENT]`, `state[o + EFFECTIVE]` for the slot at offset `o`. (One array
+ * rather than three: optimized code checks a typed array's map and bounds on every access
+ * in a loop, and a pick's loop touches the three numbers of every peer.) A table maps
+ * each index of a peers array to its slot's offset; it is built on the first use of the
+ * array, so a pick does no map lookup, and peers that keep their id and weight in a new
+ * array (a membership change elsewhere) keep their slot and so their state, shared by
+ * every array they are in. A peer whose weight differs from its slot's starts over in a
+ * new slot. Slots are never freed: 32 bytes per distinct id and per weight change over the
+ * life of the strategy.
+ *
+ * Tables are trusted: the peers array keeps its identity until membership or a weight
+ * changes (see `Balancer.pick`), so a pick does not compare weights with its table.
+ *
+ * Internal to the package: shared by `roundRobin`, `leastConn` (ties), `leastTime` (ties)
+ * and `random` (its round-robin fallback). Read `state` after {@link SwrrTable.slots},
+ * which may grow it.
  */
 export class SwrrTable {
-  readonly #tables = new WeakMap<readonly PeerView[], SwrrState[]>();
-  readonly #byId = new Map<string, SwrrState>();
+  readonly #tables = new WeakMap<readonly PeerView[], Int32Array>();
+  readonly #byId = new Map<string, number>();
+  #lastPeers: readonly PeerView[] | undefined = undefined;
+  #lastSlots: Int32Array = new Int32Array(0);
+  #used = 0;
+  /** Every slot's numbers, {@link STRIDE} per slot. */
+  state: Float64Array = new Float64Array(8 * STRIDE);
 
-  /** The states for `peers`, index for index; built on the first call for this array. */
-  states(peers: readonly PeerView[]): SwrrState[] {
-    let states = this.#tables.get(peers);
-    if (states === undefined) {
-      states = peers.map((p) => {
-        const old = this.#byId.get(p.id);
-        if (old !== undefined && old.weight === p.weight) return old;
-        const fresh: SwrrState = {
-          id: p.id,
-          weight: p.weight,
-          currentWeight: 0,
-          effectiveWeight: p.weight,
-        };
-        this.#byId.set(p.id, fresh);
-        return fresh;
-      });
-      this.#tables.set(peers, states);
+  // Record and replay (see `replayPick`): the array recorded or replayed, its slots,
+  // its total weight, the current weights at the start of the cycle (by peer index),
+  // the picks since then, how many, and where the replay is.
+  /** Per array: its total weight when record and replay may serve it, else 0. */
+  readonly #cycleTotal = new WeakMap<readonly PeerView[], number>();
+  #mode: 0 | 1 | 2 = 0;
+  #rPeers: readonly PeerView[] | undefined = undefined;
+  #rSlots: Int32Array = new Int32Array(0);
+  #rTotal = 0;
+  #rStart: Float64Array = new Float64Array(0);
+  #rSeq: Int32Array = new Int32Array(0);
+  #rLength = 0;
+  #rPhase = 0;
+
+  /** The slot offsets of `peers`, index for index; built on the first call for this array. */
+  slots(peers: readonly PeerView[]): Int32Array {
+    if (this.#mode !== 0 && peers !== this.#rPeers) this.#settle();
+    if (peers === this.#lastPeers) return this.#lastSlots;
+    let slots = this.#tables.get(peers);
+    if (slots === undefined) {
+      slots = this.#build(peers);
+      this.#tables.set(peers, slots);
     }
-    return states;
+    this.#lastPeers = peers;
+    this.#lastSlots = slots;
+    return slots;
+  }
+
+  #build(peers: readonly PeerView[]): Int32Array {
+    const slots = new Int32Array(peers.length);
+    const seen = new Set<number>();
+    let total = 0;
+    let replayable = peers.length > 0;
+    for (let i = 0; i < peers.length; i++) {
+      const p = peers[i] as PeerView;
+      if (!Number.isInteger(p.weight) || p.weight < 1) replayable = false;
+      total += p.weight;
+      const old = this.#byId.get(p.id);
+      if (old !== undefined && this.state[old + WEIGHT] === p.weight) {
+        slots[i] = old;
+        if (seen.has(old)) replayable = false; // an id twice: two indices share a slot
+        seen.add(old);
+        continue;
+      }
+      const o = this.#allocate();
+      this.state[o + WEIGHT] = p.weight;
+      this.state[o + CURRENT] = 0;
+      this.state[o + EFFECTIVE] = p.weight;
+      this.#byId.set(p.id, o);
+      slots[i] = o;
+      seen.add(o);
+    }
+    this.#cycleTotal.set(peers, replayable && total <= MAX_CYCLE ? total : 0);
+    return slots;
+  }
+
+  /** A new slot's offset. */
+  #allocate(): number {
+    const o = this.#used;
+    this.#used += STRIDE;
+    if (this.#used > this.state.length) {
+      const grown = new Float64Array(this.state.length * 2);
+      grown.set(this.state);
+      this.state = grown;
+    }
+    return o;
   }
 
   /**
@@ -57,12 +122,17 @@ export class SwrrTable {
    * creating a table or changing any state.
    */
   snapshot(peers: readonly PeerView[], i: number): SwrrSnapshot {
+    if (this.#mode === 2) this.#settle();
     const peer = peers[i] as PeerView;
-    const s = this.#tables.get(peers)?.[i] ?? this.#byId.get(peer.id);
-    if (s === undefined || s.weight !== peer.weight) {
+    const table = this.#tables.get(peers);
+    const o = table !== undefined ? table[i] : this.#byId.get(peer.id);
+    if (o === undefined || this.state[o + WEIGHT] !== peer.weight) {
       return { currentWeight: 0, effectiveWeight: peer.weight };
     }
-    return { currentWeight: s.currentWeight, effectiveWeight: s.effectiveWeight };
+    return {
+      currentWeight: this.state[o + CURRENT] as number,
+      effectiveWeight: this.state[o + EFFECTIVE] as number,
+    };
   }
 
   /**
@@ -72,25 +142,193 @@ export class SwrrTable {
   failed(peer: PeerView, peers: readonly PeerView[]): void {
     const maxFails = peer.maxFails ?? 1;
     if (maxFails === 0) return;
-    const states = this.states(peers);
-    for (let i = 0; i < states.length; i++) {
-      const s = states[i] as SwrrState;
-      if (s.id !== peer.id) continue;
-      sync(s, peer);
-      s.effectiveWeight -= Math.floor(s.weight / maxFails);
-      if (s.effectiveWeight < 0) s.effectiveWeight = 0;
+    if (this.#mode !== 0) this.#settle();
+    const slots = this.slots(peers);
+    const state = this.state;
+    for (let i = 0; i < slots.length; i++) {
+      if ((peers[i] as PeerView).id !== peer.id) continue;
+      const o = slots[i] as number;
+      if (state[o + WEIGHT] !== peer.weight) {
+        // A weight changed under the table: the peer starts over at its new weight.
+        state[o + WEIGHT] = peer.weight;
+        state[o + EFFECTIVE] = peer.weight;
+        state[o + CURRENT] = 0;
+      }
+      let effective = (state[o + EFFECTIVE] as number) - Math.floor((state[o + WEIGHT] as number) / maxFails);
+      if (effective < 0) effective = 0;
+      state[o + EFFECTIVE] = effective;
       return;
+    }
+  }
+
+  /**
+   * Round robin's pick without the arithmetic, when it can be replayed: returns the index
+   * nginx's algorithm would pick, or -1 to say "run it" (after writing back the state).
+   *
+   * While every peer is available, none is tried, none slow-starts and every effective
+   * weight equals the weight, a pick adds each weight to its current weight and takes the
+   * total off the highest: a fixed map of the current weights alone, which comes back to
+   * the state it starts from after at most `total weight` picks (a pure cycle; for integer
+   * weights and current weights, where the arithmetic is exact). {@link record} watches
+   * such picks until the current weights are exactly those it started from; from then on,
+   * as long as the picks stay plain, this replays the recorded cycle: the same peers in
+   * the same order, checking only `available` and slow start on each peer.
+   *
+   * The current weights are not updated while replaying; anything else that reads or
+   * changes them (a pick that is not plain, `failed`, `snapshot`, another array) first
+   * writes them back ({@link settle}): start + k × weight − k' × total, exactly.
+   */
+  replayPick(peers: readonly PeerView[], tried: boolean, now: number | undefined): number {
+    if (this.#mode !== 2) return -1;
+    if (peers !== this.#rPeers || tried) {
+      this.#settle();
+      return -1;
+    }
+    for (let i = 0; i < peers.length; i++) {
+      const peer = peers[i] as PeerView;
+      const available = peer.available;
+      if (available !== true && !available) {
+        this.#settle();
+        return -1;
+      }
+      if (now !== undefined) {
+        const slowStartMs = peer.slowStartMs;
+        if (slowStartMs !== undefined && slowStartMs > 0 && weightAt(peer, now) !== peer.weight) {
+          this.#settle();
+          return -1;
+        }
+      }
+    }
+    const phase = this.#rPhase;
+    this.#rPhase = phase + 1 === this.#rLength ? 0 : phase + 1;
+    return this.#rSeq[phase] as number;
+  }
+
+  /**
+   * After a pick that ran the arithmetic: `plain` says whether every peer was available,
+   * untried, not slow-starting and at its full effective weight, `best` what it picked.
+   * Starts recording a cycle after a plain pick, extends it after each further one, and
+   * switches to replaying once the current weights are back where the recording started.
+   */
+  record(peers: readonly PeerView[], plain: boolean, best: number): void {
+    if (!plain || best < 0) {
+      this.#mode = 0;
+      return;
+    }
+    const state = this.state;
+    const slots = this.#rSlots;
+    const start = this.#rStart;
+    if (this.#mode === 1 && peers === this.#rPeers) {
+      this.#rSeq[this.#rLength++] = best;
+      for (let i = 0; i < slots.length; i++) {
+        if (state[(slots[i] as number) + CURRENT] !== start[i]) {
+          if (this.#rLength === this.#rSeq.length) this.#mode = 0; // no cycle: give up
+          return;
+        }
+      }
+      this.#mode = 2;
+      this.#rPhase = 0;
+      return;
+    }
+    const total = this.#cycleTotal.get(peers) ?? 0;
+    this.#mode = 0;
+    if (total === 0) return;
+    const own = this.slots(peers);
+    const n = own.length;
+    if (this.#rStart.length < n) this.#rStart = new Float64Array(n);
+    if (this.#rSeq.length !== total) this.#rSeq = new Int32Array(total);
+    for (let i = 0; i < n; i++) {
+      const c = state[(own[i] as number) + CURRENT] as number;
+      if (!Number.isInteger(c)) return;
+      this.#rStart[i] = c;
+    }
+    this.#mode = 1;
+    this.#rPeers = peers;
+    this.#rSlots = own;
+    this.#rTotal = total;
+    this.#rLength = 0;
+  }
+
+  /** Leaves record and replay, writing back the current weights a replay stands for. */
+  #settle(): void {
+    if (this.#mode === 2) {
+      const slots = this.#rSlots;
+      const start = this.#rStart;
+      const seq = this.#rSeq;
+      const state = this.state;
+      const k = this.#rPhase;
+      for (let i = 0; i < slots.length; i++) {
+        const o = slots[i] as number;
+        state[o + CURRENT] = (start[i] as number) + k * (state[o + WEIGHT] as number);
+      }
+      for (let j = 0; j < k; j++) {
+        const o = slots[seq[j] as number] as number;
+        state[o + CURRENT] = (state[o + CURRENT] as number) - this.#rTotal;
+      }
+    }
+    this.#mode = 0;
+  }
+}
+
+/** The longest cycle record and replay keeps (total weight of the peers), 1 MB of picks. */
+const MAX_CYCLE = 1 << 18;
+
+/**
+ * Scratch lists of peers tied for the best score (`leastConn`, `leastTime`), in array
+ * order, with the (slow-start) weight of each; reused by every pick of one strategy.
+ */
+export class Ties {
+  /** The indices of the tied peers. */
+  index: Int32Array = new Int32Array(8);
+  /** What each may add at most: `weightAt(peer, now)`. */
+  ramped: Float64Array = new Float64Array(8);
+
+  /** Makes room for `n` entries. */
+  fit(n: number): void {
+    if (this.index.length < n) {
+      this.index = new Int32Array(n);
+      this.ramped = new Float64Array(n);
     }
   }
 }
 
-/** A weight changed at run time (the API's PATCH): the peer starts over at its new weight. */
-export function sync(s: SwrrState, peer: PeerView): void {
-  if (s.weight !== peer.weight) {
-    s.weight = peer.weight;
-    s.effectiveWeight = peer.weight;
-    s.currentWeight = 0;
+/**
+ * nginx's smooth weighted round robin among the tied peers `ties.index[0…count)` (the
+ * round `least_conn` runs among the peers at the lowest ratio): each adds its effective
+ * weight, capped by its `ramped` weight, to its current weight; the highest current
+ * weight wins (the first such, starting from `first`, the best peer of the scan) and is
+ * lowered by the total. Returns the chosen index.
+ */
+export function roundAmong(
+  table: SwrrTable,
+  peers: readonly PeerView[],
+  first: number,
+  ties: Ties,
+  count: number,
+): number {
+  const slots = table.slots(peers);
+  const state = table.state;
+  const index = ties.index;
+  const ramped = ties.ramped;
+  let chosen = first;
+  let chosenAt = slots[first] as number;
+  let total = 0;
+  for (let k = 0; k < count; k++) {
+    const i = index[k] as number;
+    const o = slots[i] as number;
+    const e = state[o + EFFECTIVE] as number;
+    const add = Math.min(e, ramped[k] as number);
+    const c = (state[o + CURRENT] as number) + add;
+    state[o + CURRENT] = c;
+    total += add;
+    if (e < (state[o + WEIGHT] as number)) state[o + EFFECTIVE] = e + 1;
+    if (c > (state[chosenAt + CURRENT] as number)) {
+      chosen = i;
+      chosenAt = o;
+    }
   }
+  state[chosenAt + CURRENT] = (state[chosenAt + CURRENT] as number) - total;
+  return chosen;
 }
 
 /**
