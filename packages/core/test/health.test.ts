@@ -203,3 +203,29 @@ describe('active health checks', () => {
     );
   });
 });
+
+describe('persistent', () => {
+  it('keeps a peer that last passed up across a restart of a mandatory checker', async () => {
+    const a = await service('a', { status: 200 });
+    const b = await service('b', { status: 200 });
+    const upstream = createUpstream({ name: 'pe', servers: [a.url, b.url] });
+    const first = createHealthCheck(upstream, { uri: '/healthz', mandatory: true, timers: manualTimers() });
+    first.start();
+    await waitFor(() => upstream.peers.every((p) => upstream.stateOf(p) === 'up'));
+    await first.stop();
+    const plain = createHealthCheck(upstream, { uri: '/healthz', mandatory: true, timers: manualTimers() });
+    plain.start();
+    expect(upstream.peers.map((p) => upstream.stateOf(p))).toEqual(['checking', 'checking']);
+    await waitFor(() => upstream.peers.every((p) => upstream.stateOf(p) === 'up'));
+    await plain.stop();
+    const kept = createHealthCheck(upstream, {
+      uri: '/healthz',
+      mandatory: true,
+      persistent: true,
+      timers: manualTimers(),
+    });
+    closers.push(() => kept.stop());
+    kept.start();
+    expect(upstream.peers.map((p) => upstream.stateOf(p))).toEqual(['up', 'up']);
+  });
+});

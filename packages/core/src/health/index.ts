@@ -31,6 +31,12 @@ export interface HealthCheckOptions {
   timeoutMs?: number;
   /** New peers (and every peer at start) are `checking` until their first check passes. @default false */
   mandatory?: boolean;
+  /**
+   * With `mandatory`: a peer whose last check passed before the checker (re)started is
+   * `up` at once instead of `checking` — nginx keeps that state across a reload; here,
+   * across `stop()` / `start()` and across checkers of the same upstream. @default false
+   */
+  persistent?: boolean;
   /** What a passing response looks like. @default status 200-399 */
   match?: MatchOptions;
   /** Headers sent with each check (`Host` defaults to the peer's `host:port`). */
@@ -60,6 +66,7 @@ const KEYS = [
   'port',
   'timeoutMs',
   'mandatory',
+  'persistent',
   'match',
   'headers',
   'timers',
@@ -87,8 +94,9 @@ interface Track {
  * per peer is in flight at most; bodies are always read or destroyed. Events on the
  * upstream: `peer:checked`, `peer:unhealthy`, `peer:healthy`.
  *
- * Differs from nginx: there is no configuration reload, so `persistent` has no meaning
- * and is not offered; `timeoutMs` bounds each check (nginx uses the proxy timeouts).
+ * Differs from nginx: there is no configuration reload, so `persistent` keeps a peer's
+ * passed state across a restart of the checker instead; `timeoutMs` bounds each check
+ * (nginx uses the proxy timeouts).
  *
  * @example
  * ```ts
@@ -110,6 +118,10 @@ export function createHealthCheck(upstream: Upstream, options: HealthCheckOption
   const port = o.port === undefined ? undefined : intAt('port', o.port, 0, 1, 65_535);
   const timeoutMs = intAt('timeoutMs', o.timeoutMs, 5_000, 1);
   const mandatory = boolAt('mandatory', o.mandatory, false);
+  const persistent = boolAt('persistent', o.persistent, false);
+  /** A peer starts `checking` under `mandatory`, unless `persistent` keeps its last passed state. */
+  const startsChecking = (peer: Peer): boolean =>
+    mandatory && !(persistent && peer.healthChecks.lastPassed === true);
   const matcher: Matcher = compileMatch(o.match as MatchOptions | undefined);
   const headers = o.headers === undefined ? {} : (objectAt('headers', o.headers) as Record<string, string>);
   const timers = (o.timers as Timers | undefined) ?? { setTimeout, clearTimeout };
@@ -224,7 +236,7 @@ export function createHealthCheck(upstream: Upstream, options: HealthCheckOption
   }
 
   const onAdd = (peer: Peer): void => {
-    if (mandatory) peer.checking = true;
+    if (startsChecking(peer)) peer.checking = true;
     schedule(peer);
     // A new peer is checked at once, so a mandatory one does not wait a whole interval.
     void check(peer);
@@ -244,7 +256,7 @@ export function createHealthCheck(upstream: Upstream, options: HealthCheckOption
       upstream.on('peer:add', onAdd);
       upstream.on('peer:remove', onRemove);
       for (const peer of upstream.peers) {
-        if (mandatory) peer.checking = true;
+        if (startsChecking(peer)) peer.checking = true;
         schedule(peer);
       }
       void Promise.all(upstream.peers.map((p) => check(p)));
