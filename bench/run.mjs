@@ -11,7 +11,6 @@
 //        BENCH_CONNECTIONS (default 50), BENCH_RATE (req/s cap, default 0 = none),
 //        BENCH_PIN_PARENT (0 = leave the parent unpinned),
 //        BENCH_ONLY (comma list of contenders; `floor-pipeline` runs only when named).
-import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import os from 'node:os';
@@ -20,6 +19,7 @@ import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { BODY, startBackends } from './lib/backends.mjs';
 import { startProxyChild } from './lib/child.mjs';
+import { detectPinning, pinParent } from './lib/pin.mjs';
 import { machineBusyMicros } from './lib/procstat.mjs';
 import { fmt, markdownTable, median } from './lib/stats.mjs';
 
@@ -36,8 +36,6 @@ const OPT_IN = new Set(['floor-pipeline']);
 const CPU_TARGET_RATIO = 1.1;
 // A measured run during which other processes used more than this % of a core is called noisy.
 const NOISY_OTHER_LOAD = 25;
-const PIN_CPU = '1';
-const PARENT_CPU = '0';
 const RESULTS_FILE = fileURLToPath(new URL('./RESULTS.md', import.meta.url));
 
 function intEnv(name, fallback, min) {
@@ -74,31 +72,6 @@ function readSettings() {
     ),
     write: !process.argv.includes('--no-write'),
   };
-}
-
-/** '1' when `taskset` exists and may pin to CPU 1 here, otherwise null. */
-function detectPinning() {
-  try {
-    execFileSync('which', ['taskset'], { stdio: 'ignore' });
-    execFileSync('taskset', ['-c', PIN_CPU, 'true'], { stdio: 'ignore' });
-    return PIN_CPU;
-  } catch {
-    return null;
-  }
-}
-
-/**
- * Moves this process (autocannon and the backends, all threads) to CPU 0, so it does not
- * compete with the pinned proxy for CPU 1. BENCH_PIN_PARENT=0 turns it off.
- */
-function pinParent(pin) {
-  if (!pin || process.env.BENCH_PIN_PARENT === '0') return null;
-  try {
-    execFileSync('taskset', ['-a', '-p', '-c', PARENT_CPU, String(process.pid)], { stdio: 'ignore' });
-    return PARENT_CPU;
-  } catch {
-    return null;
-  }
 }
 
 /** One GET through `url`; resolves to what came back, to check the contender answers right. */

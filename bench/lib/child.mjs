@@ -8,7 +8,7 @@ const REPLY_TIMEOUT_MS = 10_000;
 
 /**
  * Spawns the proxy child. `pin` is a taskset CPU list (e.g. '1') or null.
- * Resolves to `{ port, pid, cpu(), stop(), exited }` once the child listens.
+ * Resolves to `{ port, pid, cpu(), stats(), stop(), exited }` once the child listens.
  */
 export function startProxyChild(name, targets, pin) {
   const nodeArgs = [entry, name, ...targets];
@@ -66,6 +66,18 @@ export function startProxyChild(name, targets, pin) {
     return { total: user + system, user, system, rss };
   }
 
+  /** What the contender's `stats()` returns (null when it has none), e.g. cache counters. */
+  async function stats() {
+    if (exitInfo || !child.connected) {
+      throw new Error(`${name}: proxy child is gone (${JSON.stringify(exitInfo)}), no statistics`);
+    }
+    const reply = waitFor('stats');
+    child.send('stats');
+    const msg = await reply;
+    if (msg.error) throw new Error(`${name}: stats() failed: ${msg.error}`);
+    return msg.stats;
+  }
+
   /** Asks the child to close and exit; kills it when it does not within 3 s. */
   async function stop() {
     if (exitInfo) return exitInfo;
@@ -81,6 +93,7 @@ export function startProxyChild(name, targets, pin) {
       port,
       pid: child.pid,
       cpu,
+      stats,
       stop,
       exited,
       get exitInfo() {

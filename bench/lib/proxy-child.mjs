@@ -2,6 +2,8 @@
 // Starts the contender on 127.0.0.1, port 0, then talks to the parent over IPC:
 //   → { type: 'ready', port }             once listening
 //   ← 'cpu'   → { type: 'cpu', user, system, rss }   process.cpuUsage() in µs, all threads
+//   ← 'stats' → { type: 'stats', stats }           what the contender's optional stats() returns
+//                                                  (null without one): cache counters, upstream calls
 //   ← 'close' → closes the proxy and exits 0
 // It also exits when the parent goes away, so no child outlives a run.
 
@@ -34,6 +36,11 @@ process.on('message', (msg) => {
   if (msg === 'cpu') {
     const { user, system } = process.cpuUsage();
     process.send({ type: 'cpu', user, system, rss: process.memoryUsage.rss() });
+  } else if (msg === 'stats') {
+    Promise.resolve(proxy.stats?.() ?? null).then(
+      (stats) => process.send({ type: 'stats', stats }),
+      (err) => process.send({ type: 'stats', stats: null, error: err.message }),
+    );
   } else if (msg === 'close') {
     shutdown(0);
   }

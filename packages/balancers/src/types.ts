@@ -3,6 +3,13 @@ import type { IncomingHttpHeaders } from 'node:http';
 /**
  * What a strategy sees of one upstream server: read-only, and satisfied by a plain
  * object literal, so a strategy can be unit-tested with no upstream at all.
+ *
+ * Which fields may change in place, on the same object in the same `peers` array (see
+ * {@link Balancer.pick}): `active`, `responseTimeMs`, `headerTimeMs`, `available`,
+ * `maxFails`, `slowStartMs` and `upSince` — strategies read them on every pick. `id` and
+ * `weight` do not: a different membership or a new weight comes as a new `peers` array
+ * (core's `Upstream` builds one when `patch` changes a weight), so strategies derive
+ * tables from them once per array.
  */
 export interface PeerView {
   /** The server as configured, `"127.0.0.1:9211"`; nginx's hashes use this text. */
@@ -56,8 +63,21 @@ export interface PickContext {
  */
 export interface Balancer {
   /**
-   * Chooses a peer. `peers` keeps its identity until membership changes, so a strategy
-   * may cache tables derived from it.
+   * Chooses a peer.
+   *
+   * The contract on `peers`: the array keeps its identity until membership or a weight
+   * changes, and then a new array comes (core's `Upstream` builds new arrays on a
+   * membership change and when `patch` changes a weight). The array is never mutated, and
+   * neither are the `id` and `weight` of its peers. So a strategy may build tables from an
+   * array's ids and weights — a hash ring, cumulative weights, totals, per-peer state
+   * slots — once per array identity (a `WeakMap` keyed by the array) and trust them on
+   * every later pick without checking them against the peers again. Everything else on a
+   * peer (`available`, `active`, response times, slow start) may change between picks and
+   * is read fresh. A caller that changes a weight in place, on the same array, breaks the
+   * contract, and the strategies here may go on using the old weight: `roundRobin` and the
+   * hash strategies keep it until a new array comes; `leastConn` and `leastTime` read the
+   * new one for their scores but not for their round among ties; `random` notices it
+   * within a few picks.
    */
   pick(peers: readonly PeerView[], ctx: PickContext): PeerView | undefined;
   /**

@@ -163,4 +163,43 @@ describe('boundedLoadHash', () => {
       expect(b.pick(peers, { key })).toBe(said?.chosen);
     }
   });
+
+  it('picks what the walk with the bound worked out first picks, whatever the loads (bound only once a candidate is met)', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 40 }),
+        fc.array(fc.tuple(fc.integer({ min: 0, max: 9 }), fc.boolean(), fc.boolean()), {
+          minLength: 40,
+          maxLength: 40,
+        }),
+        fc.array(fc.string({ maxLength: 6 }), { minLength: 1, maxLength: 25 }),
+        fc.constantFrom(1, 1.1, 1.25, 2),
+        (n, loads, keys, balanceFactor) => {
+          const peers: PeerView[] = local(Array.from({ length: n }, (_, i) => 7000 + i)).map((p, i) => {
+            const [active, down, triedToo] = loads[i] as [number, boolean, boolean];
+            return { ...p, active, available: !down || i % 7 === 0, triedToo };
+          });
+          const tried = new Set(
+            peers.filter((p) => (p as PeerView & { triedToo: boolean }).triedToo).map((p) => p.id),
+          );
+          const b = boundedLoadHash({ balanceFactor });
+          for (const key of keys) {
+            for (const ctx of [{ key: `/${key}` }, { key: `/${key}`, tried }]) {
+              expect(b.pick(peers, ctx)).toBe(b.explain?.(peers, ctx)?.chosen);
+            }
+          }
+        },
+      ),
+      { seed: 1608, numRuns: 150 },
+    );
+  });
+
+  it('answers undefined at once when no peer is available, even on a large ring', () => {
+    const peers = local(Array.from({ length: 300 }, (_, i) => 6000 + i)).map((p) => ({
+      ...p,
+      available: false,
+    }));
+    const b = boundedLoadHash();
+    for (let i = 0; i < 50; i++) expect(b.pick(peers, { key: `/k/${i}` })).toBeUndefined();
+  });
 });

@@ -87,6 +87,13 @@ function walkPick(
   return -1;
 }
 
+// The last bound computed, by its inputs: `loadBound` is a pure function, and while the load
+// holds still picks ask for the same one again (a division and a rounding saved per pick).
+let memoSum = Number.NaN;
+let memoCount = 0;
+let memoFactor = Number.NaN;
+let memoBound = 0;
+
 /** The bound for this pick: the sum of `active` over available peers, and their count. */
 function boundOf(peers: readonly PeerView[], balanceFactor: number): number {
   let sum = 0;
@@ -98,7 +105,14 @@ function boundOf(peers: readonly PeerView[], balanceFactor: number): number {
     sum += p.active;
     count++;
   }
-  return count === 0 ? 0 : loadBound(sum, count, balanceFactor);
+  if (count === 0) return 0;
+  if (sum !== memoSum || count !== memoCount || balanceFactor !== memoFactor) {
+    memoSum = sum;
+    memoCount = count;
+    memoFactor = balanceFactor;
+    memoBound = loadBound(sum, count, balanceFactor);
+  }
+  return memoBound;
 }
 
 /**

@@ -38,14 +38,12 @@ export function leastConn(): Balancer {
       const now = ctx.now;
       ties.fit(peers.length);
       const index = ties.index;
-      const ramped = ties.ramped;
       let best = -1;
       let bestActive = 0;
       let bestWeight = 0;
-      let many = false;
-      // One scan: the best ratio, and the peers tied with it (from the best on, in order,
-      // the best itself included when it ties with itself, i.e. its product is not NaN).
+      // One scan: the best ratio, then the peers tied with it, by index, the best first.
       let count = 0;
+      let ramping = false; // a candidate below its weight for slow start: no replay of the ties
       for (let i = 0; i < peers.length; i++) {
         const peer = peers[i] as PeerView;
         // `available === true` first (see isAvailable in tables.ts), and weightAt(peer, now)
@@ -53,31 +51,31 @@ export function leastConn(): Balancer {
         const available = peer.available;
         if ((available !== true && !available) || (checkTried && tried.has(peer.id))) continue;
         const slowStartMs = now === undefined ? undefined : peer.slowStartMs;
-        const w =
-          slowStartMs === undefined || !(slowStartMs > 0) ? peer.weight : weightAt(peer, now as number);
+        let w = peer.weight;
+        if (slowStartMs !== undefined && slowStartMs > 0) {
+          w = weightAt(peer, now as number);
+          if (w !== peer.weight) ramping = true;
+        }
         const active = peer.active;
         if (best < 0 || active * bestWeight < bestActive * w) {
           best = i;
           bestActive = active;
           bestWeight = w;
-          many = false;
-          count = 0;
-          if (!Number.isNaN(active * w)) {
-            index[0] = i;
-            ramped[0] = w;
-            count = 1;
-          }
+          index[0] = i;
+          count = 1;
         } else if (active * bestWeight === bestActive * w) {
-          many = true;
-          index[count] = i;
-          ramped[count] = w;
-          count++;
+          index[count++] = i;
         }
       }
       if (best < 0) return undefined;
-      if (!many) return peers[best];
+      if (count === 1) return peers[best];
       // Ties: a smooth weighted round robin among the tied peers, from the first of them.
-      return peers[roundAmong(table, peers, best, ties, count)];
+      // The best takes part only when it ties with itself (its product is not NaN).
+      if (Number.isNaN(bestActive * bestWeight)) {
+        index.copyWithin(0, 1, count);
+        count--;
+      }
+      return peers[roundAmong(table, peers, best, ties, count, now, ramping)];
     },
 
     failed(peer: PeerView, peers: readonly PeerView[]): void {

@@ -122,15 +122,18 @@ export function leastTime(options: LeastTimeOptions = {}): Balancer {
       const now = ctx.now;
       ties.fit(peers.length);
       const index = ties.index;
-      const ramped = ties.ramped;
+      const useHeader = header;
+      const countInflight = inflight;
       let best = -1;
       let bestScore = 0;
       let bestActive = 0;
       let bestWeight = 0;
-      let many = false;
-      // One scan: the best, and the peers tied with it (from the best on, in order, the
-      // best itself included when it compares equal to itself, i.e. its score is not NaN).
+      // One scan: the best, and the peers tied with it, by index: the best itself first when
+      // it compares equal to itself (its score is not NaN), then each later tie in order.
+      // `count > own` (ties after the best) is "many".
       let count = 0;
+      let ramping = false; // a candidate below its weight for slow start: no replay of the ties
+      let own = 0;
       for (let i = 0; i < peers.length; i++) {
         const peer = peers[i] as PeerView;
         // `available === true` first (see isAvailable in tables.ts), and weightAt(peer, now)
@@ -138,9 +141,18 @@ export function leastTime(options: LeastTimeOptions = {}): Balancer {
         const available = peer.available;
         if ((available !== true && !available) || (checkTried && tried.has(peer.id))) continue;
         const slowStartMs = now === undefined ? undefined : peer.slowStartMs;
-        const w =
-          slowStartMs === undefined || !(slowStartMs > 0) ? peer.weight : weightAt(peer, now as number);
-        const score = leastTimeScore(peer, w, header, inflight);
+        let w = peer.weight;
+        if (slowStartMs !== undefined && slowStartMs > 0) {
+          w = weightAt(peer, now as number);
+          if (w !== peer.weight) ramping = true;
+        }
+        // leastTimeScore(peer, w, header, inflight), written out with the options in locals.
+        let time = peer.responseTimeMs;
+        if (useHeader) {
+          const h = (peer as TimedPeerView).headerTimeMs;
+          if (h !== undefined) time = h;
+        }
+        const score = countInflight ? (time * (peer.active + 1)) / w : time / w;
         // A worse score: compare() would answer 1 (NaN scores take the long way below).
         if (score > bestScore && best >= 0) continue;
         const active = peer.active;
@@ -150,23 +162,16 @@ export function leastTime(options: LeastTimeOptions = {}): Balancer {
           bestScore = score;
           bestActive = active;
           bestWeight = w;
-          many = false;
-          count = 0;
-          if (compare(score, active, w, score, active, w) === 0) {
-            index[0] = i;
-            ramped[0] = w;
-            count = 1;
-          }
+          own = compare(score, active, w, score, active, w) === 0 ? 1 : 0;
+          index[0] = i;
+          count = own;
         } else if (c === 0) {
-          many = true;
-          index[count] = i;
-          ramped[count] = w;
-          count++;
+          index[count++] = i;
         }
       }
       if (best < 0) return undefined;
-      if (!many) return peers[best];
-      return peers[roundAmong(table, peers, best, ties, count)];
+      if (count === own) return peers[best];
+      return peers[roundAmong(table, peers, best, ties, count, now, ramping)];
     },
 
     failed(peer: PeerView, peers: readonly PeerView[]): void {

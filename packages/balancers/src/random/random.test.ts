@@ -236,4 +236,18 @@ describe('random', () => {
     const peers: PeerView[] = [peer('a'), peer('b')];
     expect(random().pick(peers, { random: () => 0.99 })?.id).toBe('b');
   });
+
+  it('builds its ranges once per array; a weight changed in place on a larger array is noticed within ⌈n / 4⌉ picks', () => {
+    const peers = Array.from({ length: 10 }, (_, i) => peer(`p${i}`));
+    const r = random();
+    // u = 0.05 × total 10 → p0's range [0, 1).
+    expect(r.pick(peers, { random: script(0.05) })?.id).toBe('p0');
+    (peers[0] as Mutable).weight = 11; // p0 [0, 11) of 20: u = 0.5 → 10, p0 from the next rebuild on
+    const seen: string[] = [];
+    for (let i = 0; i < 3; i++) seen.push(r.pick(peers, { random: script(0.5) })?.id as string);
+    expect(seen).toContain('p0');
+    expect(seen[seen.length - 1]).toBe('p0');
+    // A new array (what core passes when a weight changes) gets its own ranges at once.
+    expect(r.pick(peers.slice(), { random: script(0.5) })?.id).toBe('p0');
+  });
 });

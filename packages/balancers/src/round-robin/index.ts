@@ -64,9 +64,12 @@ export function roundRobin(): Balancer {
           continue;
         }
         if (checkTried && tried.has(peer.id)) continue;
+        // Offsets wrap as int32 (`| 0`: they are small), so no overflow checks in the loop.
         const o = slots[i] as number;
-        const w = state[o + WEIGHT] as number;
-        const e = state[o + EFFECTIVE] as number;
+        const oc = (o + CURRENT) | 0;
+        const oe = (o + EFFECTIVE) | 0;
+        const w = state[(o + WEIGHT) | 0] as number;
+        const e = state[oe] as number;
         // weightAt(peer, now), with the table's copy of the weight, asked only of a peer with
         // a slow start.
         const slowStartMs = now === undefined ? undefined : peer.slowStartMs;
@@ -74,18 +77,18 @@ export function roundRobin(): Balancer {
         if (e !== w || ramped !== w) plain = false;
         // What the peer adds: its effective weight, capped by its slow-start weight.
         const add = Math.min(e, ramped);
-        const c = (state[o + CURRENT] as number) + add;
-        state[o + CURRENT] = c;
+        const c = (state[oc] as number) + add;
+        state[oc] = c;
         total += add;
-        if (e < w) state[o + EFFECTIVE] = e + 1;
+        if (e < w) state[oe] = e + 1;
         // Read back: a repeated id shares its slot, so the best's current weight may move.
-        if (best < 0 || c > (state[bestAt + CURRENT] as number)) {
+        if (best < 0 || c > (state[bestAt] as number)) {
           best = i;
-          bestAt = o;
+          bestAt = oc;
         }
       }
       if (best < 0) return undefined;
-      state[bestAt + CURRENT] = (state[bestAt + CURRENT] as number) - total;
+      state[bestAt] = (state[bestAt] as number) - total;
       table.record(peers, plain, best);
       return peers[best];
     },

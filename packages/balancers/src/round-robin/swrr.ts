@@ -49,13 +49,18 @@ export class SwrrTable {
   /** Every slot's numbers, {@link STRIDE} per slot. */
   state: Float64Array = new Float64Array(8 * STRIDE);
 
-  // Record and replay (see `replayPick`): the array recorded or replayed, its slots,
-  // its total weight, the current weights at the start of the cycle (by peer index),
-  // the picks since then, how many, and where the replay is.
+  // Record and replay (see `replayPick`): what is recorded or replayed — an array and the
+  // peers of it that take part (all of them, or a list of indices) — their slots, their
+  // total weight, their current weights at the start of the cycle, the picks since then
+  // (peer indices), how many, and where the replay is.
   /** Per array: its total weight when record and replay may serve it, else 0. */
   readonly #cycleTotal = new WeakMap<readonly PeerView[], number>();
   #mode: 0 | 1 | 2 = 0;
   #rPeers: readonly PeerView[] | undefined = undefined;
+  #rAll = false;
+  #rIdx: Int32Array = new Int32Array(0);
+  #rCount = 0;
+  #rArraySlots: Int32Array = new Int32Array(0);
   #rSlots: Int32Array = new Int32Array(0);
   #rTotal = 0;
   #rStart: Float64Array = new Float64Array(0);
@@ -180,7 +185,7 @@ export class SwrrTable {
    */
   replayPick(peers: readonly PeerView[], tried: boolean, now: number | undefined): number {
     if (this.#mode !== 2) return -1;
-    if (peers !== this.#rPeers || tried) {
+    if (peers !== this.#rPeers || !this.#rAll || tried) {
       this.#settle();
       return -1;
     }
@@ -199,54 +204,142 @@ export class SwrrTable {
         }
       }
     }
-    const phase = this.#rPhase;
-    this.#rPhase = phase + 1 === this.#rLength ? 0 : phase + 1;
-    return this.#rSeq[phase] as number;
+    return this.#next();
   }
 
   /**
-   * After a pick that ran the arithmetic: `plain` says whether every peer was available,
-   * untried, not slow-starting and at its full effective weight, `best` what it picked.
-   * Starts recording a cycle after a plain pick, extends it after each further one, and
-   * switches to replaying once the current weights are back where the recording started.
+   * After a round robin pick that ran the arithmetic: `plain` says whether every peer was
+   * available, untried, not slow-starting and at its full effective weight, `best` what it
+   * picked. Starts recording a cycle after a plain pick, extends it after each further
+   * one, and switches to replaying once the current weights are back where it started.
    */
   record(peers: readonly PeerView[], plain: boolean, best: number): void {
     if (!plain || best < 0) {
       this.#mode = 0;
       return;
     }
+    if (this.#mode === 1 && peers === this.#rPeers && this.#rAll) this.#extend(best);
+    else this.#start(peers, true, this.#rIdx, peers.length);
+  }
+
+  /**
+   * {@link replayPick} for the round among tied peers (`least_conn`, `least_time`): the
+   * same cycle, over the peers `index[0…count)` only, replayed while the ties are the
+   * same peers as recorded (and still plain: full effective weights, and `ramping` false —
+   * the scan saw no candidate below its weight for slow start), the first of them being
+   * the best of the scan. Returns the chosen index or -1.
+   */
+  replayTies(
+    peers: readonly PeerView[],
+    index: Int32Array,
+    count: number,
+    first: number,
+    ramping: boolean,
+  ): number {
+    if (this.#mode !== 2) return -1;
+    if (peers !== this.#rPeers || this.#rAll || ramping || !this.#sameTies(index, count, first)) {
+      this.#settle();
+      return -1;
+    }
+    return this.#next();
+  }
+
+  /** {@link record} for a round among tied peers; `plain` as for {@link replayTies}. */
+  recordTies(
+    peers: readonly PeerView[],
+    index: Int32Array,
+    count: number,
+    plain: boolean,
+    chosen: number,
+  ): void {
+    if (!plain) {
+      this.#mode = 0;
+      return;
+    }
+    if (
+      this.#mode === 1 &&
+      peers === this.#rPeers &&
+      !this.#rAll &&
+      this.#sameTies(index, count, index[0] as number)
+    ) {
+      this.#extend(chosen);
+    } else {
+      this.#start(peers, false, index, count);
+    }
+  }
+
+  /** Whether `index[0…count)`, led by `first`, are the recorded ties. */
+  #sameTies(index: Int32Array, count: number, first: number): boolean {
+    if (count !== this.#rCount || index[0] !== first) return false;
+    const recorded = this.#rIdx;
+    for (let k = 0; k < count; k++) if (index[k] !== recorded[k]) return false;
+    return true;
+  }
+
+  /** The next pick of the cycle being replayed. */
+  #next(): number {
+    const phase = this.#rPhase;
+    this.#rPhase = phase + 1 === this.#rLength ? 0 : phase + 1;
+    return this.#rSeq[phase] as number;
+  }
+
+  /** Starts recording from the current weights of `peers` (all, or `index[0…count)`). */
+  #start(peers: readonly PeerView[], all: boolean, index: Int32Array, count: number): void {
+    this.#mode = 0;
+    if ((this.#cycleTotal.get(peers) ?? 0) === 0 || count === 0) return;
+    const arraySlots = this.slots(peers);
+    const state = this.state;
+    if (this.#rStart.length < count) {
+      this.#rStart = new Float64Array(count);
+      this.#rSlots = new Int32Array(count);
+      this.#rIdx = new Int32Array(count);
+    }
+    const start = this.#rStart;
+    const slots = this.#rSlots;
+    let total = 0;
+    for (let k = 0; k < count; k++) {
+      const i = all ? k : (index[k] as number);
+      const o = arraySlots[i] as number;
+      const c = state[o + CURRENT] as number;
+      if (!Number.isInteger(c)) return;
+      start[k] = c;
+      slots[k] = o;
+      if (!all) this.#rIdx[k] = i;
+      total += state[o + WEIGHT] as number;
+    }
+    if (this.#rSeq.length < total) this.#rSeq = new Int32Array(total);
+    this.#mode = 1;
+    this.#rPeers = peers;
+    this.#rAll = all;
+    this.#rCount = count;
+    this.#rArraySlots = arraySlots;
+    this.#rTotal = total;
+    this.#rLength = 0;
+  }
+
+  /**
+   * Adds a recorded pick; replays from the next one if the weights are back at the start.
+   * They are compared (O(n)) only when the recording's length divides the total weight:
+   * the cycles of this map have the total weight, or a divisor of it, for length
+   * (checked on thousands of random states; a state off every cycle comes back never,
+   * and recording starts over from where it got to). Equality is what counts: a cycle
+   * missed only means no replay.
+   */
+  #extend(chosen: number): void {
+    this.#rSeq[this.#rLength++] = chosen;
+    if (this.#rTotal % this.#rLength !== 0) return;
     const state = this.state;
     const slots = this.#rSlots;
     const start = this.#rStart;
-    if (this.#mode === 1 && peers === this.#rPeers) {
-      this.#rSeq[this.#rLength++] = best;
-      for (let i = 0; i < slots.length; i++) {
-        if (state[(slots[i] as number) + CURRENT] !== start[i]) {
-          if (this.#rLength === this.#rSeq.length) this.#mode = 0; // no cycle: give up
-          return;
-        }
+    for (let k = 0; k < this.#rCount; k++) {
+      if (state[(slots[k] as number) + CURRENT] !== start[k]) {
+        // The cycle is at most `total` picks long: past that, give up.
+        if (this.#rLength === this.#rTotal) this.#mode = 0;
+        return;
       }
-      this.#mode = 2;
-      this.#rPhase = 0;
-      return;
     }
-    const total = this.#cycleTotal.get(peers) ?? 0;
-    this.#mode = 0;
-    if (total === 0) return;
-    const own = this.slots(peers);
-    const n = own.length;
-    if (this.#rStart.length < n) this.#rStart = new Float64Array(n);
-    if (this.#rSeq.length !== total) this.#rSeq = new Int32Array(total);
-    for (let i = 0; i < n; i++) {
-      const c = state[(own[i] as number) + CURRENT] as number;
-      if (!Number.isInteger(c)) return;
-      this.#rStart[i] = c;
-    }
-    this.#mode = 1;
-    this.#rPeers = peers;
-    this.#rSlots = own;
-    this.#rTotal = total;
-    this.#rLength = 0;
+    this.#mode = 2;
+    this.#rPhase = 0;
   }
 
   /** Leaves record and replay, writing back the current weights a replay stands for. */
@@ -255,14 +348,15 @@ export class SwrrTable {
       const slots = this.#rSlots;
       const start = this.#rStart;
       const seq = this.#rSeq;
+      const arraySlots = this.#rArraySlots;
       const state = this.state;
       const k = this.#rPhase;
-      for (let i = 0; i < slots.length; i++) {
-        const o = slots[i] as number;
-        state[o + CURRENT] = (start[i] as number) + k * (state[o + WEIGHT] as number);
+      for (let j = 0; j < this.#rCount; j++) {
+        const o = slots[j] as number;
+        state[o + CURRENT] = (start[j] as number) + k * (state[o + WEIGHT] as number);
       }
       for (let j = 0; j < k; j++) {
-        const o = slots[seq[j] as number] as number;
+        const o = arraySlots[seq[j] as number] as number;
         state[o + CURRENT] = (state[o + CURRENT] as number) - this.#rTotal;
       }
     }
@@ -274,30 +368,26 @@ export class SwrrTable {
 const MAX_CYCLE = 1 << 18;
 
 /**
- * Scratch lists of peers tied for the best score (`leastConn`, `leastTime`), in array
- * order, with the (slow-start) weight of each; reused by every pick of one strategy.
+ * Scratch list of the peers tied for the best score (`leastConn`, `leastTime`), by index in
+ * array order; reused by every pick of one strategy.
  */
 export class Ties {
   /** The indices of the tied peers. */
   index: Int32Array = new Int32Array(8);
-  /** What each may add at most: `weightAt(peer, now)`. */
-  ramped: Float64Array = new Float64Array(8);
 
   /** Makes room for `n` entries. */
   fit(n: number): void {
-    if (this.index.length < n) {
-      this.index = new Int32Array(n);
-      this.ramped = new Float64Array(n);
-    }
+    if (this.index.length < n) this.index = new Int32Array(n);
   }
 }
 
 /**
  * nginx's smooth weighted round robin among the tied peers `ties.index[0…count)` (the
  * round `least_conn` runs among the peers at the lowest ratio): each adds its effective
- * weight, capped by its `ramped` weight, to its current weight; the highest current
- * weight wins (the first such, starting from `first`, the best peer of the scan) and is
- * lowered by the total. Returns the chosen index.
+ * weight, capped by its slow-start weight (`weightAt(peer, now)`), to its current weight;
+ * the highest current weight wins (the first such, starting from `first`, the best peer of
+ * the scan) and is lowered by the total. Returns the chosen index. `ramping`: whether the
+ * scan met a candidate whose slow-start weight was below its weight (then no replay).
  */
 export function roundAmong(
   table: SwrrTable,
@@ -305,11 +395,17 @@ export function roundAmong(
   first: number,
   ties: Ties,
   count: number,
+  now: number | undefined,
+  ramping: boolean,
 ): number {
+  const index = ties.index;
+  const replayed = table.replayTies(peers, index, count, first, ramping);
+  if (replayed >= 0) return replayed;
   const slots = table.slots(peers);
   const state = table.state;
-  const index = ties.index;
-  const ramped = ties.ramped;
+  // Plain (see SwrrTable.replayTies): the best leads the ties, none slow-starts, all at
+  // full effective weight; then the round can be recorded for replay.
+  let plain = count > 0 && index[0] === first;
   let chosen = first;
   let chosenAt = slots[first] as number;
   let total = 0;
@@ -317,17 +413,21 @@ export function roundAmong(
     const i = index[k] as number;
     const o = slots[i] as number;
     const e = state[o + EFFECTIVE] as number;
-    const add = Math.min(e, ramped[k] as number);
+    const w = state[o + WEIGHT] as number;
+    const ramped = weightAt(peers[i] as PeerView, now);
+    if (e !== w || ramped !== w) plain = false;
+    const add = Math.min(e, ramped);
     const c = (state[o + CURRENT] as number) + add;
     state[o + CURRENT] = c;
     total += add;
-    if (e < (state[o + WEIGHT] as number)) state[o + EFFECTIVE] = e + 1;
+    if (e < w) state[o + EFFECTIVE] = e + 1;
     if (c > (state[chosenAt + CURRENT] as number)) {
       chosen = i;
       chosenAt = o;
     }
   }
   state[chosenAt + CURRENT] = (state[chosenAt + CURRENT] as number) - total;
+  table.recordTies(peers, index, count, plain, chosen);
   return chosen;
 }
 

@@ -1,0 +1,1119 @@
+#!/usr/bin/env node
+// switchyard cache benchmark (@switchyard/cache), four sections:
+//
+//   hit         CPU per request of a cache HIT through cache.middleware() in a node:http server,
+//               beside a bare node:http server answering the same bytes from memory (and, for
+//               information, through the switchyard proxy with a cache). Each server runs alone
+//               in a child process (pinned with taskset when available), loaded by autocannon
+//               from here; its process.cpuUsage() is sampled around the measured run.
+//   lock        1000 concurrent misses of one key, with `lock: true`: how many requests reach the
+//               upstream (through the middleware and through the proxy; with `lock: false` too).
+//   memory      100k distinct entries through a cache on memoryStore({ maxSizeBytes }): the
+//               store's size (usage()) against its limit, and what the process really retains.
+//   microcache  examples/microcache (a 50 ms page cached for 1 s) with and without its cache
+//               under the same autocannon load: upstream calls and throughput.
+//
+// Usage: node bench/cache.mjs [--no-write]
+// Env:   BENCH_CACHE_ONLY (comma list of sections), BENCH_CACHE_DURATION (s, default 10),
+//        BENCH_CACHE_ROUNDS (default 3), BENCH_CACHE_WARMUP (s, default 2),
+//        BENCH_CACHE_CONNECTIONS (default 50), BENCH_CACHE_RATE (req/s cap, default 0 = none),
+//        BENCH_CACHE_LOCK_REQUESTS (default 1000), BENCH_CACHE_ENTRIES (default 100000),
+//        BENCH_PIN_PARENT (0 = leave the parent unpinned).
+import { spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { Agent, createServer, request } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+import { startBackends } from './lib/backends.mjs';
+import { BODY_BYTES, CACHE_OPTIONS, makeOrigin } from './lib/cached-page.mjs';
+import { startProxyChild } from './lib/child.mjs';
+import { closeServer } from './lib/listen.mjs';
+import { detectPinning, pinParent } from './lib/pin.mjs';
+import { intEnv, listEnv, machineInfo, machineLine, prependSection } from './lib/results.mjs';
+import { fmt, markdownTable, median } from './lib/stats.mjs';
+
+const SELF = fileURLToPath(import.meta.url);
+const RESULTS_FILE = fileURLToPath(new URL('./RESULTS-cache.md', import.meta.url));
+const SECTIONS_MARKER = '<!-- runs: newest first; bench/cache.mjs inserts each run below this line -->';
+const SECTIONS = ['hit', 'lock', 'memory', 'microcache'];
+
+const HIT_CONTENDERS = {
+  'cache-bare': 'node:http answering the bytes of a cache hit from memory, no cache (the reference)',
+  'cache-middleware':
+    "`createCache({ valid: { 200: '1h' } }).middleware()` (memory store) in a node:http listener, " +
+    'around a handler answering the page',
+  'cache-proxy':
+    '`createProxy({ upstream: three backends, cache: createCache(same options) })` on ' +
+    '`http.createServer(proxy.handler)` (for information)',
+};
+const MICRO_CONTENDERS = {
+  'microcache-uncached': 'examples/microcache with `cache: false`: every request renders the 50 ms page',
+  'microcache-cached':
+    'examples/microcache as it is: cached 1 s, lock, stale while updating, background update',
+};
+
+/** Target from the issue: a HIT costs at most this much CPU per request over the bare server. */
+const HIT_TARGET_RATIO = 1.15;
+/** Target from the issue: the memory store's size stays within this fraction of its limit. */
+const MEMORY_TOLERANCE = 0.05;
+const MEMORY_LIMIT = 32 * 2 ** 20;
+/** The lock section holds the first upstream answer until every request arrived, at most this long. */
+const LOCK_GATE_MS = 4000;
+/** A measured run during which other processes used more than this % of a core is called noisy. */
+const NOISY_OTHER_LOAD = 25;
+
+function readSettings() {
+  return {
+    sections: listEnv('BENCH_CACHE_ONLY', SECTIONS),
+    duration: intEnv('BENCH_CACHE_DURATION', 10, 1),
+    rounds: intEnv('BENCH_CACHE_ROUNDS', 3, 1),
+    warmup: intEnv('BENCH_CACHE_WARMUP', 2, 0),
+    connections: intEnv('BENCH_CACHE_CONNECTIONS', 50, 1),
+    rate: intEnv('BENCH_CACHE_RATE', 0, 0),
+    pipelining: 1,
+    lockRequests: intEnv('BENCH_CACHE_LOCK_REQUESTS', 1000, 2),
+    entries: intEnv('BENCH_CACHE_ENTRIES', 100_000, 1),
+    write: !process.argv.includes('--no-write'),
+  };
+}
+
+/** The noise meter (lib/procstat.mjs), loaded by the parent only: it runs `getconf` on import. */
+let machineBusyMicros = () => null;
+
+// ---------------------------------------------------------------------------------------------
+// HTTP helpers
+
+/** One GET; resolves to status, headers, raw header list and body (never rejects). */
+function get(url, { agent = false, timeout = 10_000 } = {}) {
+  return new Promise((resolve) => {
+    const req = request(url, { agent, timeout }, (res) => {
+      const chunks = [];
+      res.on('data', (chunk) => chunks.push(chunk));
+      res.on('end', () =>
+        resolve({
+          status: res.statusCode,
+          headers: res.headers,
+          rawHeaders: res.rawHeaders,
+          body: Buffer.concat(chunks),
+        }),
+      );
+      res.on('error', (err) => resolve({ error: err.message }));
+    });
+    req.on('timeout', () => req.destroy(new Error(`timed out after ${timeout} ms`)));
+    req.on('error', (err) => resolve({ error: err.message }));
+    req.end();
+  });
+}
+
+/** The header lines that belong to the response rather than to the connection or the moment. */
+function significantHeaders(rawHeaders) {
+  const out = [];
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i].toLowerCase();
+    if (name === 'date' || name === 'connection' || name === 'keep-alive') continue;
+    out.push(`${rawHeaders[i]}: ${rawHeaders[i + 1]}`);
+  }
+  return out;
+}
+
+function load(url, duration, settings) {
+  return autocannon({
+    url,
+    connections: settings.connections,
+    pipelining: settings.pipelining,
+    duration,
+    ...(settings.rate ? { overallRate: settings.rate } : {}),
+  });
+}
+
+function zeroCounts() {
+  return { non2xx: 0, errors: 0, timeouts: 0 };
+}
+
+function addCounts(a, r) {
+  return { non2xx: a.non2xx + r.non2xx, errors: a.errors + r.errors, timeouts: a.timeouts + r.timeouts };
+}
+
+function countProblems(run) {
+  const { non2xx, errors, timeouts } = run.counts;
+  if (non2xx > 0) run.problems.push(`${non2xx} non-2xx responses`);
+  if (errors > 0) run.problems.push(`${errors} errors`);
+  if (timeouts > 0) run.problems.push(`${timeouts} timeouts`);
+}
+
+/** Responses a cache served, by status, from its stats(). */
+function servedBy(stats) {
+  const c = stats?.cache;
+  if (!c) return null;
+  return {
+    HIT: c.hit.responses,
+    STALE: c.stale.responses,
+    UPDATING: c.updating.responses,
+    REVALIDATED: c.revalidated.responses,
+    MISS: c.miss.responses,
+    EXPIRED: c.expired.responses,
+    BYPASS: c.bypass.responses,
+  };
+}
+
+function diffServed(after, before) {
+  if (!after || !before) return null;
+  return Object.fromEntries(Object.keys(after).map((k) => [k, after[k] - before[k]]));
+}
+
+function servedText(served) {
+  if (!served) return '—';
+  const parts = Object.entries(served).filter(([, n]) => n > 0);
+  return parts.length === 0 ? 'none' : parts.map(([k, n]) => `${k} ${fmt(n)}`).join(', ');
+}
+
+/**
+ * One measured autocannon run against a child: warm-up, then CPU time, cache statistics and
+ * the noise meter around the measured run.
+ */
+async function measure(child, url, settings, run) {
+  if (settings.warmup > 0) {
+    const warm = await load(url, settings.warmup, settings);
+    run.counts = addCounts(run.counts, warm);
+  }
+  const statsBefore = await child.stats();
+  const before = await child.cpu();
+  const machineBefore = machineBusyMicros();
+  const selfBefore = process.cpuUsage();
+  const startedAt = performance.now();
+  const result = await load(url, settings.duration, settings);
+  const windowMicros = (performance.now() - startedAt) * 1000;
+  const self = process.cpuUsage(selfBefore);
+  const machineAfter = machineBusyMicros();
+  const after = await child.cpu();
+  const statsAfter = await child.stats();
+
+  run.counts = addCounts(run.counts, result);
+  run.rps = result.requests.average;
+  run.p99 = result.latency.p99;
+  run.completed = result.requests.total;
+  run.cpuMicros = after.total - before.total;
+  run.cpuPerRequest = run.completed > 0 ? run.cpuMicros / run.completed : null;
+  run.rssMiB = after.rss / 2 ** 20;
+  run.served = diffServed(servedBy(statsAfter), servedBy(statsBefore));
+  if (statsAfter && statsBefore) run.upstreamCalls = statsAfter.upstreamCalls - statsBefore.upstreamCalls;
+  if (machineBefore !== null && machineAfter !== null) {
+    // CPU the rest of the machine used meanwhile, in % of one core: a sign of a noisy run.
+    const others = machineAfter - machineBefore - (self.user + self.system) - run.cpuMicros;
+    run.otherLoad = Math.max(0, (100 * others) / windowMicros);
+  }
+}
+
+async function stopChild(child, run) {
+  if (!child) return;
+  const diedEarly = child.exitInfo;
+  if (diedEarly) {
+    run.problems.push(
+      `server process died during the run (exit code ${diedEarly.code}, signal ${diedEarly.signal})`,
+    );
+  }
+  const info = await child.stop();
+  if (!diedEarly && info.code !== 0) {
+    run.problems.push(`server process exited with code ${info.code}, signal ${info.signal} on close`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// hit: CPU per request of a cache hit, beside the same bytes from a bare server
+
+async function runHitOnce(name, backends, settings, pin) {
+  const run = { name, problems: [], counts: zeroCounts() };
+  let child = null;
+  try {
+    child = await startProxyChild(name, name === 'cache-proxy' ? backends.urls : [], pin);
+    const url = `http://127.0.0.1:${child.port}/page`;
+    // The first request fills the cache (a MISS); the bare server has nothing to fill.
+    const first = await get(url);
+    if (first.error || first.status !== 200 || !first.body.equals(BODY_BYTES)) {
+      run.problems.push(
+        `first GET: ${first.error ?? `${first.status} ${JSON.stringify(String(first.body))}`}`,
+      );
+    }
+    run.firstStatus = first.headers?.['x-cache-status'] ?? 'none';
+    const hit = await get(url);
+    if (hit.error || hit.status !== 200 || !hit.body.equals(BODY_BYTES)) {
+      run.problems.push(`second GET: ${hit.error ?? `${hit.status} ${JSON.stringify(String(hit.body))}`}`);
+    } else {
+      if (hit.headers['x-cache-status'] !== 'HIT') {
+        run.problems.push(`second GET answered X-Cache-Status ${hit.headers['x-cache-status']}, not HIT`);
+      }
+      run.answer = { status: hit.status, headers: significantHeaders(hit.rawHeaders), body: hit.body };
+    }
+    await measure(child, url, settings, run);
+    if (run.served) {
+      const notHit = Object.entries(run.served).filter(([k, n]) => k !== 'HIT' && n > 0);
+      if (notHit.length > 0) {
+        run.problems.push(`not every measured request was a HIT: ${servedText(run.served)}`);
+      }
+    }
+  } catch (err) {
+    run.problems.push(err.message);
+  } finally {
+    await stopChild(child, run);
+  }
+  countProblems(run);
+  return run;
+}
+
+function summarizeRuns(name, runs) {
+  return {
+    name,
+    runs,
+    rps: median(runs.map((r) => r.rps)),
+    p99: median(runs.map((r) => r.p99)),
+    cpuPerRequest: median(runs.map((r) => r.cpuPerRequest)),
+    counts: runs.reduce((acc, r) => addCounts(acc, r.counts), zeroCounts()),
+    problems: runs.flatMap((r, i) => r.problems.map((p) => `round ${i + 1}: ${p}`)),
+  };
+}
+
+/** Whether every round of two contenders answered byte for byte the same (Date and connection headers aside). */
+function sameAnswer(a, b) {
+  const answers = [...a.runs, ...b.runs].map((r) => r.answer);
+  if (answers.some((x) => x === undefined)) return { same: false, detail: 'a contender gave no answer' };
+  const [ref] = answers;
+  for (const x of answers) {
+    if (
+      x.status !== ref.status ||
+      !x.body.equals(ref.body) ||
+      x.headers.join('\n') !== ref.headers.join('\n')
+    ) {
+      return {
+        same: false,
+        detail: `${ref.status} ${JSON.stringify(ref.headers)} vs ${x.status} ${JSON.stringify(x.headers)}`,
+      };
+    }
+  }
+  return { same: true, detail: `${ref.status}, ${ref.headers.join(', ')}, ${ref.body.length}-byte body` };
+}
+
+/** Per round: a contender's CPU per request over the bare server's in the same round, and whether both were quiet. */
+function pairedRatios(s, bare) {
+  return s.runs.map((r, i) => {
+    const b = bare.runs[i];
+    const ratio =
+      Number.isFinite(r.cpuPerRequest) && Number.isFinite(b?.cpuPerRequest)
+        ? r.cpuPerRequest / b.cpuPerRequest
+        : null;
+    const quiet = !(r.otherLoad > NOISY_OTHER_LOAD) && !(b?.otherLoad > NOISY_OTHER_LOAD);
+    return { ratio, quiet };
+  });
+}
+
+/**
+ * A contender's CPU per request against the bare server's: the median of the per-round
+ * ratios (each round's two runs are minutes apart at most, so a slow drift of the machine
+ * cancels out), over the quiet rounds when there is one, else over all.
+ */
+function ratioToBare(s, bare) {
+  const pairs = pairedRatios(s, bare).filter((p) => p.ratio !== null);
+  const quiet = pairs.filter((p) => p.quiet);
+  const used = quiet.length > 0 ? quiet : pairs;
+  return {
+    ratio: median(used.map((p) => p.ratio)),
+    rounds: used.length,
+    quietOnly: quiet.length > 0,
+    of: pairs.length,
+  };
+}
+
+function ratioBasis(r) {
+  if (r.rounds === 0) return 'no round';
+  return r.quietOnly
+    ? `median of the per-round ratios of the ${r.rounds} quiet round(s) of ${r.of}`
+    : `median of the per-round ratios of all ${r.of} round(s); none was quiet`;
+}
+
+function evaluateHit(summaries) {
+  const by = Object.fromEntries(summaries.map((s) => [s.name, s]));
+  const mw = by['cache-middleware'];
+  const bare = by['cache-bare'];
+  const label = `cache-middleware HIT ≤ ${HIT_TARGET_RATIO.toFixed(2)}× the bare server's CPU per request`;
+  if (!mw || !bare) return { label, met: null, detail: 'not evaluated: contender not run' };
+  const clean = (s) => s.problems.length === 0 && Number.isFinite(s.cpuPerRequest);
+  if (!clean(mw) || !clean(bare)) {
+    const bad = [mw, bare].filter((s) => !clean(s)).map((s) => s.name);
+    return { label, met: false, detail: `not met: ${bad.join(' and ')} flagged (errors or no figure)` };
+  }
+  const same = sameAnswer(mw, bare);
+  if (!same.same) return { label, met: false, detail: `not met: the answers differ (${same.detail})` };
+  const r = ratioToBare(mw, bare);
+  const met = r.ratio <= HIT_TARGET_RATIO;
+  return {
+    label,
+    met,
+    ratio: r.ratio,
+    detail:
+      `${met ? 'met' : 'NOT met'}: ${r.ratio.toFixed(3)}× (${ratioBasis(r)}; medians over all rounds ` +
+      `${fmt(mw.cpuPerRequest, 2)} µs vs ${fmt(bare.cpuPerRequest, 2)} µs); both answered the same bytes (${same.detail})`,
+  };
+}
+
+function ratioText(s, bare) {
+  if (!bare) return 'n/a';
+  const r = ratioToBare(s, bare);
+  if (!Number.isFinite(r.ratio)) return 'n/a';
+  return `${r.ratio.toFixed(2)}×${r.quietOnly ? '' : ' (noisy)'}`;
+}
+
+function hitTable(summaries) {
+  const bare = summaries.find((s) => s.name === 'cache-bare');
+  const header = ['server', 'req/s', 'p99 ms', 'CPU µs/req', '× bare CPU', 'non-2xx', 'errors', 'status'];
+  const rows = summaries.map((s) => [
+    s.name,
+    fmt(s.rps),
+    fmt(s.p99, 1),
+    fmt(s.cpuPerRequest, 2),
+    ratioText(s, bare),
+    String(s.counts.non2xx),
+    String(s.counts.errors + s.counts.timeouts),
+    s.problems.length > 0 ? 'FLAGGED' : 'ok',
+  ]);
+  return markdownTable(header, rows, ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'l']);
+}
+
+function hitRoundsTable(summaries) {
+  const header = [
+    'server',
+    'round',
+    'req/s',
+    'requests',
+    'CPU µs/req',
+    '× bare, same round',
+    'first answer',
+    'served in measured run',
+    'RSS MiB',
+    'other CPU %',
+  ];
+  const rows = [];
+  const bare = summaries.find((s) => s.name === 'cache-bare');
+  for (const s of summaries) {
+    const ratios = bare ? pairedRatios(s, bare) : [];
+    s.runs.forEach((r, i) => {
+      rows.push([
+        s.name,
+        String(i + 1),
+        fmt(r.rps),
+        fmt(r.completed),
+        fmt(r.cpuPerRequest, 2),
+        ratios[i]?.ratio == null ? 'n/a' : `${ratios[i].ratio.toFixed(2)}×`,
+        r.firstStatus ?? 'n/a',
+        servedText(r.served),
+        fmt(r.rssMiB, 0),
+        fmt(r.otherLoad, 0),
+      ]);
+    });
+  }
+  return markdownTable(header, rows, ['l', 'r', 'r', 'r', 'r', 'r', 'l', 'l', 'r', 'r']);
+}
+
+async function hitSection(settings, pin, backends) {
+  const names = Object.keys(HIT_CONTENDERS);
+  const runs = Object.fromEntries(names.map((n) => [n, []]));
+  console.log(
+    `\nhit: ${names.join(', ')}; ${settings.rounds} round(s) × (${settings.warmup} s warm-up + ` +
+      `${settings.duration} s), ${settings.connections} connections`,
+  );
+  for (let round = 0; round < settings.rounds; round++) {
+    const order = names.map((_, i, all) => all[(i + round) % all.length]);
+    for (const name of order) {
+      const run = await runHitOnce(name, backends, settings, pin);
+      runs[name].push(run);
+      const flag = run.problems.length > 0 ? ` FLAGGED: ${run.problems.join('; ')}` : '';
+      console.log(
+        `  round ${round + 1} ${name.padEnd(17)} ${fmt(run.rps).padStart(7)} req/s, ` +
+          `${fmt(run.cpuPerRequest, 2)} µs CPU/req, other processes ${fmt(run.otherLoad)}%${flag}`,
+      );
+      await sleep(300);
+    }
+  }
+  const summaries = names.map((n) => summarizeRuns(n, runs[n]));
+  const target = evaluateHit(summaries);
+  console.log(`\n${hitTable(summaries)}\n  ${target.label}: ${target.detail}`);
+  return { summaries, target };
+}
+
+// ---------------------------------------------------------------------------------------------
+// lock: 1000 concurrent misses of one key
+
+function listenBacklog(server) {
+  server.keepAliveTimeout = 60_000;
+  // Room for every connection of the burst at once (the default backlog is 511).
+  server.listen({ port: 0, host: '127.0.0.1', backlog: 4096 });
+  return once(server, 'listening').then(() => server.address().port);
+}
+
+/**
+ * `n` clients ask for one key at once, through `via` ('middleware' or 'proxy'), with the
+ * cache's lock on or off. The upstream holds its first answer until all `n` requests
+ * arrived at the front server (at most LOCK_GATE_MS), so they are all concurrent misses.
+ */
+async function lockRun(via, lock, n) {
+  const { createCache } = await import('@switchyard/cache');
+  let arrivals = 0;
+  let gateArrivals = null;
+  let openGate;
+  const gate = new Promise((resolve) => {
+    openGate = (why) => {
+      if (gateArrivals !== null) return;
+      gateArrivals = { arrivals, why };
+      resolve();
+    };
+  });
+  const gateTimer = setTimeout(() => openGate('timeout'), LOCK_GATE_MS);
+  const arrived = () => {
+    arrivals++;
+    if (arrivals >= n) openGate('all arrived');
+  };
+  const origin = makeOrigin();
+  const gated = (req, res) => {
+    req.resume();
+    gate.then(() => origin.handle(req, res));
+  };
+
+  const cache = createCache({ ...CACHE_OPTIONS, lock });
+  const servers = [];
+  let proxy;
+  let front;
+  if (via === 'middleware') {
+    const middleware = cache.middleware();
+    front = createServer((req, res) => {
+      arrived();
+      middleware(req, res, () => gated(req, res));
+    });
+  } else {
+    const { createProxy } = await import('@switchyard/core');
+    const backend = createServer(gated);
+    servers.push(backend);
+    const backendPort = await listenBacklog(backend);
+    proxy = createProxy({ upstream: { name: 'lock', servers: [`http://127.0.0.1:${backendPort}`] }, cache });
+    front = createServer((req, res) => {
+      arrived();
+      proxy.handler(req, res);
+    });
+  }
+  servers.unshift(front);
+  const port = await listenBacklog(front);
+
+  // One connection per request, all opened at once.
+  const agent = new Agent({ keepAlive: false, maxSockets: Number.POSITIVE_INFINITY });
+  const startedAt = performance.now();
+  const answers = await Promise.all(
+    Array.from({ length: n }, () => get(`http://127.0.0.1:${port}/hot?id=1`, { agent, timeout: 30_000 })),
+  );
+  const elapsedMs = performance.now() - startedAt;
+  clearTimeout(gateTimer);
+  agent.destroy();
+  for (const s of servers) await closeServer(s);
+  await proxy?.close();
+
+  const byCacheStatus = {};
+  const byStatus = {};
+  let errors = 0;
+  let wrongBody = 0;
+  for (const a of answers) {
+    if (a.error) {
+      errors++;
+      continue;
+    }
+    byStatus[a.status] = (byStatus[a.status] ?? 0) + 1;
+    const cs = a.headers['x-cache-status'] ?? 'none';
+    byCacheStatus[cs] = (byCacheStatus[cs] ?? 0) + 1;
+    if (!a.body.equals(BODY_BYTES)) wrongBody++;
+  }
+  return {
+    via,
+    lock,
+    n,
+    upstreamCalls: origin.calls(),
+    gate: gateArrivals,
+    elapsedMs,
+    byStatus,
+    byCacheStatus,
+    errors,
+    wrongBody,
+  };
+}
+
+function lockTable(rows) {
+  const header = [
+    'through',
+    'lock',
+    'requests',
+    'upstream requests',
+    'concurrent when upstream answered',
+    'X-Cache-Status',
+    'HTTP status',
+    'errors',
+    'ms',
+  ];
+  const body = rows.map((r) => [
+    r.via === 'middleware' ? 'cache.middleware()' : 'proxy + cache',
+    r.lock ? 'on' : 'off',
+    fmt(r.n),
+    fmt(r.upstreamCalls),
+    r.gate ? `${fmt(r.gate.arrivals)}${r.gate.why === 'timeout' ? ' (gate timed out)' : ''}` : 'n/a',
+    Object.entries(r.byCacheStatus)
+      .map(([k, v]) => `${k} ${fmt(v)}`)
+      .join(', '),
+    Object.entries(r.byStatus)
+      .map(([k, v]) => `${k} × ${fmt(v)}`)
+      .join(', '),
+    String(r.errors + r.wrongBody),
+    fmt(r.elapsedMs),
+  ]);
+  return markdownTable(header, body, ['l', 'l', 'r', 'r', 'r', 'l', 'l', 'r', 'r']);
+}
+
+function evaluateLock(rows) {
+  return rows
+    .filter((r) => r.lock)
+    .map((r) => {
+      const through = r.via === 'middleware' ? 'cache.middleware()' : 'the proxy with a cache';
+      const allConcurrent = r.gate?.arrivals === r.n;
+      const clean = r.errors === 0 && r.wrongBody === 0 && r.byStatus[200] === r.n;
+      const met = r.upstreamCalls === 1 && allConcurrent && clean;
+      const why = [
+        `${fmt(r.upstreamCalls)} upstream request(s) for ${fmt(r.n)} concurrent misses`,
+        allConcurrent
+          ? null
+          : `only ${fmt(r.gate?.arrivals ?? 0)} requests had arrived when the upstream answered`,
+        clean
+          ? null
+          : `${r.errors} errors, ${r.wrongBody} wrong bodies, statuses ${JSON.stringify(r.byStatus)}`,
+      ].filter(Boolean);
+      return {
+        label: `lock, through ${through}: ${fmt(r.n)} concurrent misses of one key → 1 upstream request`,
+        met,
+        detail: `${met ? 'met' : 'NOT met'}: ${why.join('; ')}`,
+      };
+    });
+}
+
+async function lockSection(settings) {
+  const n = settings.lockRequests;
+  console.log(
+    `\nlock: ${n} concurrent requests for one key, lock on and off, through the middleware and the proxy`,
+  );
+  const rows = [];
+  for (const via of ['middleware', 'proxy']) {
+    for (const lock of [true, false]) {
+      const r = await lockRun(via, lock, n);
+      rows.push(r);
+      console.log(
+        `  ${via.padEnd(10)} lock ${lock ? 'on ' : 'off'}: ${fmt(r.upstreamCalls)} upstream request(s); ` +
+          `${JSON.stringify(r.byCacheStatus)}; ${fmt(r.elapsedMs)} ms`,
+      );
+      await sleep(200);
+    }
+  }
+  const targets = evaluateLock(rows);
+  for (const t of targets) console.log(`  ${t.label}: ${t.detail}`);
+  return { rows, targets };
+}
+
+// ---------------------------------------------------------------------------------------------
+// memory: 100k distinct entries into a byte-bounded memory store (child process, --expose-gc)
+
+/**
+ * The two kinds of entries the memory section writes: whole HTML pages, and small JSON
+ * fragments (where the per-entry overhead weighs most). Sizes vary by entry.
+ */
+const ENTRY_KINDS = {
+  pages: { label: 'pages of 512–4095 B', min: 512, spread: 3584, type: 'text/html; charset=utf-8' },
+  fragments: { label: 'fragments of 64–255 B', min: 64, spread: 192, type: 'application/json' },
+};
+
+/** A body of the kind's size range, different for every entry. */
+function entryBody(kind, i) {
+  const { min, spread } = ENTRY_KINDS[kind];
+  const size = min + (((i * 2654435761) >>> 0) % spread);
+  const head = `{"item":${i},"text":"`;
+  return `${head}${'.'.repeat(Math.max(0, size - head.length - 2))}"}`;
+}
+
+function memoryUsed() {
+  globalThis.gc();
+  globalThis.gc();
+  const m = process.memoryUsage();
+  // `external` includes the Buffers (arrayBuffers) that hold the bodies.
+  return { heap: m.heapUsed, external: m.external };
+}
+
+async function memoryChild({ entries, limit, kind }) {
+  const { createCache, memoryStore } = await import('@switchyard/cache');
+  const { type } = ENTRY_KINDS[kind];
+  const requestOf = (i) => ({
+    method: 'GET',
+    url: `/catalog/item/${i}?ref=${i % 13}`,
+    headers: { host: 'shop.example' },
+  });
+  // Warm the code paths on a throw-away cache, so the baseline below holds compiled code.
+  const warm = createCache({ store: memoryStore({ maxSizeBytes: 1 << 20 }), valid: { 200: '1h' } });
+  for (let i = 0; i < 2000; i++) {
+    const f = warm.lookup(requestOf(i)).forward;
+    f.head(200, ['content-type', type]);
+    f.data(Buffer.from(entryBody(kind, i)));
+    f.end();
+  }
+  const before = memoryUsed();
+
+  const store = memoryStore({ maxSizeBytes: limit });
+  const cache = createCache({ store, valid: { 200: '1h' } });
+  let maxSize = 0;
+  let bodyBytes = 0;
+  const startedAt = performance.now();
+  for (let i = 0; i < entries; i++) {
+    const l = cache.lookup(requestOf(i));
+    if (l.response !== undefined || l.forward === undefined) throw new Error(`entry ${i}: not a MISS`);
+    // As cache.middleware() records `res.end(text)`: Buffer.from(string).
+    const body = Buffer.from(entryBody(kind, i));
+    bodyBytes += body.length;
+    l.forward.head(200, [
+      'content-type',
+      type,
+      'content-length',
+      String(body.length),
+      'etag',
+      `"${i.toString(36)}"`,
+      'cache-control',
+      'public, max-age=3600',
+    ]);
+    l.forward.data(body);
+    l.forward.end();
+    const { sizeBytes } = store.usage();
+    if (sizeBytes > maxSize) maxSize = sizeBytes;
+  }
+  const insertMs = performance.now() - startedAt;
+  const after = memoryUsed();
+  const usage = store.usage();
+  // Which entries are left (peeking through get() refreshes them, but the run is over).
+  let retained = 0;
+  let retainedBodyBytes = 0;
+  let newestMissing = -1;
+  for (let i = 0; i < entries; i++) {
+    const entry = store.get(cache.keyOf(requestOf(i)));
+    if (entry === undefined) {
+      newestMissing = i;
+    } else {
+      retained++;
+      retainedBodyBytes += entry.body.length;
+    }
+  }
+  return {
+    kind,
+    entries,
+    limit,
+    maxSize,
+    finalSize: usage.sizeBytes,
+    reportedLimit: usage.maxSizeBytes,
+    retained,
+    retainedBodyBytes,
+    newestMissing,
+    bodyBytes,
+    insertMs,
+    heapDelta: after.heap - before.heap,
+    externalDelta: after.external - before.external,
+    written: cache.stats().miss.responsesWritten,
+  };
+}
+
+function memoryChildRun(settings, kind) {
+  const job = { entries: settings.entries, limit: MEMORY_LIMIT, kind };
+  const out = spawnSync(process.execPath, ['--expose-gc', SELF, '--child', 'memory', JSON.stringify(job)], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+    timeout: 300_000,
+  });
+  if (out.status !== 0) {
+    const why = out.error?.message ?? (out.stderr.trim().split('\n').slice(-3).join(' / ') || 'no output');
+    return { kind, error: `the child failed (${out.status ?? out.signal}: ${why})` };
+  }
+  return JSON.parse(out.stdout.trim().split('\n').pop());
+}
+
+function memoryTarget(r) {
+  const label = `memory store within ${MEMORY_TOLERANCE * 100} % of maxSizeBytes after ${fmt(r.entries ?? 0)} ${ENTRY_KINDS[r.kind].label} (usage())`;
+  if (r.error) return { label, met: false, detail: `NOT met: ${r.error}` };
+  const bound = r.limit * (1 + MEMORY_TOLERANCE);
+  const met = r.reportedLimit === r.limit && r.maxSize <= bound && r.finalSize <= bound;
+  return {
+    label,
+    met,
+    detail:
+      `${met ? 'met' : 'NOT met'}: at most ${fmt(r.maxSize)} B (${pct(r.maxSize, r.limit)} of the limit) ` +
+      `during the run, ${fmt(r.finalSize)} B at the end; limit ${fmt(r.limit)} B, usage() reports ${fmt(r.reportedLimit)}`,
+  };
+}
+
+function memorySection(settings) {
+  console.log(
+    `\nmemory: ${fmt(settings.entries)} distinct entries into memoryStore({ maxSizeBytes: ${fmt(MEMORY_LIMIT)} }), ` +
+      `${Object.keys(ENTRY_KINDS).join(' and ')}`,
+  );
+  const results = Object.keys(ENTRY_KINDS).map((kind) => {
+    const r = memoryChildRun(settings, kind);
+    r.target = memoryTarget(r);
+    console.log(`  ${kind}: ${r.error ?? `${fmt(r.retained)} entries left`}`);
+    return r;
+  });
+  const ok = results.filter((r) => !r.error);
+  if (ok.length > 0) console.log(`\n${memoryTable(ok)}`);
+  for (const r of results) console.log(`  ${r.target.label}: ${r.target.detail}`);
+  return { results, targets: results.map((r) => r.target) };
+}
+
+function pct(a, b) {
+  return `${((100 * a) / b).toFixed(1)} %`;
+}
+
+function memoryTable(results) {
+  const real = (r) => r.heapDelta + r.externalDelta;
+  const MiB = (b) => `${fmt(b / 2 ** 20, 1)} MiB`;
+  const lines = [
+    ['entries written', (r) => fmt(r.entries)],
+    ['body bytes written', (r) => MiB(r.bodyBytes)],
+    ['limit (`maxSizeBytes`)', (r) => `${fmt(r.limit)} B`],
+    [
+      '**store size at the end** (`usage().sizeBytes`)',
+      (r) => `${fmt(r.finalSize)} B (${pct(r.finalSize, r.limit)})`,
+    ],
+    [
+      'largest store size, checked after every entry',
+      (r) => `${fmt(r.maxSize)} B (${pct(r.maxSize, r.limit)})`,
+    ],
+    ['entries left in the store', (r) => fmt(r.retained)],
+    ['… all of the newest', (r) => fmt(r.entries - 1 - r.newestMissing)],
+    ['store size per entry left', (r) => `${fmt(r.finalSize / r.retained)} B`],
+    [
+      'body bytes of the entries left',
+      (r) => `${MiB(r.retainedBodyBytes)} (${pct(r.retainedBodyBytes, r.limit)})`,
+    ],
+    [
+      'process memory retained after GC: heap + external',
+      (r) => `${fmt(real(r))} B (${pct(real(r), r.limit)})`,
+    ],
+    ['… heap (entry objects, keys, headers, the LRU)', (r) => MiB(r.heapDelta)],
+    ['… external (Buffers holding the bodies)', (r) => MiB(r.externalDelta)],
+    ['process memory per entry left', (r) => `${fmt(real(r) / r.retained)} B`],
+    [
+      'time per entry written (lookup + head + data + end)',
+      (r) => `${fmt((1000 * r.insertMs) / r.entries, 2)} µs`,
+    ],
+  ];
+  const header = ['', ...results.map((r) => ENTRY_KINDS[r.kind].label)];
+  const rows = lines.map(([label, f]) => [label, ...results.map(f)]);
+  return markdownTable(header, rows, ['l', ...results.map(() => 'r')]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// microcache: examples/microcache with and without the cache, same load
+
+async function runMicroOnce(name, settings, pin) {
+  const run = { name, problems: [], counts: zeroCounts() };
+  let child = null;
+  try {
+    child = await startProxyChild(name, [], pin);
+    const url = `http://127.0.0.1:${child.port}/`;
+    const smoke = await get(url);
+    if (smoke.error || smoke.status !== 200) run.problems.push(`smoke GET: ${smoke.error ?? smoke.status}`);
+    await measure(child, url, settings, run);
+  } catch (err) {
+    run.problems.push(err.message);
+  } finally {
+    await stopChild(child, run);
+  }
+  countProblems(run);
+  return run;
+}
+
+function microTable(runs) {
+  const header = [
+    'server',
+    'req/s',
+    'p99 ms',
+    'requests',
+    'upstream calls',
+    'upstream calls / s',
+    'X-Cache-Status',
+    'CPU µs/req',
+    'non-2xx',
+    'errors',
+  ];
+  const rows = runs.map((r) => [
+    r.name,
+    fmt(r.rps),
+    fmt(r.p99, 1),
+    fmt(r.completed),
+    fmt(r.upstreamCalls),
+    fmt(r.upstreamCalls / r.duration, 1),
+    servedText(r.served),
+    fmt(r.cpuPerRequest, 1),
+    String(r.counts.non2xx),
+    String(r.counts.errors + r.counts.timeouts),
+  ]);
+  return markdownTable(header, rows, ['l', 'r', 'r', 'r', 'r', 'r', 'l', 'r', 'r', 'r']);
+}
+
+async function microSection(settings, pin) {
+  console.log(
+    `\nmicrocache: ${Object.keys(MICRO_CONTENDERS).join(', ')}; ${settings.warmup} s warm-up + ` +
+      `${settings.duration} s, ${settings.connections} connections each`,
+  );
+  const runs = [];
+  for (const name of Object.keys(MICRO_CONTENDERS)) {
+    const run = await runMicroOnce(name, settings, pin);
+    run.duration = settings.duration;
+    runs.push(run);
+    const flag = run.problems.length > 0 ? ` FLAGGED: ${run.problems.join('; ')}` : '';
+    console.log(
+      `  ${name.padEnd(20)} ${fmt(run.rps).padStart(7)} req/s, ${fmt(run.upstreamCalls)} upstream calls ` +
+        `for ${fmt(run.completed)} requests${flag}`,
+    );
+    await sleep(300);
+  }
+  console.log(`\n${microTable(runs)}`);
+  return { runs };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Report
+
+function noisyRuns(hit, micro) {
+  const noisy = [];
+  for (const s of hit?.summaries ?? []) {
+    s.runs.forEach((r, i) => {
+      if (r.otherLoad > NOISY_OTHER_LOAD) noisy.push(`${s.name} round ${i + 1} (${fmt(r.otherLoad)}%)`);
+    });
+  }
+  for (const r of micro?.runs ?? []) {
+    if (r.otherLoad > NOISY_OTHER_LOAD) noisy.push(`${r.name} (${fmt(r.otherLoad)}%)`);
+  }
+  return noisy;
+}
+
+function verdict(t) {
+  if (t.met === null) return 'not evaluated';
+  return t.met ? 'met' : 'NOT met';
+}
+
+function rateText(settings) {
+  return settings.rate ? `rate capped at ${settings.rate} req/s` : 'no rate cap';
+}
+
+function pinText(pin, parentPin) {
+  if (!pin) return 'no CPU pinning (taskset unavailable)';
+  return (
+    `each server process under \`taskset -c ${pin}\`; ` +
+    (parentPin ? `the parent (autocannon, backends) on CPU ${parentPin}` : 'the parent unpinned')
+  );
+}
+
+function renderSection({
+  date,
+  machine,
+  settings,
+  pin,
+  parentPin,
+  hit,
+  lock,
+  memory,
+  micro,
+  targets,
+  noisy,
+  elapsedS,
+}) {
+  const lines = [
+    `## ${date} — ${machine.cpu}, Node ${machine.node}`,
+    '',
+    `- Machine: ${machineLine(machine)}; the run took ${elapsedS.toFixed(0)} s`,
+    `- CPU pinning: ${pinText(pin, parentPin)}`,
+    `- autocannon (parent process): ${settings.connections} connections, pipelining ${settings.pipelining}, ` +
+      `keep-alive, ${rateText(settings)}; ${settings.warmup} s warm-up, then ${settings.duration} s measured`,
+    ...(settings.sections.length < SECTIONS.length
+      ? [`- Only: ${settings.sections.join(', ')} (BENCH_CACHE_ONLY)`]
+      : []),
+    '',
+    '### Targets',
+    '',
+    ...targets.map((t) => `- **${verdict(t)}** — ${t.label}: ${t.detail}`),
+    '',
+    noisy.length === 0
+      ? `No measured run saw other processes use more than ${NOISY_OTHER_LOAD}% of a core.`
+      : `Noisy: other processes used more than ${NOISY_OTHER_LOAD}% of a core during ${noisy.join(', ')}; ` +
+        'those figures are less reliable.',
+    '',
+  ];
+  if (hit) {
+    lines.push(
+      '### Cache-hit path: CPU per request',
+      '',
+      `${settings.rounds} round(s), the order rotating; each server alone in a child process, a fresh one per ` +
+        'run; GET `/page`, one key, so after the first request every request is a HIT. req/s, p99 and CPU µs/req: ' +
+        'medians over the rounds; "× bare CPU": the median of the per-round ratios to the bare server, over the ' +
+        `rounds where neither run was noisy (other processes > ${NOISY_OTHER_LOAD}% of a core) when there is one.`,
+      '',
+      ...Object.entries(HIT_CONTENDERS).map(([n, d]) => `- \`${n}\`: ${d}`),
+      '',
+      hitTable(hit.summaries),
+      '',
+      hitRoundsTable(hit.summaries),
+      '',
+      '"first answer": X-Cache-Status of the first request (the bare server always sends the bytes of a hit); "served in measured ' +
+        'run": responses by X-Cache-Status from `cache.stats()` during the measured run (every one must be ' +
+        'a HIT). "other CPU %": CPU other processes used during the measured run, in % of one core.',
+      '',
+    );
+    const problems = hit.summaries.flatMap((s) => s.problems.map((p) => `- **${s.name}** ${p}`));
+    if (problems.length > 0) lines.push('Problems:', '', ...problems, '');
+  }
+  if (lock) {
+    lines.push(
+      '### Cache lock: concurrent misses of one key',
+      '',
+      `${fmt(settings.lockRequests)} clients, one connection each, all opened at once, GET the same URL ` +
+        `(\`createCache({ valid: { 200: '1h' }, lock })\`, default \`lockTimeoutMs\`). The upstream (a handler ` +
+        'behind the middleware, or a backend behind the proxy) counts its requests and holds its first answer ' +
+        `until every request has reached the front server (at most ${LOCK_GATE_MS / 1000} s), so all of them ` +
+        'are misses in flight at once. `lock: off` rows show what the lock saves.',
+      '',
+      lockTable(lock.rows),
+      '',
+    );
+  }
+  if (memory) {
+    const ok = memory.results.filter((r) => !r.error);
+    lines.push(
+      `### Memory store after ${fmt(settings.entries)} distinct entries`,
+      '',
+      `For each kind of entry, one cache on \`memoryStore({ maxSizeBytes: ${fmt(MEMORY_LIMIT)} })\` ` +
+        `(${fmt(MEMORY_LIMIT / 2 ** 20)} MiB) in a child process of its own (\`--expose-gc\`), fed through ` +
+        'the `ProxyCache` contract (`lookup`, `head`, `data`, `end`) with distinct URLs, bodies made by ' +
+        '`Buffer.from(string)` as the middleware makes them, and four response headers each. The store size ' +
+        'is its own `usage()` (percentages: of the limit); the process memory is `heapUsed + external` after ' +
+        'two `gc()`, against the same before the store was made (after a warm-up on a throw-away cache).',
+      '',
+      ...(ok.length > 0 ? [memoryTable(ok), ''] : []),
+    );
+    const failed = memory.results.filter((r) => r.error);
+    if (failed.length > 0) lines.push(...failed.map((r) => `- **${r.kind}** failed: ${r.error}`), '');
+  }
+  if (micro) {
+    lines.push(
+      '### Microcache example: with and without the cache',
+      '',
+      '`examples/microcache` (node:http, a handler that takes 50 ms — a timer, as a slow database would — ' +
+        `cached for 1 s) in a child process, the same autocannon load on \`/\` for both (one round). ` +
+        '"upstream calls": renders of the slow handler during the measured run, background updates included ' +
+        '(counted by the server, so without the cache they exceed the requests autocannon completed by the ' +
+        'requests still in flight when it stopped).',
+      '',
+      ...Object.entries(MICRO_CONTENDERS).map(([n, d]) => `- \`${n}\`: ${d}`),
+      '',
+      microTable(micro.runs),
+      '',
+    );
+    const problems = micro.runs.flatMap((r) => r.problems.map((p) => `- **${r.name}** ${p}`));
+    if (problems.length > 0) lines.push('Problems:', '', ...problems, '');
+  }
+  return lines.join('\n');
+}
+
+async function main() {
+  const settings = readSettings();
+  ({ machineBusyMicros } = await import('./lib/procstat.mjs'));
+  const pin = detectPinning();
+  const parentPin = pinParent(pin);
+  const startedAt = Date.now();
+  const s = settings.sections;
+  const estimate =
+    (s.includes('hit') ? settings.rounds * 3 * (settings.warmup + settings.duration + 1) : 0) +
+    (s.includes('lock') ? 5 : 0) +
+    (s.includes('memory') ? 15 : 0) +
+    (s.includes('microcache') ? 2 * (settings.warmup + settings.duration + 1) : 0);
+  console.log(`switchyard cache bench: ${s.join(', ')}; ${pinText(pin, parentPin)}; about ${estimate} s`);
+
+  let hit;
+  let lock;
+  let memory;
+  let micro;
+  if (s.includes('hit')) {
+    const backends = await startBackends(3);
+    const stopOnSignal = async (signal) => {
+      console.error(`\nswitchyard cache bench: ${signal}, stopping`);
+      await backends.close();
+      process.exit(130);
+    };
+    process.once('SIGINT', stopOnSignal);
+    process.once('SIGTERM', stopOnSignal);
+    try {
+      hit = await hitSection(settings, pin, backends);
+    } finally {
+      await backends.close();
+    }
+  }
+  if (s.includes('lock')) lock = await lockSection(settings);
+  if (s.includes('memory')) memory = memorySection(settings);
+  if (s.includes('microcache')) micro = await microSection(settings, pin);
+
+  const targets = [
+    ...(hit ? [hit.target] : []),
+    ...(lock ? lock.targets : []),
+    ...(memory ? memory.targets : []),
+  ];
+  const noisy = noisyRuns(hit, micro);
+  const elapsedS = (Date.now() - startedAt) / 1000;
+  console.log('\nTargets:');
+  for (const t of targets) console.log(`  - ${verdict(t)}: ${t.label}: ${t.detail}`);
+  if (noisy.length > 0)
+    console.log(`Noisy (other processes > ${NOISY_OTHER_LOAD}% of a core): ${noisy.join(', ')}`);
+
+  if (settings.write) {
+    prependSection({
+      file: RESULTS_FILE,
+      title: 'Cache benchmark results',
+      intro:
+        'Written by `bench/cache.mjs`: the CPU a cache hit of `@switchyard/cache` costs beside a bare ' +
+        'server, the cache lock under a burst of misses, the memory store against its byte limit, and ' +
+        'the microcache example with and without its cache. Each run adds a section, newest first. See ' +
+        '[README.md](./README.md#cachemjs-the-http-cache) for how it is measured.',
+      marker: SECTIONS_MARKER,
+      section: renderSection({
+        date: new Date().toISOString(),
+        machine: machineInfo(),
+        settings,
+        pin,
+        parentPin,
+        hit,
+        lock,
+        memory,
+        micro,
+        targets,
+        noisy,
+        elapsedS,
+      }),
+    });
+    console.log(`\nwrote ${RESULTS_FILE}`);
+  }
+}
+
+const childAt = process.argv.indexOf('--child');
+const job =
+  childAt >= 0
+    ? memoryChild(JSON.parse(process.argv[childAt + 2])).then((r) => {
+        process.stdout.write(`${JSON.stringify(r)}\n`);
+      })
+    : main();
+job.then(
+  () => process.exit(0),
+  (err) => {
+    console.error(err);
+    process.exit(1);
+  },
+);
