@@ -17,8 +17,10 @@ import { weightAt } from '../weight.js';
  * - `explain()` reports each candidate's ratio (lower wins) and, among ties, the current
  *   weight of the round robin, without changing any state.
  * - Cost: one scan of the peers per pick (as nginx), which also lists the tied peers, so
- *   the round among ties does not scan again; its state lives in typed arrays keyed once
- *   per `peers` array, trusted without re-checking weights (see `Balancer.pick`).
+ *   the round among ties does not scan again; its state table is built once per `peers`
+ *   array and trusted without re-checking weights (see `Balancer.pick`). While the same
+ *   peers keep tying, plainly (no slow start, no failure), the round's order is a cycle,
+ *   recorded once and then replayed (as `roundRobin` does).
  *
  * @example
  * ```ts

@@ -100,8 +100,9 @@ function compare(
  * candidate's score (lower wins) without changing any state.
  *
  * Cost: one scan of the peers per pick, which also lists the tied peers, so the round
- * among ties does not scan again; its state lives in typed arrays keyed once per `peers`
- * array, trusted without re-checking weights (see `Balancer.pick`).
+ * among ties does not scan again; its state table is built once per `peers` array and
+ * trusted without re-checking weights (see `Balancer.pick`). While the same peers keep
+ * tying, plainly, the round's order is a recorded cycle, replayed (as `roundRobin` does).
  *
  * @example
  * ```ts

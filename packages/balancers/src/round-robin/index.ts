@@ -1,6 +1,6 @@
 import type { Balancer, Explanation, PeerView, PickContext } from '../types.js';
 import { weightAt } from '../weight.js';
-import { CURRENT, EFFECTIVE, explainSwrr, SwrrTable, WEIGHT } from './swrr.js';
+import { explainSwrr, type SwrrState, SwrrTable } from './swrr.js';
 
 /**
  * nginx's smooth weighted round robin (`ngx_http_upstream_get_peer`): each pick adds
@@ -18,12 +18,13 @@ import { CURRENT, EFFECTIVE, explainSwrr, SwrrTable, WEIGHT } from './swrr.js';
  * wins) without changing any state.
  *
  * Cost: nginx's algorithm looks at every peer on every pick (O(n)); the per-peer state
- * lives in one typed array keyed once per `peers` array, and a pick does not re-check
- * weights (the array keeps its identity until membership or a weight changes, see
- * `Balancer.pick`). While the tier is plain — every peer available, none tried, none
- * slow-starting or weakened by a failure — the order is a fixed cycle of `total weight`
- * picks; once it has gone round once, picks replay it and only check that the tier is
- * still plain (`available` and slow start of each peer), with the same result.
+ * table is built once per `peers` array, and a pick does not re-check weights (the array
+ * keeps its identity until membership or a weight changes, see `Balancer.pick`). While the
+ * tier is plain — the same peers available (all, or all but some that stay down), none
+ * tried, none slow-starting or weakened by a failure — the order is a fixed cycle of at
+ * most `total weight` picks; once it has gone round once, picks replay it and only check
+ * that the tier is still plain (`available` and slow start of each peer), with the same
+ * result (see `SwrrTable.replayPick`).
  *
  * @example
  * ```ts
@@ -37,6 +38,8 @@ import { CURRENT, EFFECTIVE, explainSwrr, SwrrTable, WEIGHT } from './swrr.js';
  */
 export function roundRobin(): Balancer {
   const table = new SwrrTable();
+  // The indices of the peers a pick found unavailable (for record and replay).
+  let down = new Int32Array(8);
 
   return {
     pick(peers: readonly PeerView[], ctx: PickContext): PeerView | undefined {
@@ -46,13 +49,14 @@ export function roundRobin(): Balancer {
       const replayed = table.replayPick(peers, checkTried, now);
       if (replayed >= 0) return peers[replayed];
 
-      const slots = table.slots(peers);
-      const state = table.state;
-      // Plain: every peer available, none tried, none slow-starting, none weakened by a
-      // failure; then the pick can be recorded for replay (see SwrrTable.replayPick).
+      const states = table.states(peers);
+      if (down.length < peers.length) down = new Int32Array(peers.length);
+      let downCount = 0;
+      // Plain: none tried, no available peer slow-starting or weakened by a failure; then
+      // the pick can be recorded for replay (see SwrrTable.replayPick).
       let plain = !checkTried;
       let best = -1;
-      let bestAt = 0;
+      let bestState: SwrrState | undefined;
       let total = 0;
       for (let i = 0; i < peers.length; i++) {
         const peer = peers[i] as PeerView;
@@ -60,16 +64,13 @@ export function roundRobin(): Balancer {
         // runs for every peer.
         const available = peer.available;
         if (available !== true && !available) {
-          plain = false;
+          down[downCount++] = i;
           continue;
         }
         if (checkTried && tried.has(peer.id)) continue;
-        // Offsets wrap as int32 (`| 0`: they are small), so no overflow checks in the loop.
-        const o = slots[i] as number;
-        const oc = (o + CURRENT) | 0;
-        const oe = (o + EFFECTIVE) | 0;
-        const w = state[(o + WEIGHT) | 0] as number;
-        const e = state[oe] as number;
+        const s = states[i] as SwrrState;
+        const w = s.weight;
+        const e = s.effective;
         // weightAt(peer, now), with the table's copy of the weight, asked only of a peer with
         // a slow start.
         const slowStartMs = now === undefined ? undefined : peer.slowStartMs;
@@ -77,19 +78,17 @@ export function roundRobin(): Balancer {
         if (e !== w || ramped !== w) plain = false;
         // What the peer adds: its effective weight, capped by its slow-start weight.
         const add = Math.min(e, ramped);
-        const c = (state[oc] as number) + add;
-        state[oc] = c;
+        s.current += add;
         total += add;
-        if (e < w) state[oe] = e + 1;
-        // Read back: a repeated id shares its slot, so the best's current weight may move.
-        if (best < 0 || c > (state[bestAt] as number)) {
+        if (e < w) s.effective = e + 1;
+        if (bestState === undefined || s.current > bestState.current) {
           best = i;
-          bestAt = oc;
+          bestState = s;
         }
       }
-      if (best < 0) return undefined;
-      state[bestAt] = (state[bestAt] as number) - total;
-      table.record(peers, plain, best);
+      if (bestState === undefined) return undefined;
+      bestState.current -= total;
+      table.record(peers, plain, best, down, downCount);
       return peers[best];
     },
 

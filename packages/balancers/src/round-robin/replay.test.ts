@@ -288,4 +288,31 @@ describe('smooth weighted round robin with recorded cycles', () => {
     run(30);
     expect(lc.explain?.(peers, {}).chosen).toBe(ref.pick(peers, {}));
   });
+
+  it('replays with some peers down as well, until the set of peers down changes', () => {
+    const peers: Mutable[] = [2, 3, 1, 4, 2, 1].map((weight, i) => ({
+      id: `p${i}`,
+      weight,
+      active: 0,
+      responseTimeMs: 0,
+      available: true,
+    }));
+    const rr = roundRobin();
+    const ref = referenceRoundRobin();
+    const run = (n: number) => {
+      for (let i = 0; i < n; i++) expect(rr.pick(peers, {})).toBe(ref.pick(peers, {}));
+    };
+    run(25);
+    (peers[1] as Mutable).available = false;
+    run(60); // recorded over the five peers up, then replayed
+    (peers[4] as Mutable).available = false;
+    run(60);
+    (peers[1] as Mutable).available = true;
+    run(60);
+    (peers[4] as Mutable).available = true;
+    run(60);
+    for (const p of peers) p.available = false;
+    expect(rr.pick(peers, {})).toBeUndefined();
+    expect(ref.pick(peers, {})).toBeUndefined();
+  });
 });

@@ -7,50 +7,42 @@ export interface SwrrSnapshot {
   effectiveWeight: number;
 }
 
-/** Numbers per slot in {@link SwrrTable.state}: weight, current weight, effective weight, and a pad to 32 bytes. */
-export const STRIDE = 4;
-/** Offset of the configured weight in a slot of {@link SwrrTable.state}. */
-export const WEIGHT = 0;
-/** Offset of the current weight in a slot of {@link SwrrTable.state}. */
-export const CURRENT = 1;
-/** Offset of the effective weight in a slot of {@link SwrrTable.state}. */
-export const EFFECTIVE = 2;
+/**
+ * Per-peer state of nginx's smooth weighted round robin (`ngx_http_upstream_rr_peer_t`):
+ * `weight` as configured, `effective` lowered by failures and climbing back by one per
+ * pick, `current` the running score. (Plain objects: while the numbers are integers V8
+ * keeps them unboxed in the object, which a scan of every peer reads fastest.)
+ */
+export interface SwrrState {
+  weight: number;
+  current: number;
+  effective: number;
+}
 
 /**
- * The smooth weighted round robin state of one strategy instance (nginx's
- * `ngx_http_upstream_rr_peer_t`: `weight` as configured, `effectiveWeight` lowered by
- * failures and climbing back by one per pick, `currentWeight` the running score).
- *
- * The state lives in one typed array, {@link SwrrTable.state}, a *slot* of
- * {@link STRIDE} numbers per peer id (and weight): `state[o + WEIGHT]`,
- * `state[o + CURRENT]`, `state[o + EFFECTIVE]` for the slot at offset `o`. (One array
- * rather than three: optimized code checks a typed array's map and bounds on every access
- * in a loop, and a pick's loop touches the three numbers of every peer.) A table maps
- * each index of a peers array to its slot's offset; it is built on the first use of the
- * array, so a pick does no map lookup, and peers that keep their id and weight in a new
- * array (a membership change elsewhere) keep their slot and so their state, shared by
- * every array they are in. A peer whose weight differs from its slot's starts over in a
- * new slot. Slots are never freed: 32 bytes per distinct id and per weight change over the
- * life of the strategy.
+ * The smooth weighted round robin state of one strategy instance, a {@link SwrrState}
+ * per peer id (and weight). A table per peers array, index for index, built on the first
+ * use of the array; peers that keep their id and weight in a new array (a membership
+ * change elsewhere) keep their state object, shared by every array they are in. A peer
+ * whose weight differs from its state's starts over with a new one.
  *
  * Tables are trusted: the peers array keeps its identity until membership or a weight
  * changes (see `Balancer.pick`), so a pick does not compare weights with its table.
  *
+ * On top, record and replay (see {@link SwrrTable.replayPick}): while the picks are plain,
+ * the order is a fixed cycle, recorded once and then replayed without the arithmetic.
+ *
  * Internal to the package: shared by `roundRobin`, `leastConn` (ties), `leastTime` (ties)
- * and `random` (its round-robin fallback). Read `state` after {@link SwrrTable.slots},
- * which may grow it.
+ * and `random` (its round-robin fallback).
  */
 export class SwrrTable {
-  readonly #tables = new WeakMap<readonly PeerView[], Int32Array>();
-  readonly #byId = new Map<string, number>();
+  readonly #tables = new WeakMap<readonly PeerView[], SwrrState[]>();
+  readonly #byId = new Map<string, SwrrState>();
   #lastPeers: readonly PeerView[] | undefined = undefined;
-  #lastSlots: Int32Array = new Int32Array(0);
-  #used = 0;
-  /** Every slot's numbers, {@link STRIDE} per slot. */
-  state: Float64Array = new Float64Array(8 * STRIDE);
+  #lastStates: SwrrState[] = [];
 
   // Record and replay (see `replayPick`): what is recorded or replayed — an array and the
-  // peers of it that take part (all of them, or a list of indices) — their slots, their
+  // peers of it that take part (all of them, or a list of indices) — their states, their
   // total weight, their current weights at the start of the cycle, the picks since then
   // (peer indices), how many, and where the replay is.
   /** Per array: its total weight when record and replay may serve it, else 0. */
@@ -58,68 +50,53 @@ export class SwrrTable {
   #mode: 0 | 1 | 2 = 0;
   #rPeers: readonly PeerView[] | undefined = undefined;
   #rAll = false;
+  /** The ties (for a round among ties), or the peers down (round robin, which the rest take part). */
   #rIdx: Int32Array = new Int32Array(0);
+  /** Round robin: how many peers were down when the recording started. */
+  #rDownCount = 0;
   #rCount = 0;
-  #rArraySlots: Int32Array = new Int32Array(0);
-  #rSlots: Int32Array = new Int32Array(0);
+  #rArrayStates: SwrrState[] = [];
+  #rStates: SwrrState[] = [];
   #rTotal = 0;
   #rStart: Float64Array = new Float64Array(0);
   #rSeq: Int32Array = new Int32Array(0);
   #rLength = 0;
   #rPhase = 0;
 
-  /** The slot offsets of `peers`, index for index; built on the first call for this array. */
-  slots(peers: readonly PeerView[]): Int32Array {
+  /** The states of `peers`, index for index; built on the first call for this array. */
+  states(peers: readonly PeerView[]): SwrrState[] {
     if (this.#mode !== 0 && peers !== this.#rPeers) this.#settle();
-    if (peers === this.#lastPeers) return this.#lastSlots;
-    let slots = this.#tables.get(peers);
-    if (slots === undefined) {
-      slots = this.#build(peers);
-      this.#tables.set(peers, slots);
+    if (peers === this.#lastPeers) return this.#lastStates;
+    let states = this.#tables.get(peers);
+    if (states === undefined) {
+      states = this.#build(peers);
+      this.#tables.set(peers, states);
     }
     this.#lastPeers = peers;
-    this.#lastSlots = slots;
-    return slots;
+    this.#lastStates = states;
+    return states;
   }
 
-  #build(peers: readonly PeerView[]): Int32Array {
-    const slots = new Int32Array(peers.length);
-    const seen = new Set<number>();
+  #build(peers: readonly PeerView[]): SwrrState[] {
+    const states: SwrrState[] = [];
+    const seen = new Set<SwrrState>();
     let total = 0;
     let replayable = peers.length > 0;
     for (let i = 0; i < peers.length; i++) {
       const p = peers[i] as PeerView;
       if (!Number.isInteger(p.weight) || p.weight < 1) replayable = false;
       total += p.weight;
-      const old = this.#byId.get(p.id);
-      if (old !== undefined && this.state[old + WEIGHT] === p.weight) {
-        slots[i] = old;
-        if (seen.has(old)) replayable = false; // an id twice: two indices share a slot
-        seen.add(old);
-        continue;
+      let s = this.#byId.get(p.id);
+      if (s === undefined || s.weight !== p.weight) {
+        s = { weight: p.weight, current: 0, effective: p.weight };
+        this.#byId.set(p.id, s);
       }
-      const o = this.#allocate();
-      this.state[o + WEIGHT] = p.weight;
-      this.state[o + CURRENT] = 0;
-      this.state[o + EFFECTIVE] = p.weight;
-      this.#byId.set(p.id, o);
-      slots[i] = o;
-      seen.add(o);
+      if (seen.has(s)) replayable = false; // an id twice: two indices share a state
+      seen.add(s);
+      states.push(s);
     }
     this.#cycleTotal.set(peers, replayable && total <= MAX_CYCLE ? total : 0);
-    return slots;
-  }
-
-  /** A new slot's offset. */
-  #allocate(): number {
-    const o = this.#used;
-    this.#used += STRIDE;
-    if (this.#used > this.state.length) {
-      const grown = new Float64Array(this.state.length * 2);
-      grown.set(this.state);
-      this.state = grown;
-    }
-    return o;
+    return states;
   }
 
   /**
@@ -129,15 +106,11 @@ export class SwrrTable {
   snapshot(peers: readonly PeerView[], i: number): SwrrSnapshot {
     if (this.#mode === 2) this.#settle();
     const peer = peers[i] as PeerView;
-    const table = this.#tables.get(peers);
-    const o = table !== undefined ? table[i] : this.#byId.get(peer.id);
-    if (o === undefined || this.state[o + WEIGHT] !== peer.weight) {
+    const s = this.#tables.get(peers)?.[i] ?? this.#byId.get(peer.id);
+    if (s === undefined || s.weight !== peer.weight) {
       return { currentWeight: 0, effectiveWeight: peer.weight };
     }
-    return {
-      currentWeight: this.state[o + CURRENT] as number,
-      effectiveWeight: this.state[o + EFFECTIVE] as number,
-    };
+    return { currentWeight: s.current, effectiveWeight: s.effective };
   }
 
   /**
@@ -148,20 +121,18 @@ export class SwrrTable {
     const maxFails = peer.maxFails ?? 1;
     if (maxFails === 0) return;
     if (this.#mode !== 0) this.#settle();
-    const slots = this.slots(peers);
-    const state = this.state;
-    for (let i = 0; i < slots.length; i++) {
+    const states = this.states(peers);
+    for (let i = 0; i < states.length; i++) {
       if ((peers[i] as PeerView).id !== peer.id) continue;
-      const o = slots[i] as number;
-      if (state[o + WEIGHT] !== peer.weight) {
+      const s = states[i] as SwrrState;
+      if (s.weight !== peer.weight) {
         // A weight changed under the table: the peer starts over at its new weight.
-        state[o + WEIGHT] = peer.weight;
-        state[o + EFFECTIVE] = peer.weight;
-        state[o + CURRENT] = 0;
+        s.weight = peer.weight;
+        s.effective = peer.weight;
+        s.current = 0;
       }
-      let effective = (state[o + EFFECTIVE] as number) - Math.floor((state[o + WEIGHT] as number) / maxFails);
-      if (effective < 0) effective = 0;
-      state[o + EFFECTIVE] = effective;
+      s.effective -= Math.floor(s.weight / maxFails);
+      if (s.effective < 0) s.effective = 0;
       return;
     }
   }
@@ -170,14 +141,15 @@ export class SwrrTable {
    * Round robin's pick without the arithmetic, when it can be replayed: returns the index
    * nginx's algorithm would pick, or -1 to say "run it" (after writing back the state).
    *
-   * While every peer is available, none is tried, none slow-starts and every effective
-   * weight equals the weight, a pick adds each weight to its current weight and takes the
-   * total off the highest: a fixed map of the current weights alone, which comes back to
-   * the state it starts from after at most `total weight` picks (a pure cycle; for integer
-   * weights and current weights, where the arithmetic is exact). {@link record} watches
-   * such picks until the current weights are exactly those it started from; from then on,
-   * as long as the picks stay plain, this replays the recorded cycle: the same peers in
-   * the same order, checking only `available` and slow start on each peer.
+   * While the same peers are available (all, or all but a few that stay down), none is
+   * tried, none slow-starts and every effective weight equals the weight, a pick adds each
+   * available peer's weight to its current weight and takes their total off the highest:
+   * a fixed map of those current weights alone (the others do not move), which comes back
+   * to the state it starts from after at most `total weight` picks (a pure cycle; for
+   * integer weights and current weights, where the arithmetic is exact). {@link record}
+   * watches such picks until the current weights are exactly those it started from; from
+   * then on, as long as the picks stay plain, this replays the recorded cycle: the same
+   * peers in the same order, checking only `available` and slow start on each peer.
    *
    * The current weights are not updated while replaying; anything else that reads or
    * changes them (a pick that is not plain, `failed`, `snapshot`, another array) first
@@ -189,10 +161,24 @@ export class SwrrTable {
       this.#settle();
       return -1;
     }
+    // The same peers must be down as when recording started, and no other.
+    const down = this.#rIdx;
+    const downCount = this.#rDownCount;
+    let d = 0;
+    let nextDown = downCount > 0 ? (down[0] as number) : -1;
     for (let i = 0; i < peers.length; i++) {
       const peer = peers[i] as PeerView;
       const available = peer.available;
       if (available !== true && !available) {
+        if (i !== nextDown) {
+          this.#settle();
+          return -1;
+        }
+        d++;
+        nextDown = d < downCount ? (down[d] as number) : -1;
+        continue;
+      }
+      if (i === nextDown) {
         this.#settle();
         return -1;
       }
@@ -208,18 +194,37 @@ export class SwrrTable {
   }
 
   /**
-   * After a round robin pick that ran the arithmetic: `plain` says whether every peer was
-   * available, untried, not slow-starting and at its full effective weight, `best` what it
-   * picked. Starts recording a cycle after a plain pick, extends it after each further
-   * one, and switches to replaying once the current weights are back where it started.
+   * After a round robin pick that ran the arithmetic: `plain` says whether no peer was
+   * tried and every available one was at its full weight (no slow start, no failure),
+   * `down[0…downCount)` which peers were unavailable, `best` what it picked. Starts
+   * recording a cycle after a plain pick, extends it after each further one with the same
+   * peers down, and switches to replaying once the current weights are back where it
+   * started.
    */
-  record(peers: readonly PeerView[], plain: boolean, best: number): void {
+  record(
+    peers: readonly PeerView[],
+    plain: boolean,
+    best: number,
+    down: Int32Array,
+    downCount: number,
+  ): void {
     if (!plain || best < 0) {
       this.#mode = 0;
       return;
     }
-    if (this.#mode === 1 && peers === this.#rPeers && this.#rAll) this.#extend(best);
-    else this.#start(peers, true, this.#rIdx, peers.length);
+    if (this.#mode === 1 && peers === this.#rPeers && this.#rAll && this.#sameDown(down, downCount)) {
+      this.#extend(best);
+    } else {
+      this.#start(peers, true, down, downCount);
+    }
+  }
+
+  /** Whether `down[0…downCount)` are the peers that were down when recording started. */
+  #sameDown(down: Int32Array, downCount: number): boolean {
+    if (downCount !== this.#rDownCount) return false;
+    const recorded = this.#rIdx;
+    for (let d = 0; d < downCount; d++) if (down[d] !== recorded[d]) return false;
+    return true;
   }
 
   /**
@@ -283,36 +288,48 @@ export class SwrrTable {
     return this.#rSeq[phase] as number;
   }
 
-  /** Starts recording from the current weights of `peers` (all, or `index[0…count)`). */
-  #start(peers: readonly PeerView[], all: boolean, index: Int32Array, count: number): void {
+  /**
+   * Starts recording from the current weights of the peers that take part: for round
+   * robin (`all`) every peer but the `list[0…count)` that are down; for ties the
+   * `list[0…count)` that tie.
+   */
+  #start(peers: readonly PeerView[], all: boolean, list: Int32Array, count: number): void {
     this.#mode = 0;
-    if ((this.#cycleTotal.get(peers) ?? 0) === 0 || count === 0) return;
-    const arraySlots = this.slots(peers);
-    const state = this.state;
-    if (this.#rStart.length < count) {
-      this.#rStart = new Float64Array(count);
-      this.#rSlots = new Int32Array(count);
-      this.#rIdx = new Int32Array(count);
-    }
+    if ((this.#cycleTotal.get(peers) ?? 0) === 0) return;
+    const arrayStates = this.states(peers);
+    const n = all ? peers.length - count : count;
+    if (n <= 0) return;
+    if (this.#rStart.length < n) this.#rStart = new Float64Array(n);
+    if (this.#rIdx.length < count) this.#rIdx = new Int32Array(Math.max(count, 8));
     const start = this.#rStart;
-    const slots = this.#rSlots;
+    const members: SwrrState[] = [];
     let total = 0;
-    for (let k = 0; k < count; k++) {
-      const i = all ? k : (index[k] as number);
-      const o = arraySlots[i] as number;
-      const c = state[o + CURRENT] as number;
-      if (!Number.isInteger(c)) return;
-      start[k] = c;
-      slots[k] = o;
-      if (!all) this.#rIdx[k] = i;
-      total += state[o + WEIGHT] as number;
+    const take = (i: number): boolean => {
+      const s = arrayStates[i] as SwrrState;
+      if (!Number.isInteger(s.current)) return false;
+      start[members.length] = s.current;
+      members.push(s);
+      total += s.weight;
+      return true;
+    };
+    if (all) {
+      for (let i = 0, d = 0; i < peers.length; i++) {
+        if (d < count && list[d] === i) d++;
+        else if (!take(i)) return;
+      }
+    } else {
+      for (let k = 0; k < count; k++) if (!take(list[k] as number)) return;
     }
+    const copy = this.#rIdx;
+    for (let j = 0; j < count; j++) copy[j] = list[j] as number;
     if (this.#rSeq.length < total) this.#rSeq = new Int32Array(total);
     this.#mode = 1;
     this.#rPeers = peers;
     this.#rAll = all;
-    this.#rCount = count;
-    this.#rArraySlots = arraySlots;
+    this.#rDownCount = all ? count : 0;
+    this.#rCount = n;
+    this.#rArrayStates = arrayStates;
+    this.#rStates = members;
     this.#rTotal = total;
     this.#rLength = 0;
   }
@@ -328,11 +345,10 @@ export class SwrrTable {
   #extend(chosen: number): void {
     this.#rSeq[this.#rLength++] = chosen;
     if (this.#rTotal % this.#rLength !== 0) return;
-    const state = this.state;
-    const slots = this.#rSlots;
+    const members = this.#rStates;
     const start = this.#rStart;
     for (let k = 0; k < this.#rCount; k++) {
-      if (state[(slots[k] as number) + CURRENT] !== start[k]) {
+      if ((members[k] as SwrrState).current !== start[k]) {
         // The cycle is at most `total` picks long: past that, give up.
         if (this.#rLength === this.#rTotal) this.#mode = 0;
         return;
@@ -345,20 +361,16 @@ export class SwrrTable {
   /** Leaves record and replay, writing back the current weights a replay stands for. */
   #settle(): void {
     if (this.#mode === 2) {
-      const slots = this.#rSlots;
+      const members = this.#rStates;
       const start = this.#rStart;
       const seq = this.#rSeq;
-      const arraySlots = this.#rArraySlots;
-      const state = this.state;
+      const arrayStates = this.#rArrayStates;
       const k = this.#rPhase;
       for (let j = 0; j < this.#rCount; j++) {
-        const o = slots[j] as number;
-        state[o + CURRENT] = (start[j] as number) + k * (state[o + WEIGHT] as number);
+        const s = members[j] as SwrrState;
+        s.current = (start[j] as number) + k * s.weight;
       }
-      for (let j = 0; j < k; j++) {
-        const o = arraySlots[seq[j] as number] as number;
-        state[o + CURRENT] = (state[o + CURRENT] as number) - this.#rTotal;
-      }
+      for (let j = 0; j < k; j++) (arrayStates[seq[j] as number] as SwrrState).current -= this.#rTotal;
     }
     this.#mode = 0;
   }
@@ -401,32 +413,29 @@ export function roundAmong(
   const index = ties.index;
   const replayed = table.replayTies(peers, index, count, first, ramping);
   if (replayed >= 0) return replayed;
-  const slots = table.slots(peers);
-  const state = table.state;
+  const states = table.states(peers);
   // Plain (see SwrrTable.replayTies): the best leads the ties, none slow-starts, all at
   // full effective weight; then the round can be recorded for replay.
   let plain = count > 0 && index[0] === first;
   let chosen = first;
-  let chosenAt = slots[first] as number;
+  let chosenState = states[first] as SwrrState;
   let total = 0;
   for (let k = 0; k < count; k++) {
     const i = index[k] as number;
-    const o = slots[i] as number;
-    const e = state[o + EFFECTIVE] as number;
-    const w = state[o + WEIGHT] as number;
+    const s = states[i] as SwrrState;
+    const e = s.effective;
     const ramped = weightAt(peers[i] as PeerView, now);
-    if (e !== w || ramped !== w) plain = false;
+    if (e !== s.weight || ramped !== s.weight) plain = false;
     const add = Math.min(e, ramped);
-    const c = (state[o + CURRENT] as number) + add;
-    state[o + CURRENT] = c;
+    s.current += add;
     total += add;
-    if (e < w) state[o + EFFECTIVE] = e + 1;
-    if (c > (state[chosenAt + CURRENT] as number)) {
+    if (e < s.weight) s.effective = e + 1;
+    if (s.current > chosenState.current) {
       chosen = i;
-      chosenAt = o;
+      chosenState = s;
     }
   }
-  state[chosenAt + CURRENT] = (state[chosenAt + CURRENT] as number) - total;
+  chosenState.current -= total;
   table.recordTies(peers, index, count, plain, chosen);
   return chosen;
 }
