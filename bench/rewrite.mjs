@@ -8,13 +8,15 @@
 //   - for 30, 300 and 3000 prefix locations (and 1, for reference), to show that the location
 //     search does not grow linearly with their number.
 //
-// Every figure is measured in a fresh child process (`node bench/rewrite.mjs --child …`), so
-// the `evaluate()` call site sees one engine only and no measurement inherits another's JIT
-// state or heap; the parent reports and writes RESULTS-rewrite.md.
+// Every figure is measured in fresh child processes (`node bench/rewrite.mjs --child …`, three
+// by default, the median taken), so the `evaluate()` call site sees one engine only and no
+// measurement inherits another's JIT state or heap; the parent reports and writes
+// RESULTS-rewrite.md.
 //
 // Usage: node bench/rewrite.mjs [--no-write]
 // Env:   BENCH_REWRITE_MS (ms per timed run, default 200), BENCH_REWRITE_RUNS (timed runs per
-//        figure, median taken, default 5).
+//        figure, median taken, default 5), BENCH_REWRITE_PROCESSES (child processes per figure,
+//        median of their medians taken, default 3).
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { PerformanceObserver, performance } from 'node:perf_hooks';
@@ -514,6 +516,7 @@ function readSettings() {
   return {
     ms: intEnv('BENCH_REWRITE_MS', 200, 1),
     runs: intEnv('BENCH_REWRITE_RUNS', 5, 1),
+    processes: intEnv('BENCH_REWRITE_PROCESSES', 3, 1),
     write: !process.argv.includes('--no-write'),
   };
 }
@@ -538,12 +541,40 @@ function runChild(job) {
   }
   const result = JSON.parse(out.stdout.trim().split('\n').pop());
   result.ns = median(result.nsPerCall);
-  result.spread = (Math.max(...result.nsPerCall) - Math.min(...result.nsPerCall)) / result.ns;
   if (machineBefore !== null && machineAfter !== null) {
     const others = machineAfter - machineBefore - (self.user + self.system) - result.cpuMicros;
     result.otherLoad = Math.max(0, (100 * others) / windowMicros);
   }
   return result;
+}
+
+/**
+ * One figure from `processes` fresh children: the median of their medians. Two processes
+ * running the same loop can settle on different machine code (one figure here came out at
+ * 520 and at 870 ns in turn), so a single process is not enough.
+ */
+function runFigure(job, processes) {
+  const runs = [];
+  for (let i = 0; i < processes; i++) {
+    const r = runChild(job);
+    if (r.error) return r;
+    runs.push(r);
+  }
+  const [first] = runs;
+  const perRequest = first.perRequest?.map((_, i) => median(runs.map((r) => r.perRequest[i])));
+  return {
+    ...first,
+    ns: median(runs.map((r) => r.ns)),
+    processMedians: runs.map((r) => r.ns),
+    nsPerCall: runs.flatMap((r) => r.nsPerCall),
+    iterations: median(runs.map((r) => r.iterations)),
+    gcs: runs.reduce((sum, r) => sum + r.gcs, 0),
+    gcMs: runs.reduce((sum, r) => sum + r.gcMs, 0),
+    buildColdMs: median(runs.map((r) => r.buildColdMs)),
+    buildMs: median(runs.map((r) => r.buildMs)),
+    otherLoad: Math.max(...runs.map((r) => r.otherLoad ?? 0)),
+    ...(perRequest ? { perRequest } : {}),
+  };
 }
 
 function nsText(ns) {
@@ -556,10 +587,11 @@ function usText(ns) {
 }
 
 function detailRow(label, r) {
-  if (r.error) return [label, `failed: ${r.error}`, '', '', '', '', '', ''];
+  if (r.error) return [label, `failed: ${r.error}`, '', '', '', '', '', '', ''];
   return [
     label,
     fmt(r.ns, 0),
+    r.processMedians.map((ns) => fmt(ns, 0)).join(', '),
     `${fmt(Math.min(...r.nsPerCall), 0)} – ${fmt(Math.max(...r.nsPerCall), 0)}`,
     fmt(r.iterations),
     `${r.gcs}${r.gcs > 0 ? ` (${fmt(r.gcMs, 1)} ms)` : ''}`,
@@ -629,9 +661,10 @@ function renderSection({
     `## ${date} — ${machine.cpu}, Node ${machine.node}`,
     '',
     `- Machine: ${machineLine(machine)}; the run took ${elapsedS.toFixed(0)} s`,
-    `- Each figure: the median of ${settings.runs} timed runs of about ${settings.ms} ms (\`process.hrtime.bigint()\` ` +
-      `around a loop of \`engine.evaluate(request)\` cycling through pre-built requests), after a ${WARMUP_MS} ms ` +
-      'warm-up and a calibration, in a fresh child process per figure; nothing pinned',
+    `- Each figure: in each of ${settings.processes} fresh child processes, the median of ${settings.runs} timed runs ` +
+      `of about ${settings.ms} ms (\`process.hrtime.bigint()\` around a loop of \`engine.evaluate(request)\` cycling ` +
+      `through pre-built requests) after a ${WARMUP_MS} ms warm-up and a calibration; then the median over the ` +
+      'processes; nothing pinned',
     "- Requests: plain objects as a proxy passes them — `uri` as received, headers as Node's " +
       '`req.headersDistinct` (lower-case names, arrays of lines), `scheme`, `port`, `remoteAddr`, `serverAddr`',
     '',
@@ -671,7 +704,7 @@ function renderSection({
     `\`${VECTORS_SHOWN}\`, suite \`${suite.suite ?? '?'}\`: its configuration (two server-level \`rewrite … last\`, ` +
       '`return 403`, `location /` with `proxy_pass`) and its requests, each checked first against what nginx ' +
       'answered. The figure above cycles through all of them; below, each request alone (median of ' +
-      `${PER_REQUEST_RUNS} runs of ${PER_REQUEST_MS} ms).`,
+      `${PER_REQUEST_RUNS} runs of ${PER_REQUEST_MS} ms in each process, then over the processes).`,
     '',
     ...(perRequest.length > 0
       ? [markdownTable(['request', 'per evaluate()'], perRequest, ['l', 'r']), '']
@@ -709,7 +742,8 @@ function renderSection({
       [
         'figure',
         'ns (median)',
-        `min – max of ${settings.runs}`,
+        'each process',
+        `min – max of all runs`,
         'calls per run',
         'GCs in timed runs',
         'first build ms',
@@ -722,10 +756,11 @@ function renderSection({
         detailRow(`${SCALING_REFERENCE} prefix location`, reference),
         ...SCALING_SIZES.map((n) => detailRow(`${n} prefix locations`, scaling[n])),
       ],
-      ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
+      ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
     ),
     '',
-    '"GCs in timed runs": garbage collections during the timed loops (each `evaluate()` allocates its ' +
+    '"each process": the median of each child process\'s timed runs; the figure is the median of those. ' +
+      '"GCs in timed runs": garbage collections during the timed loops (each `evaluate()` allocates its ' +
       'result and per-request state). "first build": `compileNginx()` the first time in the process (cold ' +
       'code); "build": the median of the next five. "other CPU %": CPU used by other processes while the ' +
       'child ran, in % of one core.',
@@ -742,19 +777,22 @@ async function main() {
   console.log(
     `switchyard rewrite bench: evaluate() for the first rewrite.json suite, a ${MIXED_RULES}-directive / ` +
       `${MIXED_LOCATIONS}-location configuration, and ${[SCALING_REFERENCE, ...SCALING_SIZES].join('/')} prefix ` +
-      `locations; median of ${settings.runs} × ~${settings.ms} ms each, one child process per figure`,
+      `locations; median of ${settings.runs} × ~${settings.ms} ms in each of ${settings.processes} child processes per figure`,
   );
-  const suite = runChild({ kind: 'suite', settings: childSettings });
+  const suite = runFigure({ kind: 'suite', settings: childSettings }, settings.processes);
   console.log(`  first suite (${suite.suite ?? '?'}): ${suite.error ?? nsText(suite.ns)}`);
-  const mixed = runChild({ kind: 'mixed', settings: childSettings });
+  const mixed = runFigure({ kind: 'mixed', settings: childSettings }, settings.processes);
   console.log(
     `  generated ${mixed.rules ?? '?'} directives / ${mixed.locations ?? '?'} locations: ${mixed.error ?? nsText(mixed.ns)}`,
   );
-  const reference = runChild({ kind: 'locations', size: SCALING_REFERENCE, settings: childSettings });
+  const reference = runFigure(
+    { kind: 'locations', size: SCALING_REFERENCE, settings: childSettings },
+    settings.processes,
+  );
   console.log(`  ${SCALING_REFERENCE} prefix location: ${reference.error ?? nsText(reference.ns)}`);
   const scaling = {};
   for (const n of SCALING_SIZES) {
-    scaling[n] = runChild({ kind: 'locations', size: n, settings: childSettings });
+    scaling[n] = runFigure({ kind: 'locations', size: n, settings: childSettings }, settings.processes);
     console.log(`  ${n} prefix locations: ${scaling[n].error ?? nsText(scaling[n].ns)}`);
   }
   if (!mixed.error && (mixed.rules !== MIXED_RULES || mixed.locations !== MIXED_LOCATIONS)) {
