@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // switchyard micro-benchmark: the time one `engine.evaluate()` of @switchyard/rewrite takes
 //
-//   - for the rules and requests of the first suite of ../shared/conformance/rewrite.json
+//   - for the rules and requests of the first suite of conformance/rewrite.json
 //     (`seed-server-level`, recorded from the real nginx), the target: ≤ 2 µs per request;
 //   - for a generated configuration of 50 rewrite-module directives and 30 locations of every
 //     kind, with requests that take every path through it;
@@ -27,9 +27,9 @@ import { fmt, markdownTable, median } from './lib/stats.mjs';
 const SELF = fileURLToPath(import.meta.url);
 const RESULTS_FILE = fileURLToPath(new URL('./RESULTS-rewrite.md', import.meta.url));
 const SECTIONS_MARKER = '<!-- runs: newest first; bench/rewrite.mjs inserts each run below this line -->';
-/** The conformance vectors, beside the repository (never copied into it). */
-const VECTORS = fileURLToPath(new URL('../../shared/conformance/rewrite.json', import.meta.url));
-const VECTORS_SHOWN = '../shared/conformance/rewrite.json';
+/** The conformance vectors recorded from nginx, in the repository. */
+const VECTORS = fileURLToPath(new URL('../conformance/rewrite.json', import.meta.url));
+const VECTORS_SHOWN = 'conformance/rewrite.json';
 
 /** Target from the issue, ns per evaluate() for the first suite. */
 const TARGET_SUITE_NS = 2000;

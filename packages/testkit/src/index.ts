@@ -6,9 +6,9 @@ import { fileURLToPath } from 'node:url';
 /** The repository root (packages/testkit/src → ../../..). */
 export const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 
-/** Reads a conformance file recorded from the real nginx, in `../shared/conformance/`. */
+/** Reads a conformance file recorded from the real nginx, in the repository's `conformance/`. */
 export function conformance<T = unknown>(name: string): T {
-  const path = fileURLToPath(new URL(`../../../../shared/conformance/${name}`, import.meta.url));
+  const path = fileURLToPath(new URL(`../../../conformance/${name}`, import.meta.url));
   return JSON.parse(readFileSync(path, 'utf8')) as T;
 }
 
