@@ -21,6 +21,9 @@ export default defineConfig({
     testTimeout: 15_000,
     hookTimeout: 15_000,
     pool: 'forks',
+    // The default report, then one closing line that counts a file that could not load
+    // as a failure (`N passed, N failed`).
+    reporters: ['default', './packages/testkit/src/closing-reporter.ts'],
     // A redis-server for the Redis stores: REDIS_URL when CI started one, else our own.
     globalSetup: ['packages/testkit/src/redis-setup.ts'],
   },

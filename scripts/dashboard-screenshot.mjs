@@ -4,7 +4,7 @@
 //
 //   pnpm build && node scripts/dashboard-screenshot.mjs [out.png]
 //
-// Needs Debian's chromium at /usr/bin/chromium (CHROMIUM overrides) and the built
+// Needs Debian's chromium at /usr/bin/chromium (CHROMIUM_PATH overrides) and the built
 // packages, since the demo imports them as a user would.
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const out = process.argv[2] ?? join(root, 'docs', 'dashboard.png');
-const executablePath = process.env.CHROMIUM ?? '/usr/bin/chromium';
+const executablePath = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 
 const built = join(root, 'packages', 'core', 'dist', 'index.js');
 if (!existsSync(built) || !readFileSync(built, 'utf8').includes('dashboard-auth-check')) {

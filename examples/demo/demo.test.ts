@@ -1,6 +1,8 @@
+import { createServer } from 'node:http';
+import { listen } from '@switchyard/testkit';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { start } from './index.mjs';
+import { main, start } from './index.mjs';
 
 interface Seen {
   backend: string;
@@ -204,5 +206,44 @@ describe('demo: admin API, dashboard and health checks', () => {
     expect(await total()).toBeGreaterThanOrEqual(3);
     const served = (await peers()).reduce((n, p) => n + p.requests, 0);
     expect(served).toBeGreaterThanOrEqual(3);
+  });
+});
+
+describe('demo on a port that is taken', () => {
+  /** Runs `main()` with this environment and collects what it prints and its exit code. */
+  async function run(env: Record<string, string>) {
+    const lines: string[] = [];
+    const exits: number[] = [];
+    const demo = await main(env, {
+      log: (line: string) => lines.push(line),
+      error: (line: string) => lines.push(line),
+      exit: (code: number) => exits.push(code),
+    });
+    await demo?.close();
+    return { lines, exits, started: demo !== undefined };
+  }
+
+  it.each([
+    ['PORT', (busy: number) => ({ PORT: String(busy), ADMIN_PORT: '0' })],
+    ['ADMIN_PORT', (busy: number) => ({ PORT: '0', ADMIN_PORT: String(busy) })],
+  ] as const)('says in one line that %s moves it, with no stack trace', async (variable, envFor) => {
+    const taken = await listen(createServer());
+    try {
+      const { lines, exits, started } = await run({ ...envFor(taken.port), DEMO_TRAFFIC: '0' });
+      expect(started).toBe(false);
+      expect(exits).toEqual([1]);
+      expect(lines).toEqual([
+        `switchyard demo: port ${taken.port} is in use; set ${variable} to another (e.g. ${variable}=${taken.port + 1000} npm run demo).`,
+      ]);
+    } finally {
+      await taken.close();
+    }
+  });
+
+  it('starts on free ports and prints its banner', async () => {
+    const { lines, exits, started } = await run({ PORT: '0', DEMO_TRAFFIC: '0' });
+    expect(started).toBe(true);
+    expect(exits).toEqual([]);
+    expect(lines.join('\n')).toContain('/dashboard');
   });
 });

@@ -51,6 +51,12 @@ function listen(server, port) {
   });
 }
 
+/** Marks a listen error with the variable that moves that port (`PORT`, `ADMIN_PORT`). */
+function portError(err, variable) {
+  if (err?.code === 'EADDRINUSE' || err?.code === 'EACCES') err.portVariable = variable;
+  return err;
+}
+
 /**
  * A demo backend. `/slow` answers after 200 ms; `/crash` drops the connection without an
  * answer on a primary (the backup answers it); `/status/404` (any 2xx-5xx) answers that
@@ -237,8 +243,10 @@ export async function start({ port = 0, adminPort = 0, adminToken, traffic = fal
     await Promise.all(backends.map((b) => b.close()));
   };
   try {
-    front = await listen(server, port);
-    adminListening = await listen(adminServer, adminPort);
+    front = await listen(server, port).catch((err) => Promise.reject(portError(err, 'PORT')));
+    adminListening = await listen(adminServer, adminPort).catch((err) =>
+      Promise.reject(portError(err, 'ADMIN_PORT')),
+    );
   } catch (err) {
     await close();
     throw err;
@@ -336,16 +344,42 @@ Ctrl-C stops everything.
 `;
 }
 
+/**
+ * Runs the demo as `npm run demo` does, reading `PORT`, `ADMIN_PORT`, `ADMIN_TOKEN` and
+ * `DEMO_TRAFFIC` from `env`. A port that is taken ends it with one line naming the
+ * variable that moves it, and exit code 1.
+ * @returns the running demo, or undefined when it could not start
+ */
+export async function main(
+  env = process.env,
+  io = { log: console.log, error: console.error, exit: process.exit },
+) {
+  const port = Number(env.PORT ?? 8080);
+  const adminPort = Number(env.ADMIN_PORT ?? (port === 0 ? 0 : port + 1));
+  const adminToken = env.ADMIN_TOKEN || undefined;
+  const traffic = env.DEMO_TRAFFIC !== '0';
+  let demo;
+  try {
+    demo = await start({ port, adminPort, adminToken, traffic });
+  } catch (err) {
+    if (err?.portVariable === undefined) throw err;
+    const taken = err.portVariable === 'PORT' ? port : adminPort;
+    const why = err.code === 'EADDRINUSE' ? 'is in use' : 'may not be opened by this user';
+    io.error(
+      `switchyard demo: port ${taken} ${why}; set ${err.portVariable} to another (e.g. ${err.portVariable}=${taken + 1000} npm run demo).`,
+    );
+    io.exit(1);
+    return undefined;
+  }
+  io.log(banner(demo, { traffic, tokenFromEnv: adminToken !== undefined }));
+  return demo;
+}
+
 if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const port = Number(process.env.PORT ?? 8080);
-  const adminPort = Number(process.env.ADMIN_PORT ?? (port === 0 ? 0 : port + 1));
-  const adminToken = process.env.ADMIN_TOKEN || undefined;
-  const traffic = process.env.DEMO_TRAFFIC !== '0';
-  const demo = await start({ port, adminPort, adminToken, traffic });
-  console.log(banner(demo, { traffic, tokenFromEnv: adminToken !== undefined }));
+  const demo = await main();
   const shutdown = () => {
     console.log('switchyard demo: closing');
-    void demo.close();
+    void demo?.close();
   };
   process.once('SIGINT', shutdown);
   process.once('SIGTERM', shutdown);

@@ -1,7 +1,7 @@
 // switchyard as Express middleware: everything under /api goes to two loopback backends,
 // the rest of the app is ordinary Express.
 //
-//   node examples/express/index.mjs          (PORT overrides the default 8082)
+//   node examples/express/index.mjs          (PORT overrides the default 8092)
 import { createServer } from 'node:http';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -80,7 +80,7 @@ export async function start({ port = 0 } = {}) {
 }
 
 if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const app = await start({ port: Number(process.env.PORT ?? 8082) });
+  const app = await start({ port: Number(process.env.PORT ?? 8092) });
   console.log(`switchyard (Express) on ${app.url}
   curl ${app.url}/api/users                        # proxied: alpha, then beta, then alpha…
   curl -d 'hello upstream' ${app.url}/api/echo     # proxied with its body

@@ -1,7 +1,7 @@
 // switchyard as a Fastify plugin: every route under /api goes to two loopback backends,
 // the rest of the app is ordinary Fastify.
 //
-//   node examples/fastify/index.mjs          (PORT overrides the default 8083)
+//   node examples/fastify/index.mjs          (PORT overrides the default 8093)
 import { createServer } from 'node:http';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -75,7 +75,7 @@ export async function start({ port = 0 } = {}) {
 }
 
 if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const app = await start({ port: Number(process.env.PORT ?? 8083) });
+  const app = await start({ port: Number(process.env.PORT ?? 8093) });
   console.log(`switchyard (Fastify) on ${app.url}
   curl ${app.url}/api/users                        # proxied: alpha, then beta, then alpha…
   curl -d 'hello upstream' ${app.url}/api/echo     # proxied with its body

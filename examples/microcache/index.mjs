@@ -6,7 +6,7 @@
 //   proxy_cache_use_stale updating;           # an expired page is served while it is refreshed
 //   proxy_cache_background_update on;         # …by one request in the background
 //
-//   node examples/microcache/index.mjs        (PORT overrides the default 8084)
+//   node examples/microcache/index.mjs        (PORT overrides the default 8094)
 import { createServer } from 'node:http';
 import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -113,7 +113,7 @@ export async function start({
 }
 
 if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const app = await start({ port: Number(process.env.PORT ?? 8084), log: true });
+  const app = await start({ port: Number(process.env.PORT ?? 8094), log: true });
   console.log(`microcache: a ${RENDER_MS} ms page cached for 1 s on ${app.url}
   curl -si ${app.url}/ | grep -i x-cache-status             # MISS, then HIT for a second
   sleep 1.1; curl -si ${app.url}/ | grep -i x-cache-status  # STALE: the old page at once, refreshed in the background

@@ -1,6 +1,6 @@
 // switchyard with a plain node:http server: two loopback backends behind one proxy.
 //
-//   node examples/node-http/index.mjs        (PORT overrides the default 8081)
+//   node examples/node-http/index.mjs        (PORT overrides the default 8091)
 import { createServer } from 'node:http';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -69,7 +69,7 @@ export async function start({ port = 0 } = {}) {
 }
 
 if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const app = await start({ port: Number(process.env.PORT ?? 8081) });
+  const app = await start({ port: Number(process.env.PORT ?? 8091) });
   console.log(`switchyard (node:http) on ${app.url}
   curl ${app.url}/hello                      # alpha, then beta, then alpha…
   curl -d 'hello upstream' ${app.url}/echo   # the body reaches the backend`);

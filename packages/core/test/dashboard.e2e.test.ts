@@ -11,8 +11,9 @@ import { createProxy } from '../src/proxy/index.js';
 import { createUpstream, type Upstream } from '../src/upstream/index.js';
 import { front, send } from './helpers.js';
 
-// The dashboard driven by Debian's Chromium through playwright-core (no bundled browser).
-const CHROMIUM = '/usr/bin/chromium';
+// The dashboard driven by a system Chromium through playwright-core (no bundled browser):
+// CHROMIUM_PATH, or Debian's /usr/bin/chromium.
+const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const ARGS = [
   '--headless',
   '--no-sandbox',
@@ -36,7 +37,7 @@ let userDataDir = '';
 let browser: BrowserContext | undefined;
 
 /** Each test fails with this (not skipped) when the browser is missing. */
-const MISSING = `dashboard e2e: ${CHROMIUM} is missing. Install Debian's Chromium (apt-get install -y chromium), as .ci/run does.`;
+const MISSING = `dashboard e2e: ${CHROMIUM} is missing. Install Chromium (apt-get install -y chromium) or set CHROMIUM_PATH; \`npm test\` does the first as root on Debian.`;
 
 beforeAll(async () => {
   if (!existsSync(CHROMIUM)) return;
