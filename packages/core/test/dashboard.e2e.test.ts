@@ -334,6 +334,30 @@ describe('dashboard in headless Chromium', () => {
     ]);
   });
 
+  it('fits every column, the actions included, in a 1,366 px wide window once signed in', async () => {
+    const s = await setup();
+    const page = await newPage();
+    await page.setViewportSize({ width: 1366, height: 768 });
+    await page.goto(`${s.adminUrl}/admin/dashboard`);
+    await page.waitForSelector('#auth-form:not([hidden])', WAIT);
+    await page.fill('#token', TOKEN);
+    await page.click('#sign-in');
+    // A draining peer shows the widest label, "Undrain".
+    await page.click(`${row(0)} button[data-action="drain"]`);
+    await page.waitForSelector(`${row(0)} button[data-action="undrain"]`, WAIT);
+    const overflow = await page.evaluate(
+      `[...document.querySelectorAll('.scroll')].map((e) => e.scrollWidth - e.clientWidth)`,
+    );
+    // The scroll box of each group's table and of the (hidden, empty) cache table: none scrolls.
+    expect(overflow).toEqual([0, 0, 0]);
+    expect(await page.evaluate('document.documentElement.scrollWidth')).toBeLessThanOrEqual(1366);
+    const rights = await page.evaluate(
+      `[...document.querySelectorAll('tr[data-upstream="app"] .actions > *')].map((e) => Math.ceil(e.getBoundingClientRect().right))`,
+    );
+    expect((rights as number[]).length).toBe(12);
+    for (const right of rights as number[]) expect(right).toBeLessThanOrEqual(1366);
+  });
+
   it('stays read-only when the API has no auth, and says when the API cannot be read', async () => {
     const outage = { on: false };
     const s = await setup({ auth: false, outage });

@@ -35,9 +35,19 @@ it('counts a test file that cannot load as a failure in the closing line', () =>
     summary.failed.sort();
     expect(summary).toEqual({
       passed: ['passes.fixture.ts > adds'],
+      skipped: [],
       failed: ['breaks.fixture.ts (the file itself)', 'passes.fixture.ts > fails on purpose'],
     });
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}, 60_000);
+
+it('names the tests a filter left out as skipped, not as passed', () => {
+  const run = spawnSync(
+    process.execPath,
+    [join(repoRoot, 'node_modules/vitest/vitest.mjs'), 'run', '--config', config, '-t', 'adds'],
+    { cwd: repoRoot, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' }, timeout: 60_000 },
+  );
+  expect(run.stdout.trim().split('\n').at(-1)).toBe('1 passed, 1 failed, 1 skipped');
 }, 60_000);

@@ -50,7 +50,9 @@ canvas.spark { position: absolute; right: 12px; top: 12px; width: 110px; height:
 .caches h2 { padding: 10px 14px; border-bottom: 1px solid var(--line); }
 .scroll { overflow-x: auto; }
 table { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; }
-th, td { padding: 5px 6px; text-align: right; white-space: nowrap; border-bottom: 1px solid var(--line); }
+th, td { padding: 5px 4px; text-align: right; white-space: nowrap; border-bottom: 1px solid var(--line); }
+th:first-child, td:first-child { padding-left: 10px; }
+th:last-child, td:last-child { padding-right: 10px; }
 th { font-size: 11px; font-weight: 600; color: var(--muted); background: #fafbfc; }
 thead tr:first-child th { border-bottom: 0; padding-bottom: 0; }
 th.sep, td.sep { border-left: 1px solid var(--line); }
@@ -59,7 +61,7 @@ tbody tr:last-child td { border-bottom: 0; }
 tbody tr:hover td { background: #f8fafb; }
 td.name { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 12px; }
 .badge { display: inline-block; margin-left: 6px; padding: 0 5px; border-radius: 3px; font: 10px/16px system-ui, sans-serif; background: #e8ebef; color: var(--muted); text-transform: uppercase; }
-.state { display: inline-block; min-width: 70px; padding: 1px 8px; border-radius: 10px; color: #fff; font-size: 11px; font-weight: 600; text-align: center; background: var(--down); }
+.state { display: inline-block; min-width: 64px; padding: 1px 8px; border-radius: 10px; color: #fff; font-size: 11px; font-weight: 600; text-align: center; background: var(--down); }
 .state[data-state="up"] { background: var(--up); }
 .state[data-state="unhealthy"], .state[data-state="unavail"] { background: var(--bad); }
 .state[data-state="draining"] { background: var(--drain); }
