@@ -6,7 +6,9 @@
 
 /** Where a directive was written in nginx text (1-based). */
 export interface SourcePosition {
+  /** The line, from 1. */
   line: number;
+  /** The column, from 1. */
   column: number;
 }
 
@@ -15,29 +17,91 @@ export type RewriteFlag = 'last' | 'break' | 'redirect' | 'permanent';
 
 /** `if (…)`: a variable's truthiness, a comparison, or a regex test. */
 export type RewriteCondition =
-  | { variable: string }
-  | { variable: string; operator: '=' | '!='; value: string }
-  | { variable: string; operator: '~' | '~*' | '!~' | '!~*'; regex: string };
+  /** `if ($var)`: true unless the value is empty or `0`. */
+  | {
+      /** The variable tested, with its `$`. */
+      variable: string;
+    }
+  /** `if ($var = value)`, `if ($var != value)`: compares strings. */
+  | {
+      /** The variable tested, with its `$`. */
+      variable: string;
+      /** `=` equal, `!=` not equal. */
+      operator: '=' | '!=';
+      /** The string to compare with; may contain variables. */
+      value: string;
+    }
+  /** `if ($var ~ regex)`: a PCRE test, whose captures `$1`… the block can use. */
+  | {
+      /** The variable tested, with its `$`. */
+      variable: string;
+      /** `~` matches, `~*` matches ignoring case, `!~` / `!~*` does not match. */
+      operator: '~' | '~*' | '!~' | '!~*';
+      /** The PCRE pattern, as written in nginx. */
+      regex: string;
+    };
 
 /** One rewrite-module directive. Variables are written with their `$`, as in nginx. */
 export type RewriteRule =
-  | { type: 'rewrite'; regex: string; replacement: string; flag?: RewriteFlag; at?: SourcePosition }
+  /** `rewrite regex replacement [flag];` */
   | {
+      /** Discriminant: the `rewrite` directive. */
+      type: 'rewrite';
+      /** The PCRE pattern tested on `$uri`. */
+      regex: string;
+      /**
+       * The new URI, with `$1`… and variables. One that starts with `http://`, `https://` or
+       * `$scheme` redirects; a trailing `?` drops the original arguments.
+       */
+      replacement: string;
+      /**
+       * What to do after the rewrite; without one, the following directives run, then the
+       * locations are searched with the new URI.
+       */
+      flag?: RewriteFlag;
+      /** Where the directive was written, when parsed from nginx text. */
+      at?: SourcePosition;
+    }
+  /** `return code [text];` or `return URL;` */
+  | {
+      /** Discriminant: the `return` directive. */
       type: 'return';
       /** The status; absent for `return URL` (302). */
       code?: number;
       /** The body text, or the URL of a redirect. */
       text?: string;
+      /** Where the directive was written, when parsed from nginx text. */
       at?: SourcePosition;
     }
-  | { type: 'set'; variable: string; value: string; at?: SourcePosition }
-  | { type: 'break'; at?: SourcePosition }
+  /** `set $variable value;` */
   | {
+      /** Discriminant: the `set` directive. */
+      type: 'set';
+      /** The variable to set, with its `$`; `$args` replaces the query string. */
+      variable: string;
+      /** The value; may contain variables and captures. */
+      value: string;
+      /** Where the directive was written, when parsed from nginx text. */
+      at?: SourcePosition;
+    }
+  /** `break;`: stops processing rewrite directives; the request stays in its location. */
+  | {
+      /** Discriminant: the `break` directive. */
+      type: 'break';
+      /** Where the directive was written, when parsed from nginx text. */
+      at?: SourcePosition;
+    }
+  /** `if (condition) { … }` */
+  | {
+      /** Discriminant: the `if` block. */
       type: 'if';
+      /** The test. */
       condition: RewriteCondition;
+      /** The directives run when the condition holds; an `if` may not contain another `if`. */
       rules: RewriteRule[];
       /** `proxy_pass` inside an `if` in a location (without a URI part). */
       proxyPass?: string;
+      /** Where the block was written, when parsed from nginx text. */
       at?: SourcePosition;
     };
 
@@ -46,12 +110,15 @@ export type LocationModifier = '' | '=' | '^~' | '~' | '~*';
 
 /** A `location` block. */
 export interface RewriteLocation {
+  /** How `path` matches `$uri`. */
   modifier: LocationModifier;
   /** The prefix, exact path or regex, as written. */
   path: string;
+  /** The location's rewrite directives, in order. */
   rules: RewriteRule[];
   /** The location's `proxy_pass` URL, as written. */
   proxyPass?: string;
+  /** Where the block was written, when parsed from nginx text. */
   at?: SourcePosition;
 }
 
@@ -86,6 +153,7 @@ export interface RewriteRequest {
 
 /** Send the request on: the URI to send upstream and the location that matched. */
 export interface RewritePass {
+  /** Discriminant: proxy the request. */
   action: 'pass';
   /**
    * The request-target to send upstream, escaped as nginx's proxy escapes it (a byte
@@ -100,6 +168,7 @@ export interface RewritePass {
 
 /** Answer with a redirect (`rewrite … redirect|permanent`, `return 3xx URL`, a missing slash). */
 export interface RewriteRedirect {
+  /** Discriminant: answer with a redirect. */
   action: 'redirect';
   /** The redirect status. */
   status: 301 | 302 | 303 | 307 | 308;
@@ -109,6 +178,7 @@ export interface RewriteRedirect {
 
 /** Answer directly (`return code [text]`); 444 closes the connection. */
 export interface RewriteReturn {
+  /** Discriminant: answer with this status. */
   action: 'return';
   /** The status code. */
   status: number;
@@ -135,5 +205,6 @@ export type RewriteResult = RewritePass | RewriteRedirect | RewriteReturn;
  * ```
  */
 export interface Rewriter {
+  /** Decides what to do with one request: pass it on, redirect, or answer directly. */
   evaluate(request: RewriteRequest): RewriteResult;
 }

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import {
   compileNginx,
   createEngine,
+  fromApache,
   InvalidOptionError,
   parseNginx,
   type RewriteConfig,
@@ -118,7 +119,7 @@ describe('properties', () => {
       ),
     fc.record({
       type: fc.constant('return' as const),
-      code: fc.constantFrom(200, 301, 404, 444),
+      code: fc.oneof(fc.constantFrom(200, 301, 404, 444), fc.integer({ min: 0, max: 999 })),
       text: replacement,
     }),
     fc.record({
@@ -150,7 +151,7 @@ describe('properties', () => {
     ),
   });
 
-  it('random rules either build or are refused with a switchyard error, and built ones never throw', () => {
+  it('random rules either build or are refused with a switchyard error, and built ones never throw nor answer a status Node cannot send', () => {
     fc.assert(
       fc.property(config, fc.array(target, { minLength: 1, maxLength: 4 }), (c, uris) => {
         let engine: RewriteEngine;
@@ -160,7 +161,12 @@ describe('properties', () => {
           expect(e instanceof RewriteSyntaxError || e instanceof InvalidOptionError).toBe(true);
           return;
         }
-        for (const uri of uris) assertNoInternalError(engine, uri, { host: 'h' }, 'GET');
+        for (const uri of uris) {
+          assertNoInternalError(engine, uri, { host: 'h' }, 'GET');
+          // Node's writeHead throws on a status outside 100–999.
+          const { status } = engine.evaluate({ uri, headers: { host: 'h' } }) as { status?: number };
+          if (status !== undefined) expect(status >= 100 && status <= 999).toBe(true);
+        }
       }),
       { numRuns: 1500 },
     );
@@ -206,6 +212,146 @@ describe('properties', () => {
         }
       }),
       { numRuns: 5000 },
+    );
+  });
+});
+
+describe('fromApache properties', () => {
+  const joined = (parts: fc.Arbitrary<string>, maxLength: number) =>
+    fc.array(parts, { minLength: 1, maxLength }).map((p) => p.join(''));
+  /** Substitutions with every "$", "%" and "\\" form mod_rewrite's do_expand reads. */
+  const substitution = joined(
+    fc.constantFrom(
+      '/',
+      'x',
+      '0',
+      '?',
+      '&',
+      'q=',
+      '-',
+      '.',
+      '$',
+      '$0',
+      '$1',
+      '$2',
+      '$9',
+      '%',
+      '%0',
+      '%1',
+      '%2',
+      '%20',
+      '%{HTTP_HOST}',
+      '%{HTTP:X-A}',
+      '%{QUERY_STRING}',
+      '%{NOPE}',
+      '%{',
+      '}',
+      '{',
+      `\${map:$1}`,
+      '\\',
+      '\\$',
+      '\\%',
+      '\\x',
+      'http://h/',
+      '"',
+      "'",
+      ';',
+      '#',
+    ),
+    6,
+  );
+  const rulePattern = joined(
+    fc.constantFrom(
+      '^',
+      '!',
+      'a',
+      '/',
+      '(.*)',
+      '(b|c)',
+      '(?<n>d)',
+      '\\.',
+      '[0-9]+',
+      '$',
+      '(',
+      ')',
+      '?',
+      '(?i)',
+      '{2}',
+    ),
+    5,
+  );
+  const flags = fc.constantFrom(
+    '',
+    '[L]',
+    '[END]',
+    '[R]',
+    '[R=301,L]',
+    '[R=307]',
+    '[R=200]',
+    '[F]',
+    '[G]',
+    '[NC,L]',
+    '[QSA,L]',
+    '[QSD]',
+    '[NE]',
+    '[P]',
+  );
+  const cond = fc
+    .tuple(
+      fc.constantFrom(
+        '%{HTTP_HOST}',
+        '%{QUERY_STRING}',
+        '%{HTTPS}',
+        '%{REQUEST_FILENAME}',
+        '%{HTTP:X-A}',
+        '%{HTTP_HOST}x',
+      ),
+      fc.constantFrom(
+        '^(.+)$',
+        '^([^.]+)\\.(.*)$',
+        '!^a',
+        '=GET',
+        'on',
+        '-f',
+        '!-d',
+        '^(?<h>w+)(x)?$',
+        '(',
+        '>5',
+        '^$',
+      ),
+      fc.constantFrom('', '[NC]', '[OR]', '[NC,OR]', '[X]'),
+    )
+    .map((t) => `RewriteCond ${t.join(' ')}`.trimEnd());
+  const block = fc
+    .tuple(fc.array(cond, { maxLength: 3 }), rulePattern, substitution, flags)
+    .map(([conds, pattern, subst, f]) =>
+      [...conds, `RewriteRule ${pattern} ${subst} ${f}`.trimEnd()].join('\n'),
+    );
+  const htaccess = fc
+    .tuple(
+      fc.constantFrom('', 'RewriteBase /b/\n', 'RewriteEngine On\n'),
+      fc.array(block, { minLength: 1, maxLength: 3 }),
+    )
+    .map(([head, blocks]) => head + blocks.join('\n'));
+  const options = fc.constantFrom(
+    {},
+    { context: 'server' as const },
+    { directory: '/sub/' },
+    { context: 'htaccess' as const, directory: '/a.b/' },
+  );
+  const strip = (c: RewriteConfig): RewriteConfig =>
+    JSON.parse(JSON.stringify(c, (k, v) => (k === 'at' ? undefined : v)));
+
+  it('emits only rules that compile, reporting the rest, and its text reads back to the same rules', () => {
+    fc.assert(
+      fc.property(htaccess, options, target, (text, opts, uri) => {
+        const c = fromApache(text, opts);
+        const nginx = c.toNginx();
+        const engine = compileNginx(nginx);
+        expect(strip(parseNginx(nginx))).toEqual(c.config);
+        assertNoInternalError(engine, uri, { host: 'h', 'x-a': 'v' }, 'GET');
+      }),
+      { numRuns: 3000 },
     );
   });
 });

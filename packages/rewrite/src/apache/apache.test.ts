@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { compileNginx } from '../nginx/index.js';
 import { fromApache } from './index.js';
 
 const host = (h: string) => ({ host: h });
@@ -137,5 +138,88 @@ RewriteRule ^ok$ /fine [L]`);
       [6, 'rule-dropped', 'RewriteMap lookups are not supported'],
     ]);
     expect(c.toNginx()).toBe('rewrite ^/ok$ /fine last;\n');
+  });
+});
+
+// mod_rewrite's do_expand: "\\c" is c; "$N"/"%N" (one digit) read the rule's captures or the last
+// matched RewriteCond's, and are empty when there are none; any other "$" or "%" is itself.
+describe('fromApache: "$" and "%" in a substitution', () => {
+  it('reports a literal "$", which nginx cannot write, and emits nothing broken', () => {
+    for (const rule of [
+      'RewriteRule ^a$ /b$/c [L]',
+      'RewriteRule ^a$ /b$ [L]',
+      'RewriteRule ^a$ /b\\$1 [L]',
+    ]) {
+      const c = fromApache(`${rule}\nRewriteRule ^z$ /y [L]`);
+      expect(c.issues).toEqual([
+        {
+          line: 1,
+          text: rule,
+          kind: 'rule-dropped',
+          reason: 'a literal "$" has no nginx equivalent (nginx reads every "$" as a variable)',
+        },
+      ]);
+      expect(c.toNginx()).toBe('rewrite ^/z$ /y last;\n');
+      const e = compileNginx(c.toNginx());
+      expect(e.evaluate({ uri: '/a', headers: host('h') })).toEqual({ action: 'pass', uri: '/a' });
+      expect(e.evaluate({ uri: '/z', headers: host('h') })).toEqual({ action: 'pass', uri: '/y' });
+    }
+  });
+
+  it('reads %N with no condition as nothing: /x%20y is /x0y', () => {
+    const c = fromApache('RewriteRule ^a$ /x%20y [L]\nRewriteRule ^b$ /p%0q [L]');
+    expect(c.issues).toEqual([]);
+    expect(c.toNginx()).toBe('rewrite ^/a$ /x0y last;\nrewrite ^/b$ /pq last;\n');
+    const e = compileNginx(c.toNginx());
+    expect(e.evaluate({ uri: '/a?k=v', headers: host('h') })).toEqual({ action: 'pass', uri: '/x0y?k=v' });
+    expect(e.evaluate({ uri: '/b', headers: host('h') })).toEqual({ action: 'pass', uri: '/pq' });
+  });
+
+  it('reads %N past the last condition groups as nothing, and keeps an escaped "%"', () => {
+    const c = fromApache('RewriteCond %{HTTP_HOST} ^([^.]+)\\.\nRewriteRule ^a$ /h/%1/%2/\\%1 [L]');
+    expect(c.issues).toEqual([]);
+    const e = compileNginx(c.toNginx());
+    expect(e.evaluate({ uri: '/a', headers: host('shop.example') })).toEqual({
+      action: 'pass',
+      uri: '/h/shop//%251',
+    });
+    // The last condition to match is %{HTTPS}'s, whose pattern has no groups.
+    const https = fromApache(
+      'RewriteCond %{HTTP_HOST} ^(.+)$\nRewriteCond %{HTTPS} off\nRewriteRule ^a$ /h/%1 [L]',
+    );
+    expect(compileNginx(https.toNginx()).evaluate({ uri: '/a', headers: host('shop.example') })).toEqual({
+      action: 'pass',
+      uri: '/h/',
+    });
+  });
+
+  it('reports $0 and a condition %0, the whole matches it does not convert', () => {
+    const c = fromApache(`RewriteRule ^a$ /b$0 [L]
+RewriteCond %{HTTP_HOST} ^(.+)$
+RewriteRule ^c$ /d%0 [L]
+RewriteRule !^e$ /f$0 [L]`);
+    expect(c.issues.map((i) => [i.line, i.kind, i.reason])).toEqual([
+      [1, 'rule-dropped', '$0 (the whole match of the pattern) is not converted'],
+      [3, 'rule-dropped', '%0 (the whole match of a condition) is not converted'],
+    ]);
+    // A pattern with "!" has no captures: $0 is empty.
+    expect(c.toNginx()).toBe('if ($uri !~ ^/e$) {\n    rewrite ^ /f last;\n}\n');
+  });
+
+  it('reports a rule whose converted regex nginx would refuse, with the reason', () => {
+    const c = fromApache('RewriteRule ^a(?>b)$ /c [L]\nRewriteCond %{HTTP_HOST} ^(x\nRewriteRule ^d$ /e [L]');
+    expect(c.issues.map((i) => [i.line, i.kind, i.reason])).toEqual([
+      [
+        1,
+        'rule-dropped',
+        'the converted rule does not compile: expected a regex that compiles (atomic groups are not supported), got "^/a(?>b)$"',
+      ],
+      [
+        3,
+        'rule-dropped',
+        'the converted rule does not compile: expected a regex that compiles (Unterminated group), got "^(?<rc1>x"',
+      ],
+    ]);
+    expect(c.toNginx()).toBe('\n');
   });
 });

@@ -1,4 +1,5 @@
 import { createEngine, type RewriteEngine, type RewriteEngineOptions } from '../engine/index.js';
+import { InvalidOptionError, SwitchyardError } from '../errors.js';
 import { toNginx } from '../nginx/print.js';
 import type { RewriteCondition, RewriteConfig, RewriteRule } from '../types.js';
 
@@ -87,20 +88,43 @@ function flagsOf(word: string | undefined): Map<string, string> | undefined {
 
 /** `%{VAR}` → an nginx variable, or `undefined` when there is none. */
 function serverVariable(name: string): string | undefined {
-  if (name.startsWith('HTTP:')) return `$http_${name.slice(5).toLowerCase().replace(/-/g, '_')}`;
+  if (/^HTTP:[A-Za-z0-9_-]+$/.test(name)) return `$http_${name.slice(5).toLowerCase().replace(/-/g, '_')}`;
   const known = SERVER_VARIABLES[name];
   if (known !== undefined) return known;
   if (/^HTTP_[A-Z0-9_]+$/.test(name)) return `$${name.toLowerCase()}`;
   return undefined;
 }
 
-/** Converts a test string or substitution: `%{VAR}`, `%N`, `$N`. */
-function convertString(s: string, problem: (why: string) => void): string {
+/** What the back-references of a substitution can read. */
+interface BackReferences {
+  /** `$N` reads the rule's captures: false when its pattern has a `!` (mod_rewrite sets none). */
+  rule: boolean;
+  /**
+   * The variable holding each group of the condition that `%N` reads (index 0 unused; `null`
+   * when `[OR]` conditions name it differently), or `undefined` when no condition sets them.
+   */
+  cond: readonly (string | null)[] | undefined;
+}
+
+const LITERAL_DOLLAR = 'a literal "$" has no nginx equivalent (nginx reads every "$" as a variable)';
+
+/**
+ * Converts a substitution as mod_rewrite's `do_expand` reads it, in one pass: `\\c` is `c`,
+ * `%{VAR}` a server variable, `$N` and `%N` (one digit) a capture of the rule or of the last
+ * matched condition (empty when there is none), and any other `$` or `%` is itself.
+ * @see https://httpd.apache.org/docs/current/mod/mod_rewrite.html#rewriterule
+ */
+function convertString(s: string, refs: BackReferences, problem: (why: string) => void): string {
   let out = '';
+  const literal = (ch: string) => {
+    // nginx's script compiler has no escape for "$" (ngx_http_script_compile).
+    if (ch === '$') problem(LITERAL_DOLLAR);
+    else out += ch;
+  };
   for (let i = 0; i < s.length; i++) {
     const ch = s[i] as string;
     if (ch === '\\' && i + 1 < s.length) {
-      out += s[++i];
+      literal(s[++i] as string);
       continue;
     }
     if (ch === '%' && s[i + 1] === '{') {
@@ -112,23 +136,50 @@ function convertString(s: string, problem: (why: string) => void): string {
       i = end < 0 ? s.length : end;
       continue;
     }
-    if (ch === '%' && /[0-9]/.test(s[i + 1] ?? '')) {
-      out += `\${rc${s[++i]}}`;
+    if ((ch === '%' || ch === '$') && /[0-9]/.test(s[i + 1] ?? '')) {
+      out += backReference(ch, Number(s[++i]), refs, problem);
       continue;
     }
     if (ch === '$' && s[i + 1] === '{') {
       problem('RewriteMap lookups are not supported');
       return out;
     }
-    out += ch;
+    literal(ch);
   }
   return out;
 }
 
-/** Renames the capturing groups of a condition regex to `rc1`… so `%N` can read them later. */
-function nameGroups(pattern: string): string {
+/** `$N` or `%N` in nginx terms: a group that is never set expands to nothing, as in `do_expand`. */
+function backReference(
+  kind: '$' | '%',
+  n: number,
+  refs: BackReferences,
+  problem: (why: string) => void,
+): string {
+  if (kind === '$') {
+    if (!refs.rule) return '';
+    if (n > 0) return `$${n}`;
+    problem('$0 (the whole match of the pattern) is not converted');
+    return '';
+  }
+  if (refs.cond === undefined) return '';
+  if (n === 0) {
+    problem('%0 (the whole match of a condition) is not converted');
+    return '';
+  }
+  const name = refs.cond[n];
+  if (name === null) problem(`%${n} reads groups that the [OR] conditions name differently`);
+  return typeof name === 'string' ? `\${${name}}` : '';
+}
+
+/**
+ * Renames the capturing groups of a condition regex to `rc1`… so `%N` can read them later;
+ * `names[N]` is the variable that holds group N (a group named in the pattern keeps its name).
+ */
+function nameGroups(pattern: string): { regex: string; names: string[] } {
   let out = '';
   let n = 0;
+  const names = [''];
   for (let i = 0; i < pattern.length; i++) {
     const ch = pattern[i] as string;
     if (ch === '\\') {
@@ -143,14 +194,17 @@ function nameGroups(pattern: string): string {
       i += cls.length - 1;
       continue;
     }
-    if (ch === '(' && pattern[i + 1] !== '?' && pattern[i + 1] !== '*') {
-      n++;
+    const named = ch === '(' ? /^\(\?(?:P?<([A-Za-z_]\w*)>|'([A-Za-z_]\w*)')/.exec(pattern.slice(i)) : null;
+    if (named !== null) {
+      names[++n] = (named[1] ?? named[2]) as string;
+    } else if (ch === '(' && pattern[i + 1] !== '?' && pattern[i + 1] !== '*') {
+      names[++n] = `rc${n}`;
       out += `(?<rc${n}>`;
       continue;
     }
     out += ch;
   }
-  return out;
+  return { regex: out, names };
 }
 
 /** `${name}` → `$name` where nothing that could extend the name follows. */
@@ -293,15 +347,17 @@ export function fromApache(text: string, options: FromApacheOptions = {}): Apach
     const nc = flags.has('NC') || flags.has('NOCASE');
     const rulePattern = nc ? `(?i)${pattern}` : pattern;
 
-    // Conditions, grouped by [OR].
+    // Conditions, grouped by [OR], and the groups that %N can read.
     const tests: { cond: RewriteCondition; line: number }[][] = [];
     let group: { cond: RewriteCondition; line: number }[] = [];
+    const setters: string[][] = [];
     for (const c of ruleConds) {
-      const cond = condition(c);
-      if (typeof cond === 'string') {
-        issues.push({ line: c.line, text: c.text, kind: 'condition-dropped', reason: cond });
+      const converted = condition(c);
+      if (typeof converted === 'string') {
+        issues.push({ line: c.line, text: c.text, kind: 'condition-dropped', reason: converted });
       } else {
-        group.push({ cond, line: c.line });
+        group.push({ cond: converted.cond, line: c.line });
+        if (converted.names !== undefined) setters.push(converted.names);
       }
       if (!c.or && group.length > 0) {
         tests.push(group);
@@ -337,11 +393,16 @@ export function fromApache(text: string, options: FromApacheOptions = {}): Apach
       action = { type: 'break' };
       needsPatternTest = !matchAll;
     } else {
-      let target = convertString(substitution, fail);
+      let target = convertString(
+        substitution,
+        { rule: !negated, cond: condGroups(setters, ruleConds) },
+        fail,
+      );
       const absolute = /^[a-z][a-z0-9+.-]*:\/\//i.test(substitution);
       if (!absolute && !target.startsWith('/') && context === 'htaccess') {
         target = `${base.endsWith('/') ? base : `${base}/`}${target}`;
       }
+      if (target === '') fail('the substitution is empty once converted');
       const hasQuery = target.includes('?');
       const simpleTail = /^((?:[^$%]|\$\{[a-z_]+\})*)(\$1|\$\{uri\})$/.exec(target);
       if (code !== undefined && matchAll && !hasQuery && !qsa && simpleTail !== null) {
@@ -383,7 +444,18 @@ export function fromApache(text: string, options: FromApacheOptions = {}): Apach
         },
       ]);
     }
-    rules.push(...assemble(tests, action as RewriteRule, ruleNo));
+    const converted = assemble(tests, action as RewriteRule, ruleNo);
+    try {
+      // Whatever else nginx refuses (a regex it cannot translate…) is reported, not emitted.
+      createEngine({ rules: converted, locations: [] });
+    } catch (e) {
+      if (!(e instanceof SwitchyardError)) throw e;
+      // The option path names the converted rule's insides; the reason stands without it.
+      const why = e instanceof InvalidOptionError ? e.message.slice(e.path.length + 2) : e.message;
+      issue('rule-dropped', `the converted rule does not compile: ${why}`);
+      continue;
+    }
+    rules.push(...converted);
   }
 
   const config: RewriteConfig = { rules, locations: [] };
@@ -395,8 +467,11 @@ export function fromApache(text: string, options: FromApacheOptions = {}): Apach
   };
 }
 
-/** A RewriteCond as an nginx `if` condition, or why it has none. */
-function condition(c: Cond): RewriteCondition | string {
+/**
+ * A RewriteCond as an nginx `if` condition, with the variables of its groups when a match
+ * sets `%N` (a regex without `!`), or why it has none.
+ */
+function condition(c: Cond): { cond: RewriteCondition; names?: string[] } | string {
   let test: string;
   const m = /^%\{([^}]+)\}$/.exec(c.test);
   if (m !== null) {
@@ -415,12 +490,35 @@ function condition(c: Cond): RewriteCondition | string {
     // Apache's HTTPS is "on" or "off"; nginx's $https is "on" or "".
     const on = /^\^?on\$?$/i.test(p) ? true : /^\^?off\$?$/i.test(p) ? false : undefined;
     if (on === undefined) return `the HTTPS pattern "${p}" is not supported`;
-    return { variable: '$https', operator: on !== negate ? '=' : '!=', value: 'on' };
+    const cond: RewriteCondition = { variable: '$https', operator: on !== negate ? '=' : '!=', value: 'on' };
+    // Still a regex to mod_rewrite: one without "!" that matches leaves no groups for %N.
+    return negate ? { cond } : { cond, names: [''] };
   }
-  if (p.startsWith('=')) return { variable: test, operator: negate ? '!=' : '=', value: p.slice(1) };
-  const regex = nameGroups(p);
+  if (p.startsWith('=')) {
+    return { cond: { variable: test, operator: negate ? '!=' : '=', value: p.slice(1) } };
+  }
+  const { regex, names } = nameGroups(p);
   const op = negate ? (c.nc ? '!~*' : '!~') : c.nc ? '~*' : '~';
-  return { variable: test, operator: op, regex };
+  // mod_rewrite's apply_rewrite_cond keeps the captures of a regex that matched without "!".
+  return negate
+    ? { cond: { variable: test, operator: op, regex } }
+    : { cond: { variable: test, operator: op, regex }, names };
+}
+
+/**
+ * The groups `%N` reads: those of the last condition that sets them when all must match; with
+ * `[OR]` the one that matched last is not known here, so each group is taken from any of them.
+ */
+function condGroups(setters: string[][], conds: Cond[]): (string | null)[] | undefined {
+  if (setters.length === 0) return undefined;
+  if (!conds.some((c) => c.or)) return setters[setters.length - 1];
+  const merged: (string | null)[] = [];
+  for (const names of setters) {
+    names.forEach((name, n) => {
+      merged[n] = merged[n] === undefined || merged[n] === name ? name : null;
+    });
+  }
+  return merged;
 }
 
 function negation(c: RewriteCondition): RewriteCondition {

@@ -51,4 +51,18 @@ describe('rewriteRules', () => {
     expect(() => b.build()).toThrow(InvalidOptionError);
     expect(() => b.build()).toThrow(/^locations\[0\]\.rules\[0\]\.regex: expected a regex that compiles/);
   });
+
+  it('refuses a return code Node cannot send when it is built, and keeps 444', () => {
+    const b = rewriteRules().location('/a/', (l) => l.if({ variable: '$arg_x' }, (i) => i.return(0)));
+    expect(() => b.build()).toThrow(InvalidOptionError);
+    expect(() => b.build()).toThrow(
+      'locations[0].rules[0].rules[0].code: expected a status code from 100 to 999 (Node cannot send one below 100), got 0',
+    );
+    expect(() => rewriteRules().return(99, 'x').build()).toThrow(/^rules\[0\]\.code: .*got 99$/);
+    expect(() => rewriteRules().return(-1).build()).toThrow(/^rules\[0\]\.code: .*got -1$/);
+    expect(rewriteRules().return(444).build().evaluate({ uri: '/' })).toEqual({
+      action: 'return',
+      status: 444,
+    });
+  });
 });

@@ -394,8 +394,16 @@ function rule(r: RewriteRule, path: string, ctx: Ctx, context: 'server' | 'locat
           return problem(at, `${path}.code`, 'return', 'a status code, or a URL for "return URL"', r.code);
         }
         status = 302;
-      } else if (!Number.isInteger(status) || status < 0 || status > 999) {
-        return problem(at, `${path}.code`, 'return', 'a status code from 0 to 999', r.code);
+      } else if (!Number.isInteger(status) || status < 100 || status > 999) {
+        // nginx takes 0–999 (ngx_http_rewrite_return) and sends a code below 100 as a
+        // status line "HTTP/1.1 042 "; Node's writeHead throws on it, so it is refused here.
+        return problem(
+          at,
+          `${path}.code`,
+          'return',
+          'a status code from 100 to 999 (Node cannot send one below 100)',
+          r.code,
+        );
       }
       const text = r.text === undefined ? undefined : template(r.text, at, `${path}.text`, 'return', ctx);
       return { k: 'return', src: r, status, text };

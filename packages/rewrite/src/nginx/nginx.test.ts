@@ -147,6 +147,28 @@ describe('syntax errors', () => {
     );
   });
 
+  it('refuses a return code below 100, which Node cannot send, naming its line, column and code', () => {
+    // nginx accepts 0–999 and sends "HTTP/1.1 042 "; Node's writeHead throws on it.
+    const e = syntaxError('location = /a {\n  return 42;\n}');
+    expect(e.message).toBe(
+      '"return": expected a status code from 100 to 999 (Node cannot send one below 100), got 42 at line 2, column 3',
+    );
+    expect([e.code, e.line, e.column, e.directive]).toEqual(['SWY_ERR_REWRITE_SYNTAX', 2, 3, 'return']);
+    expect(syntaxError('return 0;').message).toMatch(/got 0 at line 1, column 1$/);
+    expect(syntaxError('if ($arg_x) { return 99 "text"; }').message).toMatch(/got 99 at line 1, column 15$/);
+    expect(compileNginx('return 100;').evaluate({ uri: '/' })).toEqual({
+      action: 'return',
+      status: 100,
+      body: '',
+    });
+    expect(compileNginx('return 444;').evaluate({ uri: '/' })).toEqual({ action: 'return', status: 444 });
+    expect(compileNginx('return 999 x;').evaluate({ uri: '/' })).toEqual({
+      action: 'return',
+      status: 999,
+      body: 'x',
+    });
+  });
+
   it('knows variables declared by set or a named capture anywhere', () => {
     expect(() =>
       compileNginx('location /a { return 200 $later$slug; }\nset $later 1;\nlocation ~ ^/(?<slug>.+)$ {}'),

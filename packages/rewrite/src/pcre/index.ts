@@ -24,7 +24,10 @@ export class PcreTranslationError extends Error {
   }
 }
 
-/** Which regex engine the translation is for. */
+/**
+ * Which regex engine the translation is for.
+ * @inline
+ */
 export type RegexDialect = 'js' | 're2';
 
 /** A translated pattern. */
