@@ -65,8 +65,16 @@ export interface CacheStore {
   deletePrefix(prefix: string): number | Promise<number>;
   /** Removes every entry carrying `tag`; how many were removed. */
   deleteTag(tag: string): number | Promise<number>;
-  /** How many bytes the entries take now, and the limit, when the store knows them cheaply. */
-  usage?(): { sizeBytes: number; maxSizeBytes: number | undefined };
+  /**
+   * How many bytes the entries take now, and the limit, when the store knows them cheaply;
+   * the cache reports them as `size` and `maxSize` in {@link CacheStats}.
+   */
+  usage?(): {
+    /** Bytes the entries take now. */
+    sizeBytes: number;
+    /** The most the entries may take (nginx `max_size`); `undefined` without a limit. */
+    maxSizeBytes: number | undefined;
+  };
 }
 
 /** What the cache reads of a request. */

@@ -1,3 +1,9 @@
+/**
+ * `@switchyard/core/fastify`: the reverse proxy as a Fastify plugin, {@link switchyard}.
+ *
+ * @packageDocumentation
+ * @module @switchyard/core/fastify
+ */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { createProxy, type ProxyOptions, type ReverseProxy } from '../proxy/index.js';
 

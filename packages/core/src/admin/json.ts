@@ -36,12 +36,19 @@ export interface PeerJson {
   response_time: number;
   /** Responses by class and by status code. */
   responses: {
+    /** Informational responses. */
     '1xx': number;
+    /** Successful responses. */
     '2xx': number;
+    /** Redirections. */
     '3xx': number;
+    /** Client errors. */
     '4xx': number;
+    /** Server errors. */
     '5xx': number;
+    /** Count per status code, keyed by the code (`"200"`). */
     codes: Record<string, number>;
+    /** All responses. */
     total: number;
   };
   /** Bytes sent to the server. */
@@ -53,7 +60,16 @@ export interface PeerJson {
   /** Times it became unavail (max_fails reached). */
   unavail: number;
   /** Active health checks; `last_passed` once a check ran. */
-  health_checks: { checks: number; fails: number; unhealthy: number; last_passed?: boolean };
+  health_checks: {
+    /** Checks made. */
+    checks: number;
+    /** Checks failed. */
+    fails: number;
+    /** Times the server became unhealthy. */
+    unhealthy: number;
+    /** Whether the last check passed. */
+    last_passed?: boolean;
+  };
   /** Time spent unavail, checking or unhealthy, ms. */
   downtime: number;
   /** ISO 8601; present while the server is unavail, checking or unhealthy. */
@@ -109,13 +125,33 @@ export interface CacheJson {
   /** Still loading. */
   cold: boolean;
   /** Fresh hits. */
-  hit: { responses: number; bytes: number };
+  hit: {
+    /** Responses served. */
+    responses: number;
+    /** Bytes of those responses. */
+    bytes: number;
+  };
   /** Stale hits. */
-  stale: { responses: number; bytes: number };
+  stale: {
+    /** Responses served. */
+    responses: number;
+    /** Bytes of those responses. */
+    bytes: number;
+  };
   /** Served while updating. */
-  updating: { responses: number; bytes: number };
+  updating: {
+    /** Responses served. */
+    responses: number;
+    /** Bytes of those responses. */
+    bytes: number;
+  };
   /** Revalidated. */
-  revalidated: { responses: number; bytes: number };
+  revalidated: {
+    /** Responses served. */
+    responses: number;
+    /** Bytes of those responses. */
+    bytes: number;
+  };
   /** Misses. */
   miss: CacheWriteJson;
   /** Expired entries fetched again. */
@@ -126,9 +162,13 @@ export interface CacheJson {
 
 /** An outcome that may write to the cache. */
 export interface CacheWriteJson {
+  /** Responses with this outcome. */
   responses: number;
+  /** Bytes of those responses. */
   bytes: number;
+  /** Responses written to the cache. */
   responses_written: number;
+  /** Bytes written to the cache. */
   bytes_written: number;
 }
 

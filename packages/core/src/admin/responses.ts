@@ -9,6 +9,7 @@ export const API_DOCS = 'https://nginx.org/en/docs/http/ngx_http_api_module.html
  * @see https://nginx.org/en/docs/http/ngx_http_api_module.html#def_nginx_error
  */
 export interface AdminErrorBody {
+  /** The error: its HTTP status, a short text and NGINX Plus's error code. */
   error: {
     /** The HTTP status. */
     status: number;

@@ -9,7 +9,9 @@ export type { HeaderMatch, MatchOptions } from './match.js';
 
 /** Timer functions; tests pass a manual scheduler. */
 export interface Timers {
+  /** Calls `fn` once after `ms` milliseconds; returns a handle for `clearTimeout`. */
   setTimeout(fn: () => void, ms: number): unknown;
+  /** Cancels a call scheduled with `setTimeout`, given its handle. */
   clearTimeout(handle: unknown): void;
 }
 

@@ -11,6 +11,7 @@ export type HeaderMatch =
       value: string | RegExp;
     }
   | {
+      /** The header's name, any case. */
       name: string;
       /** `true`: the header must be present; `false`: absent. */
       present: boolean;
@@ -29,7 +30,12 @@ export interface MatchOptions {
   /** Conditions on headers; all must hold. */
   headers?: HeaderMatch[];
   /** A condition on the first 256 KB of the body. */
-  body?: { op: '~' | '!~'; pattern: string | RegExp };
+  body?: {
+    /** `~` the body must match `pattern`, `!~` it must not. */
+    op: '~' | '!~';
+    /** A RegExp, or its source. */
+    pattern: string | RegExp;
+  };
 }
 
 /** A compiled `match` block. */
