@@ -9,6 +9,7 @@ export default defineConfig({
     // Tests run against the TypeScript sources, so no build is needed first.
     alias: [
       { find: /^@switchyard\/core\/fastify$/, replacement: src('core', 'adapters/fastify.ts') },
+      { find: /^@switchyard\/core\/metrics$/, replacement: src('core', 'metrics/index.ts') },
       { find: /^@switchyard\/core$/, replacement: src('core') },
       { find: /^@switchyard\/balancers$/, replacement: src('balancers') },
       { find: /^@switchyard\/cache$/, replacement: src('cache') },

@@ -16,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { stickyCookie } from '@switchyard/balancers';
 import { createCache } from '@switchyard/cache';
 import { countTraffic, createAdminApi, createHealthCheck, createProxy } from '@switchyard/core';
+import { createMetrics } from '@switchyard/core/metrics';
 import { compileNginx } from '@switchyard/rewrite';
 import { WebSocketServer } from 'ws';
 
@@ -221,10 +222,13 @@ export async function start({ port = 0, adminPort = 0, adminToken, traffic = fal
   const checks = createHealthCheck(proxy.upstream, { uri: '/healthz', intervalMs: 2_000, timeoutMs: 1_000 });
   // The front's client connections and requests, for /connections and /http/requests.
   const stats = countTraffic([server]);
+  // The Prometheus metrics the admin port serves at /metrics (they need prom-client).
+  const metrics = createMetrics({ upstreams: [proxy.upstream], caches: { demo: cache }, stats });
   const admin = createAdminApi({
     upstreams: [proxy.upstream],
     caches: { demo: cache },
     stats,
+    metrics,
     auth: { token },
   });
   const adminServer = createServer(admin.handler);

@@ -2,7 +2,8 @@ import { defineConfig } from 'tsup';
 
 export default defineConfig({
   entry: ['src/index.ts'],
-  format: ['esm'],
+  // Both: `import` gets ESM, `require()` gets CommonJS (Node < 20.19 has no require(esm)).
+  format: ['esm', 'cjs'],
   dts: true,
   clean: true,
   target: 'node20',

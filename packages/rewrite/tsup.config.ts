@@ -2,7 +2,11 @@ import { defineConfig } from 'tsup';
 
 export default defineConfig({
   entry: ['src/index.ts'],
-  format: ['esm'],
+  // Both: `import` gets ESM, `require()` gets CommonJS (Node < 20.19 has no require(esm)).
+  format: ['esm', 'cjs'],
+  // The RE2 loader calls createRequire(import.meta.url); in the CommonJS build the shim
+  // turns import.meta.url into the file URL of __filename.
+  shims: true,
   dts: true,
   clean: true,
   target: 'node20',

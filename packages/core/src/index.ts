@@ -1,3 +1,15 @@
+/**
+ * The main entry of `@switchyard/core`: upstream groups ({@link createUpstream}), the
+ * streaming reverse proxy ({@link createProxy}) with its Connect/Express and WebSocket
+ * adapters, active health checks ({@link createHealthCheck}) and the NGINX Plus API
+ * ({@link createAdminApi}). The Fastify plugin is in `@switchyard/core/fastify`, the
+ * Prometheus metrics in `@switchyard/core/metrics`. The balancer contract (`Balancer`, …)
+ * and `roundRobin` are re-exported from
+ * {@link @switchyard/balancers! | @switchyard/balancers}, which documents them.
+ *
+ * @packageDocumentation
+ * @module @switchyard/core
+ */
 export type {
   Balancer,
   PeerView,
@@ -12,6 +24,7 @@ export {
   type AdminApiOptions,
   type AdminAuth,
   type AdminErrorBody,
+  type AdminMetrics,
   API_VERSIONS,
   type CacheJson,
   type CacheOutcome,
@@ -48,7 +61,6 @@ export {
   type MatchOptions,
   type Timers,
 } from './health/index.js';
-export { createMetrics, type Metrics, type MetricsOptions, STATE_VALUES } from './metrics/index.js';
 export {
   type HealthCheckCounts,
   Peer,

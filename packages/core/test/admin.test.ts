@@ -12,6 +12,7 @@ import express from 'express';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type AdminApiOptions, countTraffic, createAdminApi, type TrafficStats } from '../src/admin/index.js';
 import { createHealthCheck } from '../src/health/index.js';
+import { createMetrics } from '../src/metrics/index.js';
 import type { Peer } from '../src/peer/index.js';
 import { createProxy, type ReverseProxy } from '../src/proxy/index.js';
 import { createUpstream, type Upstream } from '../src/upstream/index.js';
@@ -647,7 +648,8 @@ describe('admin API: reads', () => {
 describe('admin API: errors', () => {
   it('answers unknown versions, paths and methods with NGINX Plus error objects', async () => {
     const a = await backend('a');
-    const { url } = await admin({ upstreams: [createUpstream({ name: 'app', servers: [a.url] })] });
+    const u = createUpstream({ name: 'app', servers: [a.url] });
+    const { url } = await admin({ upstreams: [u], metrics: createMetrics({ upstreams: [u] }) });
     const cases: Array<[string, string, number, string, string]> = [
       ['GET', '/api/7/', 404, 'UnknownVersion', 'unknown version'],
       ['GET', '/api/10/nginx', 404, 'UnknownVersion', 'unknown version'],
@@ -726,7 +728,7 @@ describe('admin API: errors', () => {
       ],
       [
         { upstreams: [u], metrics: 1 },
-        'metrics: expected a Metrics object from createMetrics(), or false, got 1',
+        'metrics: expected a Metrics object from createMetrics() of @switchyard/core/metrics, got 1',
       ],
       [{ upstreams: [u], now: 1 }, 'now: expected a function, got 1'],
       [
@@ -1113,9 +1115,11 @@ describe('admin API: writes', () => {
 describe('admin API: mounting', () => {
   it('answers under a prefix when one is given', async () => {
     const a = await backend('a');
+    const u = createUpstream({ name: 'app', servers: [a.url] });
     const { url } = await admin({
-      upstreams: [createUpstream({ name: 'app', servers: [a.url] })],
+      upstreams: [u],
       prefix: '/admin',
+      metrics: createMetrics({ upstreams: [u] }),
     });
     expect((await get(url, '/admin/api/')).json).toEqual([8, 9]);
     expect((await get(url, '/admin/api/9/http/upstreams/app/servers/0')).status).toBe(200);
@@ -1126,7 +1130,8 @@ describe('admin API: mounting', () => {
 
   it('works as Express middleware under a mount path, passing other paths on', async () => {
     const a = await backend('a');
-    const api = createAdminApi({ upstreams: [createUpstream({ name: 'app', servers: [a.url] })] });
+    const u = createUpstream({ name: 'app', servers: [a.url] });
+    const api = createAdminApi({ upstreams: [u], metrics: createMetrics({ upstreams: [u] }) });
     const app = express();
     app.use('/ops', api.middleware);
     app.use((_req, res) => {
@@ -1143,15 +1148,25 @@ describe('admin API: mounting', () => {
     expect([other.status, other.body]).toEqual([418, 'next']);
   });
 
-  it('serves the Prometheus metrics at /metrics, or none with metrics: false', async () => {
+  it('serves the Prometheus metrics at /metrics only when it is given them', async () => {
     const a = await backend('a');
     const u = createUpstream({ name: 'app', servers: [a.url] });
-    const { url, api } = await admin({ upstreams: [u] });
+    const metrics = createMetrics({ upstreams: [u] });
+    const { url, api } = await admin({ upstreams: [u], metrics });
     const r = await get(url, '/metrics');
+    expect([r.status, r.headers['content-type']]).toEqual([200, 'text/plain; version=0.0.4; charset=utf-8']);
     expect(r.body).toContain(`nginxplus_upstream_server_requests{upstream="app",server="${a.hostPort}"} 0\n`);
-    expect(api.metrics).toBeDefined();
-    const none = await admin({ upstreams: [u], metrics: false });
+    expect(api.metrics).toBe(metrics);
+    const none = await admin({ upstreams: [u] });
     expect((await get(none.url, '/metrics')).json).toEqual(apiError(404, 'PathNotFound', 'path not found'));
     expect(none.api.metrics).toBe(undefined);
+  });
+
+  it('serves any object with metrics() and contentType at /metrics', async () => {
+    const u = createUpstream({ name: 'app', servers: ['http://127.0.0.1:9'] });
+    const own = { contentType: 'text/plain; version=0.0.4', metrics: async () => 'app_up 1\n' };
+    const { url } = await admin({ upstreams: [u], metrics: own });
+    const r = await get(url, '/metrics');
+    expect([r.status, r.headers['content-type'], r.body]).toEqual([200, own.contentType, 'app_up 1\n']);
   });
 });

@@ -8,6 +8,7 @@ import {
   waitFor,
 } from '@switchyard/testkit';
 import { Counter, Registry } from 'prom-client';
+import { Counter as Counter14, Registry as Registry14 } from 'prom-client-14';
 import { afterEach, describe, expect, it } from 'vitest';
 import { countTraffic, createAdminApi } from '../src/admin/index.js';
 import { createMetrics, type MetricsOptions, STATE_VALUES } from '../src/metrics/index.js';
@@ -309,6 +310,24 @@ describe('Prometheus metrics', () => {
     expect(text).toContain('nginxplus_upstream_server_requests{upstream="app",server="127.0.0.1:9001"} 0\n');
   });
 
+  it('takes a Registry from another copy of prom-client, here major 14', async () => {
+    const registry = new Registry14();
+    new Counter14({ name: 'app_logins', help: 'Logins', registers: [registry] }).inc(2);
+    const a = await statusBackend();
+    const u = createUpstream({ name: 'app', servers: [a.url] });
+    const f = await proxied(u);
+    const metrics = createMetrics({ upstreams: [u], registry });
+    expect(metrics.registry).toBe(registry);
+    await send(f.url, { path: '/201' });
+    const text = await registry.metrics();
+    expect(text).toContain('app_logins 2\n');
+    expect(text).toContain('# TYPE nginxplus_upstream_server_requests counter\n');
+    expect(text).toContain(`nginxplus_upstream_server_requests{upstream="app",server="${a.hostPort}"} 1\n`);
+    expect(text).toContain(`nginxplus_upstream_server_state{upstream="app",server="${a.hostPort}"} 1\n`);
+    expect(await metrics.metrics()).toBe(text);
+    expect(metrics.contentType).toBe(registry.contentType);
+  });
+
   it('serves the text format from its own handler', async () => {
     const u = createUpstream({ name: 'app', servers: ['http://127.0.0.1:9001'] });
     const metrics = createMetrics({ upstreams: [u] });
@@ -327,7 +346,10 @@ describe('Prometheus metrics', () => {
     const a = await statusBackend();
     const u = createUpstream({ name: 'app', servers: [a.url] });
     const f = await proxied(u);
-    const api = createAdminApi({ upstreams: [u], servers: [f.server] });
+    const traffic = countTraffic([f.server]);
+    closers.push(() => traffic.close());
+    const metrics = createMetrics({ upstreams: [u], stats: traffic });
+    const api = createAdminApi({ upstreams: [u], stats: traffic, metrics });
     closers.push(() => api.close());
     const l = await listen(createServer(api.handler));
     closers.push(() => l.close());

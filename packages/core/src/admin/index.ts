@@ -2,7 +2,6 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { intAt, isObject, knownKeys, objectAt, stringAt } from '../config/validate.js';
 import { InvalidOptionError, PeerExistsError } from '../errors.js';
-import { createMetrics, type Metrics } from '../metrics/index.js';
 import type { Peer } from '../peer/index.js';
 import type { Upstream } from '../upstream/index.js';
 import { DASHBOARD_HEADERS, DASHBOARD_HTML, DASHBOARD_PATHS } from './dashboard/index.js';
@@ -51,6 +50,17 @@ export interface AdminAuth {
   authorize?: (req: IncomingMessage) => boolean | Promise<boolean>;
 }
 
+/**
+ * What the admin API serves at `/metrics`; `createMetrics()` of `@switchyard/core/metrics`
+ * gives one. Declared here, by its shape, so that `@switchyard/core` never loads prom-client.
+ */
+export interface AdminMetrics {
+  /** The exposition format's content type. */
+  readonly contentType: string;
+  /** The metrics in the Prometheus text format, read now. */
+  metrics(): Promise<string>;
+}
+
 /** Options of {@link createAdminApi}. */
 export interface AdminApiOptions {
   /** The upstream groups to show and manage, by `upstream.name` (a list) or by key (a map). */
@@ -69,8 +79,11 @@ export interface AdminApiOptions {
   servers?: readonly Server[];
   /** Or read those counts from here; without `servers` or `stats` they are 0. */
   stats?: TrafficStats;
-  /** The metrics served at `/metrics`; `false` for none. @default createMetrics() over the same upstreams, caches and traffic */
-  metrics?: Metrics | false;
+  /**
+   * The metrics to serve at `/metrics`: `createMetrics()` of `@switchyard/core/metrics`
+   * (which needs prom-client installed). Without it `/metrics` is not served. @default none
+   */
+  metrics?: AdminMetrics;
   /** `/nginx` `version`. @default the Node.js version */
   version?: string;
   /** `/nginx` `build`. @default 'switchyard' */
@@ -90,7 +103,7 @@ export interface AdminApi {
   /** Connect/Express middleware; paths outside the API, the metrics and the dashboard go to `next()`. */
   readonly middleware: (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => void;
   /** The metrics served at `/metrics`, if any. */
-  readonly metrics: Metrics | undefined;
+  readonly metrics: AdminMetrics | undefined;
   /** Stops counting traffic on `servers`. */
   close(): void;
 }
@@ -173,10 +186,10 @@ const noContent: Reply = { status: 204 };
  * The live stats and management API in the shape of the NGINX Plus API, versions 8 and 9,
  * so tools written for it work unchanged: `GET /api/` lists the versions, and
  * `/api/9/http/upstreams[/{name}[/servers[/{id}]]]` reads and changes upstream groups;
- * `/metrics` serves Prometheus metrics and `/dashboard` a live dashboard page that reads
- * the API every second and, for a user allowed to write, drains, marks down or reweights
- * servers. Reads are open; writes need `auth` (a bearer token compared in constant time,
- * or a hook) and are refused without it.
+ * `/metrics` serves the Prometheus `metrics` it is given, if any, and `/dashboard` a live
+ * dashboard page that reads the API every second and, for a user allowed to write, drains,
+ * marks down or reweights servers. Reads are open; writes need `auth` (a bearer token
+ * compared in constant time, or a hook) and are refused without it.
  *
  * Server ids: configuration order (primaries, then backups), then each added server takes
  * the next number; ids are not reused.
@@ -188,10 +201,14 @@ const noContent: Reply = { status: 204 };
  *
  * @example
  * ```ts
+ * import { createMetrics } from '@switchyard/core/metrics'; // needs prom-client
+ *
+ * const traffic = countTraffic([server]);
  * const admin = createAdminApi({
  *   upstreams: [proxy.upstream],
  *   auth: { token: process.env.ADMIN_TOKEN },
- *   servers: [server],
+ *   stats: traffic,
+ *   metrics: createMetrics({ upstreams: [proxy.upstream], stats: traffic }), // for /metrics
  * });
  * http.createServer(admin.handler).listen(8081, '127.0.0.1');
  * // curl -X PATCH -H "Authorization: Bearer $ADMIN_TOKEN" \
@@ -221,20 +238,7 @@ export function createAdminApi(options: AdminApiOptions): AdminApi {
   const nginxVersion = o.version === undefined ? process.versions.node : stringAt('version', o.version);
   const build = o.build === undefined ? 'switchyard' : stringAt('build', o.build);
   const maxBodyBytes = intAt('maxBodyBytes', o.maxBodyBytes, 65_536, 1);
-  let metrics: Metrics | undefined;
-  if (o.metrics === undefined) {
-    metrics = createMetrics({
-      upstreams: Object.fromEntries(upstreams),
-      caches: Object.fromEntries(caches),
-      stats: traffic.stats,
-    });
-  } else if (o.metrics !== false) {
-    const m = o.metrics as Metrics;
-    if (!isObject(m) || typeof m.metrics !== 'function') {
-      throw new InvalidOptionError('metrics', 'a Metrics object from createMetrics(), or false', m);
-    }
-    metrics = m;
-  }
+  const metrics = o.metrics === undefined ? undefined : metricsAt('metrics', o.metrics);
   const loadedAt = now();
   const stats = traffic.stats;
 
@@ -462,7 +466,7 @@ export function createAdminApi(options: AdminApiOptions): AdminApi {
     return true;
   }
 
-  async function serveMetrics(req: IncomingMessage, res: ServerResponse, m: Metrics): Promise<void> {
+  async function serveMetrics(req: IncomingMessage, res: ServerResponse, m: AdminMetrics): Promise<void> {
     const id = requestId();
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       sendError(res, methodNotSupported(['GET', 'HEAD']), id);
@@ -578,7 +582,6 @@ export function createAdminApi(options: AdminApiOptions): AdminApi {
     metrics,
     close() {
       traffic.counter?.close();
-      if (o.metrics === undefined) metrics?.close();
     },
   };
 }
@@ -611,6 +614,18 @@ function parseAuth(value: unknown): ParsedAuth | undefined {
     digest: token === undefined ? undefined : sha256(token),
     authorize: a.authorize as AdminAuth['authorize'],
   };
+}
+
+/** Checks the `metrics` option by the members served, so any copy of core's metrics passes. */
+function metricsAt(path: string, value: unknown): AdminMetrics {
+  if (!isObject(value) || typeof value.metrics !== 'function' || typeof value.contentType !== 'string') {
+    throw new InvalidOptionError(
+      path,
+      'a Metrics object from createMetrics() of @switchyard/core/metrics',
+      value,
+    );
+  }
+  return value as unknown as AdminMetrics;
 }
 
 function sha256(s: string): Buffer {

@@ -1,15 +1,33 @@
+/**
+ * `@switchyard/core/metrics`: Prometheus metrics of the upstreams, cache zones and client
+ * traffic ({@link createMetrics}), named as the NGINX Prometheus exporter names them.
+ * Needs prom-client installed; the main entry never loads it.
+ *
+ * @packageDocumentation
+ * @module @switchyard/core/metrics
+ */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { Counter, Gauge, Registry } from 'prom-client';
+import type { AdminMetrics } from '../admin/index.js';
 import { cacheMap, type Tracking, track, upstreamMap } from '../admin/track.js';
 import { trafficFrom } from '../admin/traffic.js';
 import type { CacheOutcome, CacheZone, TrafficStats, UpstreamList } from '../admin/types.js';
-import { knownKeys, objectAt } from '../config/validate.js';
+import { isObject, knownKeys, objectAt } from '../config/validate.js';
 import { InvalidOptionError } from '../errors.js';
 import type { Peer, PeerState } from '../peer/index.js';
 import type { Upstream } from '../upstream/index.js';
 
+/**
+ * The members of a prom-client `Registry` the metrics use. A `Registry` of prom-client 14
+ * or 15 has them, from whichever copy of prom-client the application loads.
+ */
+export interface MetricsRegistry extends Pick<Registry, 'registerMetric' | 'metrics'> {
+  /** The exposition format's content type. */
+  readonly contentType: string;
+}
+
 /** Options of {@link createMetrics}. */
-export interface MetricsOptions {
+export interface MetricsOptions<R extends MetricsRegistry = Registry> {
   /** The upstream groups to report, by `upstream.name` (a list) or by key (a map). */
   upstreams: UpstreamList;
   /** Cache zones to report, by zone name. */
@@ -20,15 +38,19 @@ export interface MetricsOptions {
   stats?: TrafficStats;
   /**
    * The registry to add the metrics to, e.g. prom-client's global `register` to serve
-   * them beside the default process metrics. @default a new Registry
+   * them beside the default process metrics. A `Registry` of prom-client 14 or 15 works,
+   * from whichever copy of prom-client the application has. @default a new Registry
    */
-  registry?: Registry;
+  registry?: R;
 }
 
-/** Prometheus metrics of the upstreams, collected when scraped. */
-export interface Metrics {
-  /** The registry holding the metrics. */
-  readonly registry: Registry;
+/**
+ * Prometheus metrics of the upstreams, collected when scraped. `createAdminApi` serves them
+ * at `/metrics` when given as its `metrics` option.
+ */
+export interface Metrics<R extends MetricsRegistry = Registry> extends AdminMetrics {
+  /** The registry holding the metrics: the one given as `registry`, or a new one. */
+  readonly registry: R;
   /** The exposition format's content type. */
   readonly contentType: string;
   /** The metrics in the Prometheus text format, read from the counters now. */
@@ -249,28 +271,48 @@ function register(registry: Registry, src: Source): void {
 }
 
 /**
+ * Checks a registry by the members used, not with `instanceof`: a Registry from another copy
+ * of prom-client (another major, or a second install) fails that test but works. prom-client's
+ * Counter and Gauge constructors call `registerMetric` on each of their `registers`; scraping
+ * calls `metrics()` and reads `contentType`.
+ */
+function registryAt(path: string, value: unknown): Registry {
+  if (
+    !isObject(value) ||
+    typeof value.registerMetric !== 'function' ||
+    typeof value.metrics !== 'function' ||
+    typeof value.contentType !== 'string'
+  ) {
+    throw new InvalidOptionError(path, 'a prom-client Registry', value);
+  }
+  return value as unknown as Registry;
+}
+
+/**
  * Prometheus metrics for upstream groups, named after the NGINX Prometheus exporter's
  * (`nginxplus_upstream_server_requests{upstream,server}`, `…_responses{code="2xx"}`,
  * `…_state`, …), through prom-client. Every value is read from the peers' plain counters
  * when scraped: there is no per-request cost.
  *
+ * Import it from `@switchyard/core/metrics`; it needs `prom-client` (14 or 15) installed
+ * beside `@switchyard/core`.
+ *
  * @example
  * ```ts
+ * import { createMetrics } from '@switchyard/core/metrics';
+ *
  * const metrics = createMetrics({ upstreams: [proxy.upstream], servers: [server] });
  * http.createServer(metrics.handler).listen(9113, '127.0.0.1');
  * ```
  * @see https://github.com/nginx/nginx-prometheus-exporter#metrics-for-nginx-plus
  */
-export function createMetrics(options: MetricsOptions): Metrics {
+export function createMetrics<R extends MetricsRegistry = Registry>(options: MetricsOptions<R>): Metrics<R> {
   const o = objectAt('options', options);
   knownKeys('', o, KEYS);
   const upstreams = upstreamMap('upstreams', o.upstreams);
   const caches = cacheMap('caches', o.caches);
   const traffic = trafficFrom(o.servers, o.stats);
-  if (o.registry !== undefined && !(o.registry instanceof Registry)) {
-    throw new InvalidOptionError('registry', 'a prom-client Registry', o.registry);
-  }
-  const registry = (o.registry as Registry | undefined) ?? new Registry();
+  const registry = o.registry === undefined ? new Registry() : registryAt('registry', o.registry);
   const src: Source = {
     groups: [...upstreams].map(([name, u]: [string, Upstream]) => [name, track(u)] as const),
     caches: [...caches],
@@ -295,7 +337,7 @@ export function createMetrics(options: MetricsOptions): Metrics {
   }
 
   return {
-    registry,
+    registry: registry as unknown as R,
     contentType: registry.contentType,
     metrics: () => registry.metrics(),
     handler,
