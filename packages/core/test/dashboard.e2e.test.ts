@@ -7,6 +7,7 @@ import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type CacheZone, createAdminApi, type PeerJson, type UpstreamJson } from '../src/admin/index.js';
 import { createHealthCheck, type HealthCheck } from '../src/health/index.js';
+import { createMetrics } from '../src/metrics/index.js';
 import { createProxy } from '../src/proxy/index.js';
 import { createUpstream, type Upstream } from '../src/upstream/index.js';
 import { front, send } from './helpers.js';
@@ -95,7 +96,12 @@ interface Setup {
  * server, counting the front's traffic.
  */
 async function setup(
-  options: { auth?: boolean; caches?: Record<string, CacheZone>; outage?: { on: boolean } } = {},
+  options: {
+    auth?: boolean;
+    caches?: Record<string, CacheZone>;
+    outage?: { on: boolean };
+    metrics?: boolean;
+  } = {},
 ): Promise<Setup> {
   const health = [{ ok: true }, { ok: true }, { ok: true }];
   const backends = await Promise.all(health.map((h) => backend(h)));
@@ -122,6 +128,7 @@ async function setup(
     prefix: '/admin',
     ...(options.auth === false ? {} : { auth: { token: TOKEN } }),
     ...(options.caches === undefined ? {} : { caches: options.caches }),
+    ...(options.metrics === true ? { metrics: createMetrics({ upstreams: [upstream] }) } : {}),
   });
   closers.push(() => api.close());
   const outage = options.outage;
@@ -221,11 +228,15 @@ describe('dashboard in headless Chromium', () => {
         bypass: { responses: 1 },
       }),
     };
-    const s = await setup({ caches: { pages } });
+    const s = await setup({ caches: { pages }, metrics: true });
     const load = traffic(s.frontUrl);
     closers.push(() => load.stop().then(() => undefined));
     const page = await newPage();
     await page.goto(`${s.adminUrl}/admin/dashboard`);
+
+    // Given metrics, the API serves them and the footer links them.
+    await page.waitForSelector('#metrics-part:not([hidden])', WAIT);
+    expect(await page.getAttribute('#metrics-link', 'href')).toBe('/admin/metrics');
 
     // Requests per second come from two successive polls of the counters.
     await page.locator('#req-rate', { hasText: /^[1-9]/ }).waitFor(WAIT);
@@ -369,6 +380,8 @@ describe('dashboard in headless Chromium', () => {
     expect(await page.isHidden('#auth-form')).toBe(true);
     expect(await page.locator('button[data-action]').count()).toBe(0);
     expect(await page.textContent(`${row(0)} .state`)).toBe('up');
+    // No metrics were given: the footer does not link to a 404.
+    expect(await page.isHidden('#metrics-link')).toBe(true);
 
     outage.on = true;
     await page.locator('#live.err').waitFor(WAIT);

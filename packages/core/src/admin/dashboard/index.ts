@@ -73,7 +73,7 @@ export const DASHBOARD_HTML = `<!doctype html>
     </table></div>
   </section>
 </main>
-<footer>Updated every second from the <a id="api-link" href="#">NGINX Plus-shaped API</a> · <a id="metrics-link" href="#">Prometheus metrics</a></footer>
+<footer>Updated every second from the <a id="api-link" href="#">NGINX Plus-shaped API</a><span id="metrics-part" hidden> · <a id="metrics-link" href="#">Prometheus metrics</a></span></footer>
 <script>${DASHBOARD_SCRIPT}</script>
 </body>
 </html>

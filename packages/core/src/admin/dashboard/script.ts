@@ -645,6 +645,11 @@ export const DASHBOARD_SCRIPT = String.raw`
 
   $('api-link').href = base + 'api/9/http/upstreams';
   $('metrics-link').href = base + 'metrics';
+  // The metrics are served only when the API was given them: link them once they answer.
+  fetch(base + 'metrics', { method: 'HEAD' }).then(
+    (r) => { $('metrics-part').hidden = !r.ok; },
+    () => {},
+  );
   void poll();
 })();
 `;
