@@ -85,7 +85,7 @@ async function call(
   let body: string | undefined;
   if (opts.body !== undefined) {
     body = typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body);
-    headers['content-type'] = 'application/json';
+    headers['content-type'] ??= 'application/json';
     // Node's client sends no length for a DELETE body by itself.
     headers['content-length'] = String(Buffer.byteLength(body));
   }
@@ -733,7 +733,7 @@ describe('admin API: errors', () => {
       [{ upstreams: [u], now: 1 }, 'now: expected a function, got 1'],
       [
         { upstreams: [u], tokn: 'x' },
-        'tokn: unknown option (known: upstreams, caches, auth, prefix, servers, stats, metrics, version, build, now, requestId, maxBodyBytes)',
+        'tokn: unknown option (known: upstreams, caches, auth, prefix, servers, stats, metrics, version, build, now, requestId, maxBodyBytes, trustedOrigins, allowedHosts)',
       ],
     ];
     for (const [options, message] of bad) {
@@ -1168,5 +1168,151 @@ describe('admin API: mounting', () => {
     const { url } = await admin({ upstreams: [u], metrics: own });
     const r = await get(url, '/metrics');
     expect([r.status, r.headers['content-type'], r.body]).toEqual([200, own.contentType, 'app_up 1\n']);
+  });
+});
+
+describe('admin API: hardening', () => {
+  /** An API whose writes an authorize hook allows to everyone, as one trusting the network would. */
+  async function open(options: Partial<AdminApiOptions> = {}) {
+    const a = await backend('a');
+    const u = createUpstream({ name: 'app', servers: [{ url: a.url, route: 'ra' }] });
+    const { url } = await admin({ upstreams: [u], auth: { authorize: () => true }, ...options });
+    const servers = '/api/9/http/upstreams/app/servers';
+    return { u, url, servers, port: new URL(url).port };
+  }
+  const add = { server: '127.0.0.1:6666', weight: 1000 };
+
+  it('refuses a write in a body a page elsewhere could send without a preflight (text/plain, a form)', async () => {
+    const { u, url, servers } = await open();
+    for (const type of [
+      'text/plain',
+      'application/x-www-form-urlencoded',
+      'multipart/form-data; boundary=x',
+    ]) {
+      const r = await call(url, 'POST', servers, { body: add, headers: { 'content-type': type } });
+      expect([type, r.status, r.json]).toEqual([
+        type,
+        415,
+        apiError(415, 'UnsupportedMediaType', 'writes take Content-Type: application/json'),
+      ]);
+    }
+    expect(u.peers.length).toBe(1);
+    const json = await call(url, 'POST', servers, {
+      body: add,
+      headers: { 'content-type': 'application/json; charset=utf-8' },
+    });
+    expect(json.status).toBe(201);
+  });
+
+  it('refuses writes a browser sends from another site, by Origin or Sec-Fetch-Site', async () => {
+    const { u, url, servers, port } = await open();
+    const crossSite = apiError(403, 'CrossSiteRequest', 'cross-site write refused');
+    const attempts: Array<Record<string, string>> = [
+      { origin: 'http://evil.example' },
+      { origin: `http://127.0.0.1:${Number(port) + 1}` },
+      { origin: `https://127.0.0.1:${port}x` },
+      { origin: 'null' },
+      { 'sec-fetch-site': 'cross-site' },
+      { 'sec-fetch-site': 'same-site', origin: `http://127.0.0.1:${port}` },
+    ];
+    for (const headers of attempts) {
+      const r = await call(url, 'POST', servers, { body: add, headers });
+      expect([headers, r.status, r.json]).toEqual([headers, 403, crossSite]);
+      const d = await call(url, 'DELETE', `${servers}/0`, { headers });
+      expect([headers, d.status]).toEqual([headers, 403]);
+    }
+    expect(u.peers.length).toBe(1);
+    // The dashboard's own requests: same origin.
+    const own = await call(url, 'PATCH', `${servers}/0`, {
+      body: { weight: 2 },
+      headers: { origin: `http://127.0.0.1:${port}`, 'sec-fetch-site': 'same-origin' },
+    });
+    expect(own.status).toBe(200);
+  });
+
+  it('takes writes from the origins it is told to trust', async () => {
+    const { url, servers } = await open({ trustedOrigins: ['https://ops.example.com'] });
+    const r = await call(url, 'PATCH', `${servers}/0`, {
+      body: { weight: 3 },
+      headers: { origin: 'https://ops.example.com' },
+    });
+    expect(r.status).toBe(200);
+    expect(
+      thrown(() => createAdminApi({ upstreams: [], trustedOrigins: ['https://ops.example.com/path'] })),
+    ).toEqual({
+      code: 'SWY_ERR_INVALID_OPTION',
+      message:
+        'trustedOrigins[0]: expected an origin like "https://ops.example.com", got "https://ops.example.com/path"',
+    });
+  });
+
+  it('answers only the host names it is given, against DNS rebinding', async () => {
+    const { url, port } = await open({ allowedHosts: ['LocalHost', 'admin.internal'] });
+    const refused = apiError(403, 'HostNotAllowed', 'host not allowed');
+    for (const host of [`127.0.0.1:${port}`, 'evil.example', 'localhost.evil.example']) {
+      for (const path of ['/api/9/nginx', '/dashboard']) {
+        const r = await call(url, 'GET', path, { headers: { host } });
+        expect([host, path, r.status, r.json]).toEqual([host, path, 403, refused]);
+      }
+    }
+    for (const host of [`localhost:${port}`, 'admin.internal', 'ADMIN.internal:80']) {
+      expect([host, (await call(url, 'GET', '/api/9/nginx', { headers: { host } })).status]).toEqual([
+        host,
+        200,
+      ]);
+    }
+    expect(thrown(() => createAdminApi({ upstreams: [], allowedHosts: 'localhost' as never }))).toEqual({
+      code: 'SWY_ERR_INVALID_OPTION',
+      message: 'allowedHosts: expected a list of non-empty strings, got "localhost"',
+    });
+  });
+
+  it('answers times past what it can hold with 400 and their own code, for PATCH and POST alike', async () => {
+    const { u, url, servers } = await open();
+    const cases: Array<[Record<string, unknown>, string, string]> = [
+      [{ fail_timeout: 1e308 }, 'UpstreamBadFailTimeout', 'invalid "fail_timeout"'],
+      [{ fail_timeout: 1e16 }, 'UpstreamBadFailTimeout', 'invalid "fail_timeout"'],
+      [{ fail_timeout: '99999999999999999' }, 'UpstreamBadFailTimeout', 'invalid "fail_timeout"'],
+      [{ slow_start: 1e308 }, 'UpstreamBadSlowStart', 'invalid "slow_start"'],
+    ];
+    for (const [body, code, text] of cases) {
+      const patch = await call(url, 'PATCH', `${servers}/0`, { body });
+      expect([body, patch.status, patch.json]).toEqual([body, 400, apiError(400, code, text)]);
+      const post = await call(url, 'POST', servers, { body: { server: '127.0.0.1:7', ...body } });
+      expect([body, post.status, post.json]).toEqual([body, 400, apiError(400, code, text)]);
+    }
+    // The largest time it holds is taken.
+    const max = await call(url, 'PATCH', `${servers}/0`, { body: { fail_timeout: 9_007_199_254_740 } });
+    expect(max.status).toBe(200);
+    expect(u.peers.length).toBe(1);
+  });
+
+  it('applies a write whole or not at all: a refused time leaves the route as it was', async () => {
+    const { u, url, servers } = await open();
+    const r = await call(url, 'PATCH', `${servers}/0`, { body: { route: '', fail_timeout: 1e308 } });
+    expect(r.status).toBe(400);
+    expect((u.peers[0] as Peer).route).toBe('ra');
+    const cleared = await call(url, 'PATCH', `${servers}/0`, { body: { route: '' } });
+    expect(cleared.status).toBe(200);
+    expect((u.peers[0] as Peer).route).toBe(undefined);
+  });
+
+  it('treats names of Object.prototype in the path as any unknown path', async () => {
+    const { url } = await open();
+    const notFound = apiError(404, 'PathNotFound', 'path not found');
+    for (const path of [
+      '/api/9/constructor',
+      '/api/9/toString/x',
+      '/api/9/__proto__',
+      '/api/9/hasOwnProperty',
+      '/api/9/http/constructor',
+      '/api/9/http/valueOf/x',
+      '/api/9/stream/toString',
+    ]) {
+      const r = await get(url, path);
+      expect([path, r.status, r.json]).toEqual([path, 404, notFound]);
+    }
+    // The real empty collections still answer.
+    expect((await get(url, '/api/9/slabs')).json).toEqual({});
   });
 });

@@ -94,6 +94,22 @@ export interface AdminApiOptions {
   requestId?: () => string;
   /** The largest write body read, in bytes; larger ones answer 413. @default 65536 */
   maxBodyBytes?: number;
+  /**
+   * Origins besides the API's own (`Origin` equal to `http(s)://` + the request's `Host`)
+   * whose pages may write, e.g. `https://ops.example.com` when a proxy in front changes
+   * `Host`. Writes from any other origin, or that a browser marks `Sec-Fetch-Site:
+   * cross-site`/`same-site`, answer 403 `CrossSiteRequest`, so a page elsewhere cannot
+   * write with the ambient credentials an `authorize` hook may trust. @default none
+   */
+  trustedOrigins?: readonly string[];
+  /**
+   * The host names (`Host` without the port, any case) the API, the dashboard and the
+   * metrics answer for; others answer 403 `HostNotAllowed`. Set it when the API is reached
+   * by name, against DNS rebinding: a site whose name is made to resolve to the API's
+   * address would otherwise read it (and, with an `authorize` hook that trusts the
+   * network, write to it) from a browser behind the firewall. @default any host
+   */
+  allowedHosts?: readonly string[];
 }
 
 /** The management API: request listeners to mount where you choose. */
@@ -165,9 +181,14 @@ const KEYS = [
   'now',
   'requestId',
   'maxBodyBytes',
+  'trustedOrigins',
+  'allowedHosts',
 ] as const;
 
 const WRITES = new Set(['POST', 'PATCH', 'DELETE']);
+
+/** `application/json`, or a JSON-based type such as `application/merge-patch+json`. */
+const JSON_TYPE = /^\s*application\/(?:[\w.!#$&^-]+\+)?json\s*(?:;|$)/i;
 
 /** A route's answer: a status and a JSON body (`undefined` = none). */
 interface Reply {
@@ -239,6 +260,11 @@ export function createAdminApi(options: AdminApiOptions): AdminApi {
   const build = o.build === undefined ? 'switchyard' : stringAt('build', o.build);
   const maxBodyBytes = intAt('maxBodyBytes', o.maxBodyBytes, 65_536, 1);
   const metrics = o.metrics === undefined ? undefined : metricsAt('metrics', o.metrics);
+  const trustedOrigins = new Set(stringsAt('trustedOrigins', o.trustedOrigins).map(originAt));
+  const allowedHosts =
+    o.allowedHosts === undefined
+      ? undefined
+      : new Set(stringsAt('allowedHosts', o.allowedHosts).map((h) => h.toLowerCase()));
   const loadedAt = now();
   const stats = traffic.stats;
 
@@ -436,7 +462,7 @@ export function createAdminApi(options: AdminApiOptions): AdminApi {
         if (n === 1) return { GET: () => ok(STREAM) };
         return emptyRoute(`stream/${second}`, rest.slice(1));
       default:
-        if (first !== undefined && EMPTY[first] !== undefined) return emptyRoute(first, rest);
+        if (first !== undefined) return emptyRoute(first, rest);
     }
     return pathNotFound();
   }
@@ -451,6 +477,10 @@ export function createAdminApi(options: AdminApiOptions): AdminApi {
     if (prefix !== '') {
       if (path !== prefix && !path.startsWith(`${prefix}/`)) return false;
       path = path.slice(prefix.length);
+    }
+    if (allowedHosts !== undefined && !allowedHosts.has(hostName(req.headers.host))) {
+      sendError(res, new ApiError(403, 'HostNotAllowed', 'host not allowed'), requestId());
+      return true;
     }
     if (path === '/metrics') {
       if (metrics === undefined) return false;
@@ -546,6 +576,9 @@ export function createAdminApi(options: AdminApiOptions): AdminApi {
   /** `undefined` when the request may write; else the error to answer. */
   async function authorized(req: IncomingMessage): Promise<ApiError | undefined> {
     if (auth === undefined) return methodDisabled();
+    if (crossSite(req, trustedOrigins)) {
+      return new ApiError(403, 'CrossSiteRequest', 'cross-site write refused');
+    }
     const header = req.headers.authorization;
     const presented = typeof header === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(header)?.[1] : undefined;
     if (auth.digest !== undefined && presented !== undefined) {
@@ -586,9 +619,57 @@ export function createAdminApi(options: AdminApiOptions): AdminApi {
   };
 }
 
+/**
+ * Whether a browser sent this write from another site's page: `Sec-Fetch-Site` says so,
+ * or `Origin` is neither the API's own (`Host`) nor trusted. Requests without either
+ * header come from outside a browser (curl, scripts) and are left to `auth`.
+ */
+function crossSite(req: IncomingMessage, trusted: ReadonlySet<string>): boolean {
+  const site = req.headers['sec-fetch-site'];
+  if (site !== undefined && site !== 'same-origin' && site !== 'none') return true;
+  const origin = req.headers.origin;
+  if (origin === undefined) return false;
+  if (trusted.has(origin.toLowerCase())) return false;
+  const host = req.headers.host?.toLowerCase();
+  const own = origin.toLowerCase().replace(/^https?:\/\//, '');
+  // 'null' (a sandboxed frame, a file: page) and any other scheme are never the API's own.
+  return host === undefined || !/^https?:\/\//i.test(origin) || own !== host;
+}
+
+/** The host name of a `Host` header, lowercased, without the port (IPv6 keeps its brackets). */
+function hostName(host: string | undefined): string {
+  if (host === undefined) return '';
+  const h = host.toLowerCase();
+  return h.startsWith('[') ? h.slice(0, h.indexOf(']') + 1) : h.replace(/:\d*$/, '');
+}
+
+/** A list of strings, or the error naming the option. */
+function stringsAt(path: string, v: unknown): string[] {
+  if (v === undefined) return [];
+  if (!Array.isArray(v) || !v.every((x) => typeof x === 'string' && x !== '')) {
+    throw new InvalidOptionError(path, 'a list of non-empty strings', v);
+  }
+  return v as string[];
+}
+
+/** An origin as browsers send it (`scheme://host[:port]`, lowercase), or the error naming it. */
+function originAt(origin: string, i: number): string {
+  let u: URL;
+  try {
+    u = new URL(origin);
+  } catch {
+    throw new InvalidOptionError(`trustedOrigins[${i}]`, 'an origin like "https://ops.example.com"', origin);
+  }
+  if (u.origin === 'null' || u.origin !== origin.toLowerCase().replace(/\/$/, '')) {
+    throw new InvalidOptionError(`trustedOrigins[${i}]`, 'an origin like "https://ops.example.com"', origin);
+  }
+  return u.origin;
+}
+
 /** A collection switchyard has nothing in: `{}`; any item in it is not found. */
 function emptyRoute(key: string, rest: readonly string[]): Route | ApiError {
-  const missing = EMPTY[key];
+  // Own keys only: a path segment like `constructor` is not a collection.
+  const missing = Object.hasOwn(EMPTY, key) ? EMPTY[key] : undefined;
   if (missing === undefined) return pathNotFound();
   if (rest.length === 0) return { GET: () => ok({}) };
   return new ApiError(404, missing[0], missing[1]);
@@ -634,6 +715,11 @@ function sha256(s: string): Buffer {
 
 /** Reads a JSON object body: NGINX Plus answers 415 `JsonError` to anything else. */
 async function readObject(req: IncomingMessage, max: number): Promise<Record<string, unknown> | ApiError> {
+  // JSON only: a browser can send text/plain or a form to another site without asking
+  // first (no CORS preflight), but not application/json.
+  if (!JSON_TYPE.test(req.headers['content-type'] ?? '')) {
+    return new ApiError(415, 'UnsupportedMediaType', 'writes take Content-Type: application/json');
+  }
   let value: unknown;
   const parsed = (req as { body?: unknown }).body;
   if (req.readableEnded && parsed !== undefined && !Buffer.isBuffer(parsed) && typeof parsed !== 'string') {
@@ -718,8 +804,16 @@ function patchServer(t: Tracking, peer: Peer, body: Record<string, unknown>): Re
   }
   const up: Upstream = t.upstream;
   const changed = Object.keys(parsed.patch).length > 0 || (parsed.clearRoute && peer.route !== undefined);
+  // A write applies whole or not at all: the route comes back if the patch is refused.
+  const route = peer.route;
   if (parsed.clearRoute) peer.route = undefined;
-  if (changed) up.patch(peer.id, parsed.patch);
+  try {
+    if (changed) up.patch(peer.id, parsed.patch);
+  } catch (err) {
+    peer.route = route;
+    if (err instanceof InvalidOptionError) return formatError(err.message);
+    throw err;
+  }
   if (parsed.drain === true && !peer.draining) up.drain(peer.id);
   if (parsed.drain === false && peer.draining) {
     // The upstream has no undrain: clear the flag and announce the change.

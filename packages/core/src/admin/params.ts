@@ -18,10 +18,12 @@ const UNITS: Record<string, number> = {
  * a JSON number counts as seconds. `undefined` when it is not one.
  */
 export function parseTime(v: unknown): number | undefined {
-  if (typeof v === 'number') return Number.isInteger(v) && v >= 0 ? v * 1_000 : undefined;
+  // Times past Number.MAX_SAFE_INTEGER ms (about 285,000 years) are refused, not rounded.
+  const seconds = (n: number) => (n >= 0 && Number.isSafeInteger(n * 1_000) ? n * 1_000 : undefined);
+  if (typeof v === 'number') return Number.isInteger(v) ? seconds(v) : undefined;
   if (typeof v !== 'string') return undefined;
   const s = v.trim();
-  if (/^\d+$/.test(s)) return Number(s) * 1_000;
+  if (/^\d+$/.test(s)) return seconds(Number(s));
   const re = /(\d+)(ms|[smhdwMy])/gy;
   let ms = 0;
   let end = 0;
