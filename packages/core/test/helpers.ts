@@ -1,4 +1,5 @@
 import { createServer, type IncomingHttpHeaders, request } from 'node:http';
+import { connect } from 'node:net';
 import type { ReverseProxy } from '@switchyard/core';
 import { type Listening, listen } from '@switchyard/testkit';
 
@@ -61,4 +62,46 @@ export function echoed(r: Reply): {
   body: string;
 } {
   return JSON.parse(r.body);
+}
+
+/**
+ * Writes `payload` on a fresh raw connection and collects what comes back, until the
+ * connection closes, `until(data)` holds, or `timeoutMs` passes; the socket is then closed.
+ */
+export function rawExchange(
+  port: number,
+  payload: string | Buffer,
+  opts: { until?: (data: string) => boolean; timeoutMs?: number } = {},
+): Promise<string> {
+  return new Promise((resolve) => {
+    let data = '';
+    let settled = false;
+    const s = connect(port, '127.0.0.1', () => s.write(payload));
+    const done = (): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      s.destroy();
+      resolve(data);
+    };
+    const timer = setTimeout(done, opts.timeoutMs ?? 5_000);
+    s.setEncoding('latin1');
+    s.on('data', (c: string) => {
+      data += c;
+      if (opts.until?.(data)) done();
+    });
+    s.on('close', done);
+    s.on('error', done);
+  });
+}
+
+/** The JSON an echo backend answered with, taken out of a raw HTTP response. */
+export function echoedRaw(raw: string): {
+  method: string;
+  url: string;
+  headers: IncomingHttpHeaders;
+  body: string;
+} {
+  const body = raw.slice(raw.indexOf('\r\n\r\n') + 4);
+  return JSON.parse(body.slice(body.indexOf('{'), body.lastIndexOf('}') + 1));
 }

@@ -61,24 +61,35 @@ export interface Forwarded {
 /**
  * Builds the flat `[name, value, …]` request header list for undici in one pass over
  * `rawHeaders`: hop-by-hop fields and every field the `Connection` header names are
- * dropped, and Host / X-Forwarded-* are set from `fwd`. `bodyLength`, when given,
- * replaces the client's Content-Length (a body re-serialised after a body parser).
- * Returns the list and an estimate of its size on the wire.
+ * dropped, so are names with `_` unless `underscores`, and Host / X-Forwarded-* are set
+ * from `fwd`. `bodyLength`, when given, replaces the client's Content-Length (a body
+ * re-serialised after a body parser). Upgrades use it too: undici sets their `Connection`
+ * and `Upgrade` itself. Returns the list and an estimate of its size on the wire, or
+ * `undefined` for a request with two Host fields, which nginx refuses (400).
  */
 export function requestHeaders(
   req: IncomingMessage,
   fwd: Forwarded,
   bodyLength: number | undefined,
-): { list: string[]; bytes: number } {
+  underscores: boolean,
+): { list: string[]; bytes: number } | undefined {
   const raw = req.rawHeaders;
   const extra = connectionTokens(req.headers.connection);
   const list: string[] = [];
   let bytes = 0;
+  let hosts = 0;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string;
+    // nginx `underscores_in_headers off` with `ignore_invalid_headers on`: the line is
+    // ignored, since CGI-style backends read `_` and `-` alike.
+    if (!underscores && name.includes('_')) continue;
     if (extra !== undefined || bodyLength !== undefined || REQUEST_DROP_LENGTHS[name.length] === 1) {
       const lower = name.toLowerCase();
-      if (REQUEST_DROP.has(lower) || extra?.has(lower)) continue;
+      if (REQUEST_DROP.has(lower) || extra?.has(lower)) {
+        // nginx: "client sent duplicate host header" (ngx_http_process_host).
+        if (lower === 'host' && ++hosts === 2) return undefined;
+        continue;
+      }
       if (bodyLength !== undefined && lower === 'content-length') continue;
     }
     const value = raw[i + 1] as string;
@@ -126,27 +137,4 @@ export function responseHeaders(raw: Buffer[]): string[] {
     if (!extra.has((list[i] as string).toLowerCase())) kept.push(list[i] as string, list[i + 1] as string);
   }
   return kept;
-}
-
-/** Upgrade requests keep their fields but for those undici sets itself. */
-export function upgradeRequestHeaders(req: IncomingMessage, fwd: Forwarded): string[] {
-  const raw = req.rawHeaders;
-  const list: string[] = [];
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i] as string;
-    const lower = name.toLowerCase();
-    if (REQUEST_DROP.has(lower)) continue;
-    list.push(name, raw[i + 1] as string);
-  }
-  list.push(
-    'host',
-    fwd.host,
-    'x-forwarded-for',
-    fwd.forwardedFor,
-    'x-forwarded-proto',
-    fwd.forwardedProto,
-    'x-forwarded-host',
-    fwd.forwardedHost,
-  );
-  return list;
 }

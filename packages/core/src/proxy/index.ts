@@ -1,7 +1,8 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { RequestInfo, ResponseHead } from '@switchyard/balancers';
-import { Pool } from 'undici';
+import { buildConnector, Pool } from 'undici';
 import {
   BodyConsumedError,
   NoLiveUpstreamError,
@@ -11,7 +12,7 @@ import {
 } from '../errors.js';
 import type { Peer } from '../peer/index.js';
 import { Upstream } from '../upstream/index.js';
-import { type Forwarded, requestHeaders, responseHeaders, upgradeRequestHeaders } from './headers.js';
+import { type Forwarded, requestHeaders, responseHeaders } from './headers.js';
 import {
   type ProxyCachedResponse,
   type ProxyCacheForward,
@@ -43,7 +44,10 @@ export interface ReverseProxy {
   readonly handler: (req: IncomingMessage, res: ServerResponse) => void;
   /** Connect/Express middleware: `app.use('/api', proxy.middleware)`. */
   readonly middleware: (req: IncomingMessage, res: ServerResponse, next: NextFunction) => void;
-  /** An `upgrade` listener for WebSocket: `server.on('upgrade', proxy.upgrade)`. */
+  /**
+   * An `upgrade` listener for WebSocket: `server.on('upgrade', proxy.upgrade)`. Upgrades
+   * go through the same rules, locations and peer choice as other requests.
+   */
   readonly upgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
   /** Closes the upstream connections; requests in flight are cut. */
   close(): Promise<void>;
@@ -69,7 +73,70 @@ const TIMEOUT_ERRORS = new Set([
   'UND_ERR_BODY_TIMEOUT',
 ]);
 
+/** Errors of a connection that broke: reset, closed by the peer, broken pipe. */
+const RESET_ERRORS = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE']);
+
 type Failure = 'error' | 'timeout';
+
+/**
+ * Whether an attempt broke, before any byte of its response, on a kept-alive connection
+ * that had already carried a response: the peer closed it while it was idle (nginx
+ * `peer.cached`). undici's socket errors carry the bytes their socket had read.
+ */
+function staleConnection(err: Error, code: string): boolean {
+  if (!RESET_ERRORS.has(code)) return false;
+  const bytesRead = (err as { socket?: { bytesRead?: number } }).socket?.bytesRead;
+  return bytesRead !== undefined && bytesRead > 0;
+}
+
+/** Gives a socket's own errors (ECONNRESET, EPIPE) what undici's `SocketError` carries. */
+function tagSocketError(this: Socket, err: Error & { socket?: unknown }): void {
+  err.socket ??= { bytesRead: this.bytesRead };
+}
+
+/**
+ * The status nginx answers a request with before looking further, or 0. 431 when Node
+ * kept only part of the header lines (its limit is `server.maxHeadersCount`, 1000 when
+ * unset): the fields that frame the body may be among those dropped. 400 for
+ * Transfer-Encoding in HTTP/1.0, 501 for one other than `chunked` (nginx 1.22,
+ * `ngx_http_process_request_header`); Node already refuses it with Content-Length.
+ */
+function refusal(req: IncomingMessage): number {
+  const max = (req.socket as { server?: { maxHeadersCount?: number | null } }).server?.maxHeadersCount;
+  // Node stops collecting lines once it holds this many names and values (maxHeaderPairs).
+  const pairs = typeof max === 'number' ? max * 2 : 2000;
+  if (pairs > 0 && req.rawHeaders.length >= pairs) return 431;
+  const te = req.headers['transfer-encoding'];
+  if (te !== undefined) {
+    if (req.httpVersionMajor === 1 && req.httpVersionMinor === 0) return 400;
+    if (te.length !== 7 || te.toLowerCase() !== 'chunked') return 501;
+  }
+  return 0;
+}
+
+/**
+ * Runs the rewrite rules on a request; `undefined` for one with two Host fields, which
+ * nginx refuses before any rule (400).
+ */
+function evaluate(
+  rewrite: ProxyRewriter,
+  req: IncomingMessage,
+  method: string,
+  uri: string,
+): ReturnType<ProxyRewriter['evaluate']> | undefined {
+  // nginx reads the first line of a repeated header; headersDistinct keeps each line.
+  const headers = req.headersDistinct;
+  const host = headers.host;
+  if (host !== undefined && host.length > 1) return undefined;
+  return rewrite.evaluate({
+    method,
+    uri,
+    headers,
+    scheme: (req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http',
+    port: req.socket.localPort,
+    remoteAddr: req.socket.remoteAddress,
+  });
+}
 
 /** The state shared by every handler of one proxy. */
 class ProxyCore {
@@ -79,11 +146,20 @@ class ProxyCore {
   /** Groups of one server made for `proxy_pass http://address` targets, by target. */
   private implicit = new Map<string, Upstream>();
   private closed = false;
+  /** undici's connector, whose sockets tag their errors for `staleConnection`. */
+  private readonly connect: buildConnector.connector;
 
   constructor(o: ResolvedProxyOptions) {
     this.o = o;
     this.upstream = o.upstream;
     this.upstream.on('peer:remove', this.onRemove);
+    const base = buildConnector({ timeout: o.connectTimeoutMs });
+    this.connect = (options, callback) =>
+      base(options, (err, socket) => {
+        // On a failed connect undici passes no socket at all, whatever its typings say.
+        socket?.on('error', tagSocketError);
+        (callback as (err: Error | null, socket: Socket | null) => void)(err, socket);
+      });
   }
 
   /**
@@ -110,7 +186,7 @@ class ProxyCore {
     if (pool === undefined) {
       pool = new Pool(peer.origin, {
         connections: this.o.connectionsPerPeer === 0 ? null : this.o.connectionsPerPeer,
-        connectTimeout: this.o.connectTimeoutMs,
+        connect: this.connect,
         headersTimeout: this.o.headersTimeoutMs,
         bodyTimeout: this.o.bodyTimeoutMs,
         keepAliveTimeout: this.o.keepAliveTimeoutMs,
@@ -214,17 +290,24 @@ function reserialise(req: IncomingMessage): Buffer | undefined {
   return undefined;
 }
 
-function text(res: ServerResponse, status: number, message: string): void {
+function text(res: ServerResponse, status: number, message: string, close = false): void {
   if (res.headersSent || res.destroyed) {
     res.destroy();
     return;
   }
   const body = `${message}\n`;
-  res.writeHead(status, {
+  const headers: Record<string, string | number> = {
     'content-type': 'text/plain; charset=utf-8',
     'content-length': Buffer.byteLength(body),
-  });
+  };
+  if (close) headers.connection = 'close';
+  res.writeHead(status, headers);
   res.end(body);
+}
+
+/** Refuses a request nginx would not read on (400, 431, 501), closing the connection as nginx does. */
+function refuse(res: ServerResponse, status: number): void {
+  text(res, status, STATUS_TEXT[status] as string, true);
 }
 
 /** The header list with a cache's changes: each named field removed, then set when given a value. */
@@ -278,27 +361,137 @@ class Discard {
 
 const STATUS_TEXT: Record<number, string> = {
   400: '400 Bad Request',
+  431: '431 Request Header Fields Too Large',
   500: '500 Internal Server Error',
+  501: '501 Not Implemented',
   502: '502 Bad Gateway',
   504: '504 Gateway Timeout',
 };
 
 /**
- * One client request on its way through the proxy, across its attempts.
- * The per-request state lives here, not in closures.
+ * What a proxied request and a relayed upgrade share: the request, the group it goes to,
+ * the choice of a peer, and nginx's rules for passing it to the next one.
  */
-class Exchange implements RequestInfo {
+abstract class Flow implements RequestInfo {
   readonly core: ProxyCore;
   readonly req: IncomingMessage;
-  readonly res: ServerResponse;
   readonly method: string;
   readonly headers: IncomingMessage['headers'];
   readonly clientIp: string | undefined;
-  readonly next: NextFunction | undefined;
   /** The group this request goes to: the proxy's, or the one its location names. */
   upstream: Upstream;
   /** The request-target to send: the client's, or the rewritten one. */
   url: string;
+  protected body: IncomingMessage | Buffer | null = null;
+  protected tried: Set<string> | undefined;
+  protected attempts = 0;
+  /** Attempts sent again after a kept-alive connection broke; they count as none. */
+  private resends = 0;
+  /** When the first attempt started, for `tryTimeoutMs` only. */
+  protected startedAt = 0;
+
+  constructor(core: ProxyCore, req: IncomingMessage) {
+    this.core = core;
+    this.req = req;
+    this.method = req.method ?? 'GET';
+    this.url = targetOf(req) ?? '';
+    this.upstream = core.upstream;
+    this.headers = req.headers;
+    this.clientIp = req.socket.remoteAddress;
+  }
+
+  /** Whether the client went away. */
+  protected abstract gone(): boolean;
+
+  /** Sends an attempt to the peer; without one, answers 502. */
+  protected abstract send(peer: Peer | undefined): void;
+
+  /** No attempt is left: answers 502, or 504 after a timeout. */
+  protected abstract giveUp(kind: Failure): void;
+
+  /** Selects a peer (persistence may answer asynchronously) and sends the attempt. */
+  protected choose(): void {
+    const picked = this.upstream.select({ tried: this.tried, clientIp: this.clientIp }, this);
+    if (picked instanceof Promise) {
+      picked.then(
+        (peer) => this.send(peer),
+        () => this.send(undefined),
+      );
+    } else this.send(picked);
+  }
+
+  /** Whether a failed attempt may go to the next peer (nginx `ngx_http_upstream_next`). */
+  canRetry(kind: Failure | number, requestSent: boolean): boolean {
+    if (!this.mayRepeat(kind, requestSent)) return false;
+    const o = this.core.o;
+    const limit = o.tries === 0 ? this.upstream.maxTries() : Math.min(o.tries, this.upstream.maxTries());
+    return this.attempts < limit;
+  }
+
+  /**
+   * Whether the request may be sent again at all: the condition is listed in
+   * `nextUpstream`, the client is still there, `tryTimeoutMs` has not passed, and the
+   * method and the body allow it.
+   */
+  private mayRepeat(kind: Failure | number, requestSent: boolean): boolean {
+    const o = this.core.o;
+    if (
+      kind === 'error' ? !o.nextOnError : kind === 'timeout' ? !o.nextOnTimeout : !o.nextStatuses.has(kind)
+    ) {
+      return false;
+    }
+    if (this.gone()) return false;
+    if (o.tryTimeoutMs !== 0 && performance.now() - this.startedAt >= o.tryTimeoutMs) return false;
+    if (requestSent && !o.nonIdempotent && NON_IDEMPOTENT.has(this.method)) return false;
+    // A streamed body that was partly read cannot be sent again (nginx: request_body_no_buffering).
+    if (this.body === this.req && this.req.readableDidRead) return false;
+    return true;
+  }
+
+  retry(peer: Peer): void {
+    this.tried ??= new Set();
+    this.tried.add(peer.id);
+    this.choose();
+  }
+
+  /**
+   * Sends the request again, on a new connection to the same peer, after a kept-alive
+   * connection broke before any byte of the response; `false` when it may not go again.
+   * nginx counts no try for a cached connection's error ("TODO: inform balancer
+   * instead"); here it is no failure of the peer either. Each broken connection leaves
+   * the pool, so a request is sent again at most once per pooled connection.
+   */
+  resend(peer: Peer): boolean {
+    const max = this.core.o.connectionsPerPeer;
+    if ((max !== 0 && this.resends >= max) || !this.mayRepeat('error', true)) return false;
+    // A peer removed meanwhile has no pool any more: fail over as usual.
+    if (this.upstream.get(peer.id) !== peer) return false;
+    this.resends++;
+    this.attempts--;
+    this.send(peer);
+    return true;
+  }
+
+  /** The attempt failed before the response head: the next peer, or give up. */
+  failed(peer: Peer, kind: Failure, err: Error): void {
+    this.core.report(
+      kind === 'timeout'
+        ? new UpstreamTimeoutError(peer.id, err.message, err)
+        : new UpstreamError(peer.id, err.message, err),
+      this.req,
+    );
+    if (this.canRetry(kind, !CONNECT_ERRORS.has((err as { code?: string }).code ?? ''))) this.retry(peer);
+    else this.giveUp(kind);
+  }
+}
+
+/**
+ * One client request on its way through the proxy, across its attempts.
+ * The per-request state lives here, not in closures.
+ */
+class Exchange extends Flow {
+  readonly res: ServerResponse;
+  readonly next: NextFunction | undefined;
   /** The method sent upstream (a cache turns HEAD into GET). */
   private upstreamMethod: string;
   /** The cache's hooks for this exchange, when a cache follows it. */
@@ -306,33 +499,28 @@ class Exchange implements RequestInfo {
   private headerList: string[] = [];
   private hostIndex = -1;
   private headerBytes = 0;
-  private body: IncomingMessage | Buffer | null = null;
-  private tried: Set<string> | undefined;
-  private attempts = 0;
-  /** When the first attempt started, for `tryTimeoutMs` only. */
-  private readonly startedAt: number;
   attempt: Attempt | undefined;
+  /** nginx `send_timeout`: runs while data waits for a client that takes none. */
+  sendTimer: NodeJS.Timeout | undefined;
   clientGone = false;
   finished = false;
 
   constructor(core: ProxyCore, req: IncomingMessage, res: ServerResponse, next: NextFunction | undefined) {
-    this.core = core;
-    this.req = req;
+    super(core, req);
     this.res = res;
     this.next = next;
-    this.method = req.method ?? 'GET';
     this.upstreamMethod = this.method;
-    this.url = targetOf(req) ?? '';
-    this.upstream = core.upstream;
-    this.headers = req.headers;
-    this.clientIp = req.socket.remoteAddress;
-    this.startedAt = core.o.tryTimeoutMs === 0 ? 0 : performance.now();
+  }
+
+  protected gone(): boolean {
+    return this.clientGone;
   }
 
   start(): void {
     const { req, res } = this;
-    if (this.url === '') {
-      text(res, 400, STATUS_TEXT[400] as string);
+    const refused = this.url === '' ? 400 : refusal(req);
+    if (refused !== 0) {
+      refuse(res, refused);
       return;
     }
     const rewrite = this.core.o.rewrite;
@@ -361,7 +549,7 @@ class Exchange implements RequestInfo {
   /** Acts on a cache lookup: answer from the cache, update it in the background, or go upstream. */
   private cached(response: ProxyCachedResponse | undefined, forward: ProxyCacheForward | undefined): void {
     if (response !== undefined) {
-      sendCached(this.res, response);
+      this.reply(response);
       if (forward !== undefined) {
         const update = new Exchange(
           this.core,
@@ -388,6 +576,7 @@ class Exchange implements RequestInfo {
       if (req.readableEnded) {
         const rebuilt = reserialise(req);
         if (rebuilt === undefined) {
+          this.forward?.abort();
           const err = new BodyConsumedError();
           this.core.report(err, req);
           if (this.next !== undefined) this.next(err);
@@ -401,7 +590,12 @@ class Exchange implements RequestInfo {
       }
     }
     const fwd = this.core.forwarded(req);
-    const built = requestHeaders(req, fwd, bodyLength);
+    const built = requestHeaders(req, fwd, bodyLength, this.core.o.underscores);
+    if (built === undefined) {
+      this.forward?.abort();
+      refuse(res, 400);
+      return;
+    }
     this.headerList = built.list;
     const forward = this.forward;
     if (forward !== undefined) {
@@ -411,8 +605,7 @@ class Exchange implements RequestInfo {
     }
     this.headerBytes = built.bytes + this.method.length + this.url.length + 12;
     if (this.core.o.hostFromPeer || fwd.host === '') this.hostIndex = this.headerList.lastIndexOf('host') + 1;
-    (res as { [kExchange]?: Exchange })[kExchange] = this;
-    res.on('close', onResponseClose);
+    if (this.core.o.tryTimeoutMs !== 0) this.startedAt = performance.now();
     this.choose();
   }
 
@@ -423,15 +616,11 @@ class Exchange implements RequestInfo {
    */
   private rewrite(rewrite: ProxyRewriter): boolean {
     const { req, res } = this;
-    const result = rewrite.evaluate({
-      method: this.method,
-      uri: this.url,
-      // nginx reads the first line of a repeated header; headersDistinct keeps each line.
-      headers: req.headersDistinct,
-      scheme: (req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http',
-      port: req.socket.localPort,
-      remoteAddr: req.socket.remoteAddress,
-    });
+    const result = evaluate(rewrite, req, this.method, this.url);
+    if (result === undefined) {
+      refuse(res, 400);
+      return false;
+    }
     if (result.action === 'pass') {
       this.url = result.uri;
       if (result.target !== undefined) this.upstream = this.core.upstreamFor(result.target);
@@ -451,20 +640,9 @@ class Exchange implements RequestInfo {
     return false;
   }
 
-  /** Selects a peer (persistence may answer asynchronously) and sends the attempt. */
-  private choose(): void {
-    const up = this.upstream;
-    const picked = up.select({ tried: this.tried, clientIp: this.clientIp }, this);
-    if (picked instanceof Promise) {
-      picked.then(
-        (peer) => this.send(peer),
-        () => this.send(undefined),
-      );
-    } else this.send(picked);
-  }
-
-  private send(peer: Peer | undefined): void {
+  protected send(peer: Peer | undefined): void {
     if (this.clientGone) {
+      this.forward?.abort();
       this.end();
       return;
     }
@@ -472,7 +650,7 @@ class Exchange implements RequestInfo {
       const err = new NoLiveUpstreamError(this.upstream.name);
       this.core.report(err, this.req);
       const stale = this.forward?.fail('error');
-      if (stale !== undefined) sendCached(this.res, stale);
+      if (stale !== undefined) this.reply(stale);
       else text(this.res, 502, STATUS_TEXT[502] as string);
       this.end();
       return;
@@ -494,45 +672,39 @@ class Exchange implements RequestInfo {
     );
   }
 
-  /** Whether a failed attempt may go to the next peer (nginx `ngx_http_upstream_next`). */
-  canRetry(kind: Failure | number, requestSent: boolean): boolean {
-    const o = this.core.o;
-    if (
-      kind === 'error' ? !o.nextOnError : kind === 'timeout' ? !o.nextOnTimeout : !o.nextStatuses.has(kind)
-    ) {
-      return false;
-    }
-    if (this.clientGone) return false;
-    const limit = o.tries === 0 ? this.upstream.maxTries() : Math.min(o.tries, this.upstream.maxTries());
-    if (this.attempts >= limit) return false;
-    if (o.tryTimeoutMs !== 0 && performance.now() - this.startedAt >= o.tryTimeoutMs) return false;
-    if (requestSent && !o.nonIdempotent && NON_IDEMPOTENT.has(this.method)) return false;
-    // A streamed body that was partly read cannot be sent again (nginx: request_body_no_buffering).
-    if (this.body === this.req && this.req.readableDidRead) return false;
-    return true;
-  }
-
-  retry(peer: Peer): void {
-    this.tried ??= new Set();
-    this.tried.add(peer.id);
-    this.choose();
-  }
-
-  /** The attempt failed before the response head: retry or answer 502/504. */
-  failed(peer: Peer, kind: Failure, err: Error): void {
-    const timeout = kind === 'timeout';
-    const error = timeout
-      ? new UpstreamTimeoutError(peer.id, err.message, err)
-      : new UpstreamError(peer.id, err.message, err);
-    this.core.report(error, this.req);
-    if (this.canRetry(kind, !CONNECT_ERRORS.has((err as { code?: string }).code ?? ''))) {
-      this.retry(peer);
-      return;
-    }
+  /** Answers with the cache's stale response when it has one, else 502/504. */
+  protected giveUp(kind: Failure): void {
     const stale = this.forward?.fail(kind);
-    if (stale !== undefined) sendCached(this.res, stale);
-    else text(this.res, timeout ? 504 : 502, STATUS_TEXT[timeout ? 504 : 502] as string);
+    const status = kind === 'timeout' ? 504 : 502;
+    if (stale !== undefined) this.reply(stale);
+    else text(this.res, status, STATUS_TEXT[status] as string);
     this.end();
+  }
+
+  /** Sends a response the cache gave. */
+  reply(r: ProxyCachedResponse): void {
+    sendCached(this.res, r);
+    this.watchTail();
+  }
+
+  /** The client takes no more for now: `send_timeout` runs until it does. */
+  stalled(): void {
+    const ms = this.core.o.sendTimeoutMs;
+    if (ms !== 0 && this.sendTimer === undefined) this.sendTimer = setTimeout(onSendTimeout, ms, this);
+  }
+
+  /** The client took what was waiting: the body may flow again. */
+  drained(): void {
+    if (this.sendTimer !== undefined) {
+      clearTimeout(this.sendTimer);
+      this.sendTimer = undefined;
+    }
+    this.attempt?.resume();
+  }
+
+  /** After the last write: data still waiting for the client keeps `send_timeout` running. */
+  watchTail(): void {
+    if (this.res.writableLength > 0) this.stalled();
   }
 
   end(): void {
@@ -543,14 +715,54 @@ class Exchange implements RequestInfo {
 
 const kExchange = Symbol('switchyard.exchange');
 
+/**
+ * Starts an exchange once its response owns the client connection. Node hands over
+ * every pipelined request of a connection at once and queues their responses in order;
+ * nginx reads a connection's next request only after answering the one before. So a
+ * response still queued (no socket yet) starts its exchange when Node gives it the
+ * socket, which is when the response before it has finished.
+ */
+function admit(ex: Exchange): void {
+  const res = ex.res;
+  (res as { [kExchange]?: Exchange })[kExchange] = ex;
+  res.on('close', onResponseClose);
+  if (res.socket === null) res.on('socket', onTurn);
+  else ex.start();
+}
+
+/** A queued response got the connection: its exchange starts. */
+function onTurn(this: ServerResponse): void {
+  const ex = (this as { [kExchange]?: Exchange })[kExchange];
+  if (ex !== undefined && !this.destroyed) ex.start();
+}
+
 /** The client connection closed: before the response ended, that is an abort. */
 function onResponseClose(this: ServerResponse): void {
   const ex = (this as { [kExchange]?: Exchange })[kExchange];
-  if (ex === undefined || ex.finished) return;
+  if (ex === undefined) return;
+  if (ex.sendTimer !== undefined) {
+    clearTimeout(ex.sendTimer);
+    ex.sendTimer = undefined;
+  }
+  if (ex.finished) return;
   if (!this.writableFinished) {
     ex.clientGone = true;
     ex.attempt?.cancel();
   }
+}
+
+/** The client took the data that was waiting. */
+function onResponseDrain(this: ServerResponse): void {
+  (this as { [kExchange]?: Exchange })[kExchange]?.drained();
+}
+
+/**
+ * nginx `send_timeout`: the client took nothing for that long. Its connection is closed,
+ * which cuts the upstream request too (`onResponseClose`).
+ */
+function onSendTimeout(ex: Exchange): void {
+  ex.sendTimer = undefined;
+  if (!ex.res.writableFinished) ex.res.destroy();
 }
 
 /**
@@ -561,9 +773,13 @@ class Attempt {
   readonly ex: Exchange;
   readonly peer: Peer;
   private abortFn: ((err?: Error) => void) | undefined;
+  /** undici's `resume`, while the response body flows to the client. */
+  private resumeFn: (() => void) | undefined;
   private readonly sentAt = performance.now();
   private headAt = 0;
   private status = 0;
+  /** A byte of the response came: a broken connection now is no stale one. */
+  private started = false;
   /** Abandoned: further callbacks are ignored. */
   private dropped = false;
   private released = false;
@@ -575,6 +791,11 @@ class Attempt {
 
   cancel(): void {
     if (this.abortFn !== undefined) this.abortFn(new Error('client closed the connection'));
+  }
+
+  /** Lets the response body flow again after the client drained. */
+  resume(): void {
+    this.resumeFn?.();
   }
 
   private release(): void {
@@ -591,6 +812,10 @@ class Attempt {
   /** undici 7 passes the chunk (its typings say a size): count either. */
   onBodySent(chunk: Buffer | string | number): void {
     this.peer.sent += typeof chunk === 'number' ? chunk : chunk.length;
+  }
+
+  onResponseStarted(): void {
+    this.started = true;
   }
 
   onHeaders(status: number, raw: Buffer[], resume: () => void, statusText: string): boolean {
@@ -618,7 +843,7 @@ class Attempt {
         this.peer.countResponse(status);
         up.succeed(this.peer);
         this.drop();
-        sendCached(res, replaced);
+        ex.reply(replaced);
         ex.end();
         return false;
       }
@@ -644,22 +869,28 @@ class Attempt {
       ex.end();
       return false;
     }
-    res.on('drain', resume);
+    this.resumeFn = resume;
+    res.on('drain', onResponseDrain);
     return true;
   }
 
   onData(chunk: Buffer): boolean {
     if (this.dropped) return false;
     this.peer.received += chunk.length;
-    this.ex.forward?.data(chunk);
-    return this.ex.res.write(chunk);
+    const ex = this.ex;
+    ex.forward?.data(chunk);
+    if (ex.res.write(chunk)) return true;
+    ex.stalled();
+    return false;
   }
 
   onComplete(): void {
     if (this.dropped) return;
+    this.resumeFn = undefined;
     const ex = this.ex;
     ex.forward?.end();
     ex.res.end();
+    ex.watchTail();
     const peer = this.peer;
     peer.countResponse(this.status);
     peer.countTimes(this.headAt - this.sentAt, performance.now() - this.sentAt);
@@ -671,6 +902,7 @@ class Attempt {
   onError(err: Error): void {
     if (this.dropped) return;
     this.dropped = true;
+    this.resumeFn = undefined;
     this.release();
     const ex = this.ex;
     if (ex.clientGone) {
@@ -697,6 +929,7 @@ class Attempt {
       ex.end();
       return;
     }
+    if (!this.started && staleConnection(err, code) && ex.resend(this.peer)) return;
     ex.upstream.fail(this.peer);
     ex.failed(this.peer, TIMEOUT_ERRORS.has(code) ? 'timeout' : 'error', err);
   }
@@ -736,45 +969,166 @@ class Head implements ResponseHead {
   }
 }
 
-/** Relays an upgrade (WebSocket) handshake and then both byte streams. */
-class UpgradeAttempt {
-  readonly core: ProxyCore;
-  readonly req: IncomingMessage;
+/** `Upgrade` values that name h2c, which nginx does not relay. */
+const H2C = /(?:^|,)\s*h2c\s*(?:,|$)/i;
+
+/** Characters Node refuses in a header value. */
+const INVALID_HEADER_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
+
+/**
+ * An upgrade request (WebSocket) on its way through the proxy: the same rules, refusals,
+ * peer choice and next-upstream rules as any request, then both byte streams relayed.
+ */
+class Tunnel extends Flow {
   readonly socket: Duplex;
   readonly head: Buffer;
-  readonly peer: Peer;
-  private released = false;
-  private answered = false;
+  private headerList: string[] = [];
+  private hostIndex = -1;
+  /** The protocol asked of the peer; `undefined`: an ordinary request (h2c). */
+  private protocol: string | undefined;
 
-  constructor(core: ProxyCore, req: IncomingMessage, socket: Duplex, head: Buffer, peer: Peer) {
-    this.core = core;
-    this.req = req;
+  constructor(core: ProxyCore, req: IncomingMessage, socket: Duplex, head: Buffer) {
+    super(core, req);
     this.socket = socket;
     this.head = head;
+  }
+
+  protected gone(): boolean {
+    return this.socket.destroyed;
+  }
+
+  start(): void {
+    const { req, socket } = this;
+    socket.on('error', noop);
+    const refused = this.url === '' ? 400 : refusal(req);
+    if (refused !== 0) {
+      rawText(socket, refused);
+      return;
+    }
+    const rewrite = this.core.o.rewrite;
+    if (rewrite !== undefined && !this.rewrite(rewrite)) return;
+    const fwd = this.core.forwarded(req);
+    const built = requestHeaders(req, fwd, undefined, this.core.o.underscores);
+    if (built === undefined) {
+      rawText(socket, 400);
+      return;
+    }
+    this.headerList = built.list;
+    if (this.core.o.hostFromPeer || fwd.host === '') this.hostIndex = this.headerList.lastIndexOf('host') + 1;
+    const upgrade = req.headers.upgrade ?? 'websocket';
+    // nginx does not take h2c upgrades, and relays none by default: the request goes as
+    // an ordinary one. A peer switching to h2c would carry requests no rule sees.
+    this.protocol = H2C.test(upgrade) ? undefined : upgrade;
+    if (this.core.o.tryTimeoutMs !== 0) this.startedAt = performance.now();
+    this.choose();
+  }
+
+  /**
+   * Applies the rewrite rules as `Exchange.rewrite` does, answering on the socket and
+   * closing it. `false` when the request was answered here.
+   */
+  private rewrite(rewrite: ProxyRewriter): boolean {
+    const { req, socket } = this;
+    const result = evaluate(rewrite, req, this.method, this.url);
+    if (result === undefined) {
+      rawText(socket, 400);
+      return false;
+    }
+    if (result.action === 'pass') {
+      this.url = result.uri;
+      if (result.target !== undefined) this.upstream = this.core.upstreamFor(result.target);
+      return true;
+    }
+    if (result.action === 'return' && result.status === 444) {
+      socket.destroy();
+      return false;
+    }
+    if (result.action === 'redirect') {
+      if (INVALID_HEADER_VALUE.test(result.location)) rawText(socket, 500);
+      else rawAnswer(socket, result.status, '', result.location);
+    } else rawAnswer(socket, result.status, result.body ?? '');
+    return false;
+  }
+
+  protected send(peer: Peer | undefined): void {
+    const { socket } = this;
+    if (socket.destroyed) return;
+    if (peer === undefined) {
+      this.core.report(new NoLiveUpstreamError(this.upstream.name), this.req);
+      rawText(socket, 502);
+      return;
+    }
+    this.attempts++;
+    peer.active++;
+    if (this.hostIndex !== -1) this.headerList[this.hostIndex] = peer.hostHeader;
+    this.core.pool(peer).dispatch(
+      {
+        path: this.url,
+        method: this.method,
+        headers: this.headerList,
+        upgrade: this.protocol,
+        body: null,
+      },
+      new UpgradeAttempt(this, peer),
+    );
+  }
+
+  protected giveUp(kind: Failure): void {
+    rawText(this.socket, kind === 'timeout' ? 504 : 502);
+  }
+}
+
+/** One attempt of an upgrade against one peer: the undici dispatch handler. */
+class UpgradeAttempt {
+  readonly tunnel: Tunnel;
+  readonly peer: Peer;
+  private abortFn: ((err?: Error) => void) | undefined;
+  private resumeFn: (() => void) | undefined;
+  private released = false;
+  /** The client got the peer's answer (or its first part). */
+  private answered = false;
+  /** A byte of the response came: a broken connection now is no stale one. */
+  private started = false;
+  /** Abandoned: further callbacks are ignored. */
+  private dropped = false;
+
+  constructor(tunnel: Tunnel, peer: Peer) {
+    this.tunnel = tunnel;
     this.peer = peer;
   }
 
   private release(): void {
     if (this.released) return;
     this.released = true;
-    this.core.upstream.release(this.peer);
+    this.tunnel.upstream.release(this.peer);
+  }
+
+  private drop(): void {
+    this.dropped = true;
+    this.release();
+    this.abortFn?.(new Error('switchyard: attempt abandoned for the next upstream'));
   }
 
   onConnect(abort: (err?: Error) => void): void {
-    if (this.socket.destroyed) abort(new Error('client closed the connection'));
+    this.abortFn = abort;
+    if (this.tunnel.socket.destroyed) abort(new Error('client closed the connection'));
+  }
+
+  onResponseStarted(): void {
+    this.started = true;
   }
 
   onUpgrade(status: number, raw: Buffer[], upstream: Duplex): void {
     this.answered = true;
-    const { socket } = this;
+    const { socket, head: early } = this.tunnel;
     let head = `HTTP/1.1 ${status} Switching Protocols\r\n`;
     for (let i = 0; i < raw.length; i += 2) {
       head += `${(raw[i] as Buffer).toString('latin1')}: ${(raw[i + 1] as Buffer).toString('latin1')}\r\n`;
     }
     socket.write(`${head}\r\n`);
-    if (this.head.length > 0) upstream.write(this.head);
+    if (early.length > 0) upstream.write(early);
     this.peer.countResponse(status);
-    this.core.upstream.succeed(this.peer);
+    this.tunnel.upstream.succeed(this.peer);
     const done = (): void => {
       upstream.destroy();
       socket.destroy();
@@ -788,51 +1142,72 @@ class UpgradeAttempt {
     socket.pipe(upstream);
   }
 
-  onHeaders(status: number, raw: Buffer[], _resume: () => void, statusText: string): boolean {
+  onHeaders(status: number, raw: Buffer[], resume: () => void, statusText: string): boolean {
+    if (this.dropped) return false;
     if (status < 200) return true;
-    // The peer declined the upgrade: relay its answer and close.
+    const t = this.tunnel;
+    if (t.core.o.nextStatuses.has(status) && t.canRetry(status, true)) {
+      // nginx counts statuses listed in proxy_next_upstream as failures (not 403/404).
+      if (status !== 403 && status !== 404) t.upstream.fail(this.peer);
+      this.drop();
+      t.retry(this.peer);
+      return false;
+    }
+    // The peer declined the upgrade (or answered an h2c request): relay its answer, close.
     this.answered = true;
+    this.resumeFn = resume;
     const list = responseHeaders(raw);
     let head = `HTTP/1.1 ${status} ${statusText}\r\n`;
     for (let i = 0; i < list.length; i += 2) head += `${list[i]}: ${list[i + 1]}\r\n`;
-    this.socket.write(`${head}connection: close\r\n\r\n`);
+    t.socket.write(`${head}connection: close\r\n\r\n`);
     this.peer.countResponse(status);
     return true;
   }
 
   onData(chunk: Buffer): boolean {
-    return this.socket.write(chunk);
+    if (this.dropped) return false;
+    const { socket } = this.tunnel;
+    if (socket.write(chunk)) return true;
+    if (this.resumeFn !== undefined) socket.once('drain', this.resumeFn);
+    return false;
   }
 
   onComplete(): void {
-    this.socket.end();
+    if (this.dropped) return;
+    this.tunnel.socket.end();
+    this.tunnel.upstream.succeed(this.peer);
     this.release();
   }
 
   onError(err: Error): void {
+    if (this.dropped) return;
+    this.dropped = true;
     this.release();
+    const t = this.tunnel;
+    if (this.answered) {
+      t.socket.destroy();
+      return;
+    }
+    if (t.socket.destroyed) return;
     const code = (err as { code?: string }).code ?? '';
-    const timeout = TIMEOUT_ERRORS.has(code);
-    if (!this.answered) {
-      this.core.upstream.fail(this.peer);
-      this.core.report(
-        timeout
-          ? new UpstreamTimeoutError(this.peer.id, err.message, err)
-          : new UpstreamError(this.peer.id, err.message, err),
-        this.req,
-      );
-      rawText(this.socket, timeout ? 504 : 502);
-    } else this.socket.destroy();
+    if (!this.started && staleConnection(err, code) && t.resend(this.peer)) return;
+    t.upstream.fail(this.peer);
+    t.failed(this.peer, TIMEOUT_ERRORS.has(code) ? 'timeout' : 'error', err);
   }
 }
 
-function rawText(socket: Duplex, status: number): void {
+/** Answers on the raw socket of an upgrade request, and closes it. */
+function rawAnswer(socket: Duplex, status: number, body: string, location?: string): void {
   if (socket.destroyed) return;
-  const body = `${STATUS_TEXT[status]}\n`;
-  socket.end(
-    `HTTP/1.1 ${STATUS_TEXT[status]}\r\ncontent-type: text/plain; charset=utf-8\r\n` +
-      `content-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`,
-  );
+  let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n`;
+  if (body !== '') head += 'content-type: text/plain; charset=utf-8\r\n';
+  if (location !== undefined) head += `location: ${location}\r\n`;
+  socket.end(`${head}content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+}
+
+/** The proxy's own short answer (400, 502, 504…) on the raw socket of an upgrade request. */
+function rawText(socket: Duplex, status: number): void {
+  rawAnswer(socket, status, `${STATUS_TEXT[status]}\n`);
 }
 
 /**
@@ -858,52 +1233,15 @@ export function createProxy(options: ProxyOptions): ReverseProxy {
   const core = new ProxyCore(resolveProxyOptions(options));
 
   function handler(req: IncomingMessage, res: ServerResponse): void {
-    new Exchange(core, req, res, undefined).start();
+    admit(new Exchange(core, req, res, undefined));
   }
 
   function middleware(req: IncomingMessage, res: ServerResponse, next: NextFunction): void {
-    new Exchange(core, req, res, next).start();
+    admit(new Exchange(core, req, res, next));
   }
 
   function upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    socket.on('error', noop);
-    const url = targetOf(req);
-    if (url === undefined) {
-      rawText(socket, 400);
-      return;
-    }
-    const picked = core.upstream.select(
-      { clientIp: req.socket.remoteAddress },
-      {
-        method: req.method ?? 'GET',
-        url,
-        headers: req.headers,
-        clientIp: req.socket.remoteAddress,
-      },
-    );
-    const go = (peer: Peer | undefined): void => {
-      if (peer === undefined) {
-        core.report(new NoLiveUpstreamError(core.upstream.name), req);
-        rawText(socket, 502);
-        return;
-      }
-      const fwd = core.forwarded(req);
-      const headers = upgradeRequestHeaders(req, fwd);
-      if (core.o.hostFromPeer || fwd.host === '') headers[headers.lastIndexOf('host') + 1] = peer.hostHeader;
-      peer.active++;
-      core.pool(peer).dispatch(
-        {
-          path: url,
-          method: req.method ?? 'GET',
-          headers,
-          upgrade: req.headers.upgrade ?? 'websocket',
-          body: null,
-        },
-        new UpgradeAttempt(core, req, socket, head, peer),
-      );
-    };
-    if (picked instanceof Promise) picked.then(go, () => go(undefined));
-    else go(picked);
+    new Tunnel(core, req, socket, head).start();
   }
 
   return {

@@ -37,21 +37,60 @@ const CONDITIONS: readonly NextUpstreamCondition[] = [
  * returns one. Declared here so core does not depend on the rewrite package.
  */
 export interface ProxyRewriter {
+  /**
+   * Decides what to do with one request, before the cache and the peer choice; never
+   * throws. The proxy passes the method, `req.url`, `req.headersDistinct`, the scheme,
+   * the local port and the client address.
+   */
   evaluate(request: {
+    /** The request method. */
     method?: string;
+    /** The request-target as received (`req.url`). */
     uri: string;
+    /** The request headers; a list keeps each line of a repeated header. */
     headers?: Readonly<Record<string, string | readonly string[] | undefined>>;
+    /** `https` on a TLS socket (`$scheme`). */
     scheme?: 'http' | 'https';
+    /** The port the request arrived on (`$server_port`). */
     port?: number;
+    /** The client address (`$remote_addr`). */
     remoteAddr?: string;
   }):
-    | { action: 'pass'; uri: string; location?: string; target?: string }
-    | { action: 'redirect'; status: number; location: string }
-    | { action: 'return'; status: number; body?: string };
+    | {
+        /** Proxy the request. */
+        action: 'pass';
+        /** The request-target to send upstream, in place of the client's. */
+        uri: string;
+        /** The location that matched, as written after `location`. */
+        location?: string;
+        /**
+         * The scheme and authority of the location's `proxy_pass`: its host names a group of
+         * `upstreams` (or `upstream`), else a group of that one server is made. Absent: the
+         * request goes to `upstream`.
+         */
+        target?: string;
+      }
+    | {
+        /** Answer with a redirect. */
+        action: 'redirect';
+        /** The redirect status (301, 302, 303, 307 or 308). */
+        status: number;
+        /** The `Location` header to send. */
+        location: string;
+      }
+    | {
+        /** Answer directly; 444 closes the connection without a response. */
+        action: 'return';
+        /** The status to answer with. */
+        status: number;
+        /** The body, sent as `text/plain`; absent: an empty body. */
+        body?: string;
+      };
 }
 
 /** A response a cache answers with (see `@switchyard/cache`'s `CachedResponse`). */
 export interface ProxyCachedResponse {
+  /** The status code to send. */
   readonly status: number;
   /** Flat `[name, value, …]` list, `Content-Length` included. */
   readonly headers: string[];
@@ -61,13 +100,27 @@ export interface ProxyCachedResponse {
 
 /** One upstream exchange a cache follows (see `@switchyard/cache`'s `CacheForward`). */
 export interface ProxyCacheForward {
+  /** The method to send upstream (`GET` for a client's `HEAD`). */
   readonly method: string;
+  /** Request headers to change before sending: the value to set, or `undefined` to remove it. */
   readonly requestHeaders: ReadonlyArray<readonly [name: string, value: string | undefined]>;
+  /** `true` for a background update: the client was already answered from the cache. */
   readonly background: boolean;
+  /**
+   * Called with the final response head (status ≥ 200); the cache may append its status
+   * header to `headers`. Returns a response to send instead, discarding the upstream body.
+   */
   head(status: number, headers: string[]): ProxyCachedResponse | undefined;
+  /** Called with each chunk of the upstream body, in order. */
   data(chunk: Buffer): void;
+  /** Called when the upstream body is complete. */
   end(): void;
+  /**
+   * Called when the proxy gives up without a response head; returns a stale response to
+   * send, or `undefined` for the proxy's own 502 (`error`) or 504 (`timeout`).
+   */
   fail(kind: 'error' | 'timeout'): ProxyCachedResponse | undefined;
+  /** Called when the exchange breaks off (upstream body cut, client gone). */
   abort(): void;
 }
 
@@ -77,16 +130,32 @@ export interface ProxyCacheForward {
  * sequence is the one `@switchyard/cache` documents on its `ProxyCache`.
  */
 export interface ProxyCache {
+  /**
+   * Called for each request before a peer is chosen (after `rewrite`); answers now or
+   * with a promise that never rejects.
+   */
   lookup(req: {
+    /** The request method. */
     readonly method: string;
+    /** The client's request-target, `/path?query` (`$request_uri`, not the rewritten URI). */
     readonly url: string;
+    /** The client's request headers. */
     readonly headers: IncomingMessage['headers'];
+    /** `https` on a TLS socket, else `http`. */
     readonly scheme?: string;
+    /** The name of the upstream group the request goes to (`$proxy_host`). */
     readonly proxyHost?: string;
   }):
-    | { readonly response: ProxyCachedResponse | undefined; readonly forward: ProxyCacheForward | undefined }
-    | Promise<{
+    | {
+        /** A response to send right away; `undefined`: go upstream. */
         readonly response: ProxyCachedResponse | undefined;
+        /** The upstream exchange to perform; with a `response`, a background update. */
+        readonly forward: ProxyCacheForward | undefined;
+      }
+    | Promise<{
+        /** A response to send right away; `undefined`: go upstream. */
+        readonly response: ProxyCachedResponse | undefined;
+        /** The upstream exchange to perform; with a `response`, a background update. */
         readonly forward: ProxyCacheForward | undefined;
       }>;
 }
@@ -106,8 +175,8 @@ export interface ProxyOptions {
   /**
    * nginx rewrite rules and locations (`compileNginx(text)` from `@switchyard/rewrite`):
    * evaluated first; redirects and returns are answered, and a pass sends the rewritten
-   * URI to the group its location's `proxy_pass` names. WebSocket upgrades
-   * (`proxy.upgrade`) are not rewritten: they go to `upstream` with their own URI.
+   * URI to the group its location's `proxy_pass` names. Upgrades (`proxy.upgrade`) go
+   * through the same rules: a return or redirect is answered and the connection closed.
    */
   rewrite?: ProxyRewriter;
   /**
@@ -149,11 +218,35 @@ export interface ProxyOptions {
    * @default false
    */
   trustProxy?: boolean | string | string[] | ((addr: string, hop: number) => boolean);
-  /** Upstream connections kept per peer at most (undici `connections`); 0 = no limit. @default 0 */
+  /**
+   * Upstream connections per peer at most (undici `connections`); requests beyond them
+   * wait in the peer's queue. 0 = no limit. nginx has no per-peer cap, but one worker
+   * holds at most `worker_connections` (512) connections, client and upstream together.
+   * @default 128
+   */
   connectionsPerPeer?: number;
   /** How long an idle upstream connection is kept (nginx `keepalive_timeout`). @default 4000 */
   keepAliveTimeoutMs?: number;
-  /** Told of every upstream failure and of requests the proxy answered itself with 5xx. */
+  /**
+   * Longest wait, in ms, for the client to take more of a response it stopped reading
+   * (nginx `send_timeout`); then the client connection is closed and the upstream request
+   * cut. Counts only while data waits to go to the client. 0 = no limit.
+   * @default 60000
+   * @see https://nginx.org/en/docs/http/ngx_http_core_module.html#send_timeout
+   */
+  sendTimeoutMs?: number;
+  /**
+   * Pass request header fields whose names contain an underscore (nginx
+   * `underscores_in_headers on`). Off, they are dropped, as nginx ignores them: CGI, WSGI,
+   * Rack and PHP read `X_Forwarded_For` as `X-Forwarded-For`.
+   * @default false
+   * @see https://nginx.org/en/docs/http/ngx_http_core_module.html#underscores_in_headers
+   */
+  underscoresInHeaders?: boolean;
+  /**
+   * Told of every upstream failure and of requests the proxy answered itself with 5xx;
+   * not of a kept-alive connection the peer had closed, whose request is sent again.
+   */
   onError?: (error: SwitchyardError, req: IncomingMessage) => void;
 }
 
@@ -179,6 +272,9 @@ export interface ResolvedProxyOptions {
   trust: ((addr: string, hop: number) => boolean) | undefined;
   connectionsPerPeer: number;
   keepAliveTimeoutMs: number;
+  sendTimeoutMs: number;
+  /** Pass header names with `_` (`underscoresInHeaders`). */
+  underscores: boolean;
   onError: ((error: SwitchyardError, req: IncomingMessage) => void) | undefined;
 }
 
@@ -198,6 +294,8 @@ const KEYS = [
   'trustProxy',
   'connectionsPerPeer',
   'keepAliveTimeoutMs',
+  'sendTimeoutMs',
+  'underscoresInHeaders',
   'onError',
 ] as const;
 
@@ -299,8 +397,11 @@ export function resolveProxyOptions(options: ProxyOptions): ResolvedProxyOptions
     nonIdempotent: boolAt('nonIdempotent', o.nonIdempotent, false),
     hostFromPeer: host === 'peer',
     trust,
-    connectionsPerPeer: intAt('connectionsPerPeer', o.connectionsPerPeer, 0, 0),
+    connectionsPerPeer: intAt('connectionsPerPeer', o.connectionsPerPeer, 128, 0),
     keepAliveTimeoutMs: intAt('keepAliveTimeoutMs', o.keepAliveTimeoutMs, 4_000, 1),
+    // A timer longer than 2^31 - 1 ms fires at once in Node.
+    sendTimeoutMs: intAt('sendTimeoutMs', o.sendTimeoutMs, 60_000, 0, 2_147_483_647),
+    underscores: boolAt('underscoresInHeaders', o.underscoresInHeaders, false),
     onError: o.onError as ResolvedProxyOptions['onError'],
   };
 }

@@ -56,6 +56,7 @@ export interface UpstreamEvents {
 
 /** The outcome of one active health check. */
 export interface HealthCheckResult {
+  /** Whether a response came in time and met the `match` conditions. */
   passed: boolean;
   /** The response status, when a response came. */
   status?: number;
