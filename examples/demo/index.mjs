@@ -121,17 +121,20 @@ async function startBackend({ name, backup = false }) {
   };
 }
 
-/** What the built-in client asks for, in turn: mostly pages, some slow, some 3xx and 4xx. */
+/**
+ * What the built-in client asks for, in turn: mostly pages, some slow, some 3xx and 4xx,
+ * and a microcached report (hits on the dashboard's cache card).
+ */
 const TRAFFIC_PATHS = [
   '/',
   '/hello',
-  '/',
+  '/cached/report',
   '/slow',
   '/orders',
   '/status/404',
   '/',
   '/status/302',
-  '/',
+  '/cached/report',
   '/items',
 ];
 
