@@ -607,13 +607,18 @@ export const DASHBOARD_SCRIPT = String.raw`
     busy = true;
     const started = performance.now();
     try {
-      const [nginx, connections, requests, upstreams, caches] = await Promise.all([
+      const results = await Promise.allSettled([
         getJson('nginx'),
         getJson('connections'),
         getJson('http/requests'),
         getJson('http/upstreams'),
         getJson('http/caches'),
       ]);
+      // The first read that failed in this order, not the first to fail in time: the
+      // message stays the same from one poll to the next.
+      const failed = results.find((r) => r.status === 'rejected');
+      if (failed) throw failed.reason;
+      const [nginx, connections, requests, upstreams, caches] = results.map((r) => r.value);
       const now = performance.now();
       renderTop(nginx, connections, requests, now);
       renderGroups(upstreams, now);
