@@ -57,3 +57,18 @@ export class BodyConsumedError extends SwitchyardError {
     );
   }
 }
+
+/**
+ * A function given in the options threw, or its promise rejected: `hashKey`, a
+ * persistence's `find` or `bind`, a balancer's `pick`, a cache's `lookup` (its `key`), a
+ * rewriter's `evaluate`, or a `trustProxy` function. The request gets a 500 (with
+ * `proxy.middleware`, the error goes to `next`); the next request runs the hook again.
+ */
+export class HookError extends SwitchyardError {
+  /** The hook that failed, e.g. `persistence.find`. */
+  readonly hook: string;
+  constructor(hook: string, cause: unknown) {
+    super('SWY_ERR_HOOK', `${hook} threw: ${(cause as Error)?.message ?? String(cause)}`, { cause });
+    this.hook = hook;
+  }
+}

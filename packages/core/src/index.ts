@@ -45,6 +45,7 @@ export {
 } from './admin/index.js';
 export {
   BodyConsumedError,
+  HookError,
   InvalidOptionError,
   NoLiveUpstreamError,
   PeerExistsError,

@@ -1,5 +1,6 @@
-import { createServer } from 'node:http';
+import { Agent, createServer, request } from 'node:http';
 import { connect, createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
+import { createCache, memoryStore } from '@switchyard/cache';
 import { compileNginx } from '@switchyard/rewrite';
 import { type Backend, deadPort, type Listening, listen, startBackend, waitFor } from '@switchyard/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -272,6 +273,86 @@ describe('kept-alive upstream connections the peer closed', () => {
     expect((await send(f.url)).status).toBe(200);
     expect((await send(f.url, { method: 'POST', body: 'x' })).status).toBe(502);
   });
+});
+
+describe('responses without content (RFC 9110 §6.4.1)', () => {
+  /**
+   * A raw backend: `/bodiless` gets `response` as written, anything else a 200 `<fine>`;
+   * connections are kept.
+   */
+  async function rawBackend(response: string) {
+    const server = createNetServer((s) => {
+      s.on('error', () => {});
+      let buffered = '';
+      s.on('data', (c: Buffer) => {
+        buffered += c.toString('latin1');
+        for (let end = buffered.indexOf('\r\n\r\n'); end !== -1; end = buffered.indexOf('\r\n\r\n')) {
+          const head = buffered.slice(0, end);
+          buffered = buffered.slice(end + 4);
+          s.write(
+            head.includes(' /bodiless ')
+              ? response
+              : 'HTTP/1.1 200 OK\r\nContent-Length: 6\r\nContent-Type: text/plain\r\n\r\n<fine>',
+          );
+        }
+      });
+    });
+    return listenNet(server);
+  }
+
+  /** A GET on a kept-alive client connection (the agent holds one socket at most). */
+  function get(
+    port: number,
+    agent: Agent,
+    path: string,
+  ): Promise<{ status: number; body: string; reused: boolean }> {
+    return new Promise((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port, path, agent }, (res) => {
+        let body = '';
+        res.setEncoding('latin1');
+        res.on('data', (c: string) => {
+          body += c;
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body, reused: req.reusedSocket }));
+        res.on('error', reject);
+      });
+      req.on('error', reject);
+      req.end();
+    });
+  }
+
+  const cases = [
+    {
+      name: 'a 304 with Content-Length: 100 and no body',
+      status: 304,
+      response: 'HTTP/1.1 304 Not Modified\r\nETag: "v1"\r\nContent-Length: 100\r\n\r\n',
+    },
+    {
+      name: 'a 204 that carries a body',
+      status: 204,
+      response: 'HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\nhello',
+    },
+  ];
+  for (const c of cases) {
+    for (const cached of [false, true]) {
+      it(`relays ${c.name} as a complete response${cached ? ' through a cache' : ''}; the client connection goes on`, async () => {
+        const b = await rawBackend(c.response);
+        const { f, proxy, errors } = await proxyFor({
+          upstream: { name: 'n', servers: [b.url] },
+          cache: cached ? createCache({ store: memoryStore() }) : undefined,
+        });
+        const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+        closers.push(() => agent.destroy());
+        const first = await get(f.port, agent, '/bodiless');
+        expect([first.status, first.body]).toEqual([c.status, '']);
+        const second = await get(f.port, agent, '/next');
+        expect([second.status, second.body, second.reused]).toEqual([200, '<fine>', true]);
+        const peer = proxy.upstream.primaries[0];
+        expect([peer?.active, peer?.failsTotal, peer?.responses.codes[c.status]]).toEqual([0, 0, 1]);
+        expect(errors).toEqual([]);
+      });
+    }
+  }
 });
 
 describe('WebSocket failover', () => {

@@ -139,16 +139,19 @@ describe('session persistence hook', () => {
       () => f2.close(),
       () => proxy2.close(),
     );
-    // a lookup that fails leaves the choice to the balancer
+    // a lookup that fails is a failed hook: 500, reported (stickyLearn's own store
+    // failures never get here: it reports them and leaves the choice to the balancer)
     const broken: Persistence = { find: async () => Promise.reject(new Error('store down')), bind: () => {} };
     const up3 = createUpstream({ name: 's3', servers: [a.url, b.url], persistence: broken });
-    const proxy3 = createProxy({ upstream: up3 });
+    const codes: string[] = [];
+    const proxy3 = createProxy({ upstream: up3, onError: (e) => codes.push(e.code) });
     const f3 = await front(proxy3);
     closers.push(
       () => f3.close(),
       () => proxy3.close(),
     );
-    expect([(await send(f3.url)).body, (await send(f3.url)).body]).toEqual(['a', 'b']);
+    expect([(await send(f3.url)).status, (await send(f3.url)).status]).toEqual([500, 500]);
+    expect(codes).toEqual(['SWY_ERR_HOOK', 'SWY_ERR_HOOK']);
     const bCookie = `peer=${b.hostPort}`;
     for (let i = 0; i < 3; i++) expect((await send(f2.url, { headers: { cookie: bCookie } })).body).toBe('b');
   });

@@ -113,22 +113,46 @@ export function requestHeaders(
 }
 
 /**
+ * The response head as undici read it: `controller.rawHeaders` (names as the peer wrote
+ * them, in its order), or a list rebuilt from the parsed `headers` (lowercase names)
+ * when a dispatcher gives no raw list.
+ */
+export function rawHeadersOf(
+  raw: unknown,
+  headers: Readonly<Record<string, string | string[] | undefined>>,
+): ReadonlyArray<Buffer | string> {
+  if (Array.isArray(raw)) return raw;
+  const list: string[] = [];
+  for (const name of Object.keys(headers)) {
+    const value = headers[name];
+    if (typeof value === 'string') list.push(name, value);
+    else if (value !== undefined) for (const v of value) list.push(name, v);
+  }
+  return list;
+}
+
+/** A raw header name or value as the latin1 text Node writes back. */
+export function latin1(x: Buffer | string): string {
+  return typeof x === 'string' ? x : x.toString('latin1');
+}
+
+/**
  * Converts undici's raw response headers (Buffers) into the flat list Node's
  * `writeHead` takes, without hop-by-hop fields or fields the `Connection` header names.
  */
-export function responseHeaders(raw: Buffer[]): string[] {
+export function responseHeaders(raw: ReadonlyArray<Buffer | string>): string[] {
   const list: string[] = [];
   let connection: string | undefined;
   for (let i = 0; i < raw.length; i += 2) {
-    const name = (raw[i] as Buffer).toString('latin1');
+    const name = latin1(raw[i] as Buffer | string);
     if (RESPONSE_DROP_LENGTHS[name.length] === 1) {
       const lower = name.toLowerCase();
       if (RESPONSE_DROP.has(lower)) {
-        if (lower === 'connection') connection = (raw[i + 1] as Buffer).toString('latin1');
+        if (lower === 'connection') connection = latin1(raw[i + 1] as Buffer | string);
         continue;
       }
     }
-    list.push(name, (raw[i + 1] as Buffer).toString('latin1'));
+    list.push(name, latin1(raw[i + 1] as Buffer | string));
   }
   const extra = connectionTokens(connection);
   if (extra === undefined) return list;

@@ -2,9 +2,10 @@ import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:ht
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { RequestInfo, ResponseHead } from '@switchyard/balancers';
-import { buildConnector, Pool } from 'undici';
+import { buildConnector, type Dispatcher, Pool } from 'undici';
 import {
   BodyConsumedError,
+  HookError,
   NoLiveUpstreamError,
   type SwitchyardError,
   UpstreamError,
@@ -12,7 +13,7 @@ import {
 } from '../errors.js';
 import type { Peer } from '../peer/index.js';
 import { Upstream } from '../upstream/index.js';
-import { type Forwarded, requestHeaders, responseHeaders } from './headers.js';
+import { type Forwarded, latin1, rawHeadersOf, requestHeaders, responseHeaders } from './headers.js';
 import {
   type ProxyCachedResponse,
   type ProxyCacheForward,
@@ -409,13 +410,32 @@ abstract class Flow implements RequestInfo {
   /** No attempt is left: answers 502, or 504 after a timeout. */
   protected abstract giveUp(kind: Failure): void;
 
+  /** Answers 500 (a user hook failed), settling what the request opened. */
+  protected abstract internalError(err: HookError): void;
+
+  /**
+   * A user hook threw or rejected: `onError` hears of it and the request gets a 500.
+   * `hook` names it unless `err` already does.
+   */
+  hookFailed(err: unknown, hook: string): void {
+    const e = err instanceof HookError ? err : new HookError(hook, err);
+    this.core.report(e, this.req);
+    this.internalError(e);
+  }
+
   /** Selects a peer (persistence may answer asynchronously) and sends the attempt. */
   protected choose(): void {
-    const picked = this.upstream.select({ tried: this.tried, clientIp: this.clientIp }, this);
+    let picked: Peer | undefined | Promise<Peer | undefined>;
+    try {
+      picked = this.upstream.select({ tried: this.tried, clientIp: this.clientIp }, this);
+    } catch (err) {
+      this.hookFailed(err, 'upstream.select');
+      return;
+    }
     if (picked instanceof Promise) {
       picked.then(
         (peer) => this.send(peer),
-        () => this.send(undefined),
+        (err) => this.hookFailed(err, 'persistence.find'),
       );
     } else this.send(picked);
   }
@@ -493,12 +513,14 @@ class Exchange extends Flow {
   readonly res: ServerResponse;
   readonly next: NextFunction | undefined;
   /** The method sent upstream (a cache turns HEAD into GET). */
-  private upstreamMethod: string;
+  upstreamMethod: string;
   /** The cache's hooks for this exchange, when a cache follows it. */
   forward: ProxyCacheForward | undefined;
   private headerList: string[] = [];
   private hostIndex = -1;
   private headerBytes = 0;
+  /** A streamed body is counted, for the peer of the attempt that sends it (`countSent`). */
+  private counting = false;
   attempt: Attempt | undefined;
   /** nginx `send_timeout`: runs while data waits for a client that takes none. */
   sendTimer: NodeJS.Timeout | undefined;
@@ -530,18 +552,25 @@ class Exchange extends Flow {
       this.prepare();
       return;
     }
-    const lookup = cache.lookup({
-      method: this.method,
-      // nginx's cache key reads $request_uri: the client's, not the rewritten URI.
-      url: targetOf(req) ?? this.url,
-      headers: req.headers,
-      scheme: (req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http',
-      proxyHost: this.upstream.name,
-    });
+    let lookup: ReturnType<typeof cache.lookup>;
+    try {
+      lookup = cache.lookup({
+        method: this.method,
+        // nginx's cache key reads $request_uri: the client's, not the rewritten URI.
+        url: targetOf(req) ?? this.url,
+        headers: req.headers,
+        scheme: (req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http',
+        proxyHost: this.upstream.name,
+      });
+    } catch (err) {
+      // A cache's `key` function runs here.
+      this.hookFailed(err, 'cache.lookup');
+      return;
+    }
     if (lookup instanceof Promise) {
       lookup.then(
         (l) => this.cached(l.response, l.forward),
-        () => this.prepare(),
+        (err) => this.hookFailed(err, 'cache.lookup'),
       );
     } else this.cached(lookup.response, lookup.forward);
   }
@@ -589,7 +618,13 @@ class Exchange extends Flow {
         this.body = req;
       }
     }
-    const fwd = this.core.forwarded(req);
+    let fwd: Forwarded;
+    try {
+      fwd = this.core.forwarded(req);
+    } catch (err) {
+      this.hookFailed(err, 'trustProxy');
+      return;
+    }
     const built = requestHeaders(req, fwd, bodyLength, this.core.o.underscores);
     if (built === undefined) {
       this.forward?.abort();
@@ -603,7 +638,9 @@ class Exchange extends Flow {
       if (forward.requestHeaders.length > 0)
         this.headerList = withChanges(built.list, forward.requestHeaders);
     }
-    this.headerBytes = built.bytes + this.method.length + this.url.length + 12;
+    // A body rebuilt from req.body goes out whole with the head; a streamed one is counted
+    // as undici reads it (`countBody`).
+    this.headerBytes = built.bytes + this.method.length + this.url.length + 12 + (bodyLength ?? 0);
     if (this.core.o.hostFromPeer || fwd.host === '') this.hostIndex = this.headerList.lastIndexOf('host') + 1;
     if (this.core.o.tryTimeoutMs !== 0) this.startedAt = performance.now();
     this.choose();
@@ -616,7 +653,13 @@ class Exchange extends Flow {
    */
   private rewrite(rewrite: ProxyRewriter): boolean {
     const { req, res } = this;
-    const result = evaluate(rewrite, req, this.method, this.url);
+    let result: ReturnType<typeof evaluate>;
+    try {
+      result = evaluate(rewrite, req, this.method, this.url);
+    } catch (err) {
+      this.hookFailed(err, 'rewrite.evaluate');
+      return false;
+    }
     if (result === undefined) {
       refuse(res, 400);
       return false;
@@ -679,6 +722,30 @@ class Exchange extends Flow {
     if (stale !== undefined) this.reply(stale);
     else text(this.res, status, STATUS_TEXT[status] as string);
     this.end();
+  }
+
+  /** A hook failed: no cache fill; 500, or Express's `next(err)` under `middleware`. */
+  protected internalError(err: HookError): void {
+    this.forward?.abort();
+    if (this.next !== undefined && !this.res.headersSent) this.next(err);
+    else text(this.res, 500, STATUS_TEXT[500] as string);
+    this.end();
+  }
+
+  /**
+   * The attempt's request went out on a connection: the bytes of a streamed body count
+   * for its peer from now on. The listener goes on before undici's own, in the same tick,
+   * so it sees every chunk undici sends (undici 7 does not pass `onBodySent` on to a
+   * handler of the controller API).
+   */
+  countBody(attempt: Attempt): void {
+    const req = this.req;
+    if (this.body !== req) return;
+    (req as Counted)[kAttempt] = attempt;
+    if (!this.counting) {
+      this.counting = true;
+      req.on('data', countSent);
+    }
   }
 
   /** Sends a response the cache gave. */
@@ -748,6 +815,9 @@ function onResponseClose(this: ServerResponse): void {
   if (!this.writableFinished) {
     ex.clientGone = true;
     ex.attempt?.cancel();
+    // Between attempts (a persistence lookup, a cache lookup in flight) no attempt would
+    // settle the cache fill: give up its lock now.
+    ex.forward?.abort();
   }
 }
 
@@ -765,23 +835,47 @@ function onSendTimeout(ex: Exchange): void {
   if (!ex.res.writableFinished) ex.res.destroy();
 }
 
+const kAttempt = Symbol('switchyard.attempt');
+
+/** A request whose streamed body is being counted: the attempt sending it. */
+type Counted = IncomingMessage & { [kAttempt]?: Attempt };
+
+/** A chunk of a streamed request body went to undici: it counts as sent to the peer. */
+function countSent(this: Counted, chunk: Buffer): void {
+  const attempt = this[kAttempt];
+  if (attempt !== undefined) attempt.peer.sent += chunk.length;
+}
+
 /**
- * One attempt against one peer: the undici dispatch handler. A fresh one per attempt, so
- * callbacks of an abandoned attempt are told apart.
+ * Whether a response has no content whatever its framing says (RFC 9110 §6.4.1): 1xx,
+ * 204, 304, or the answer to HEAD.
  */
-class Attempt {
+function bodiless(status: number, method: string): boolean {
+  return status < 200 || status === 204 || status === 304 || method === 'HEAD';
+}
+
+type Controller = Dispatcher.DispatchController;
+type ResponseHeaders = Parameters<NonNullable<Dispatcher.DispatchHandler['onResponseStart']>>[2];
+
+/**
+ * One attempt against one peer: the undici dispatch handler (the controller API of
+ * undici 7 and 8). A fresh one per attempt, so callbacks of an abandoned attempt are
+ * told apart.
+ */
+class Attempt implements Dispatcher.DispatchHandler {
   readonly ex: Exchange;
   readonly peer: Peer;
-  private abortFn: ((err?: Error) => void) | undefined;
-  /** undici's `resume`, while the response body flows to the client. */
-  private resumeFn: (() => void) | undefined;
+  /** undici's handle on this request: abort, pause and resume. */
+  private controller: Controller | undefined;
   private readonly sentAt = performance.now();
   private headAt = 0;
   private status = 0;
   /** A byte of the response came: a broken connection now is no stale one. */
   private started = false;
-  /** Abandoned: further callbacks are ignored. */
-  private dropped = false;
+  /** The head went to the client and no content follows it (`bodiless`). */
+  private headOnly = false;
+  /** Abandoned, failed or complete: further callbacks are ignored. */
+  private done = false;
   private released = false;
 
   constructor(ex: Exchange, peer: Peer) {
@@ -790,12 +884,12 @@ class Attempt {
   }
 
   cancel(): void {
-    if (this.abortFn !== undefined) this.abortFn(new Error('client closed the connection'));
+    this.controller?.abort(new Error('client closed the connection'));
   }
 
   /** Lets the response body flow again after the client drained. */
   resume(): void {
-    this.resumeFn?.();
+    if (!this.done) this.controller?.resume();
   }
 
   private release(): void {
@@ -804,24 +898,25 @@ class Attempt {
     this.ex.upstream.release(this.peer);
   }
 
-  onConnect(abort: (err?: Error) => void): void {
-    this.abortFn = abort;
-    if (this.ex.clientGone) abort(new Error('client closed the connection'));
-  }
-
-  /** undici 7 passes the chunk (its typings say a size): count either. */
-  onBodySent(chunk: Buffer | string | number): void {
-    this.peer.sent += typeof chunk === 'number' ? chunk : chunk.length;
+  onRequestStart(controller: Controller): void {
+    this.controller = controller;
+    const ex = this.ex;
+    if (ex.clientGone) controller.abort(new Error('client closed the connection'));
+    else ex.countBody(this);
   }
 
   onResponseStarted(): void {
     this.started = true;
   }
 
-  onHeaders(status: number, raw: Buffer[], resume: () => void, statusText: string): boolean {
-    if (this.dropped) return false;
+  onResponseStart(
+    controller: Controller,
+    status: number,
+    headers: ResponseHeaders,
+    statusText?: string,
+  ): void {
     // 1xx: Node already answered the client's Expect: 100-continue; others are not relayed.
-    if (status < 200) return true;
+    if (this.done || status < 200) return;
     const ex = this.ex;
     const up = ex.upstream;
     this.headAt = performance.now();
@@ -830,11 +925,12 @@ class Attempt {
       if (status !== 403 && status !== 404) up.fail(this.peer);
       this.drop();
       ex.retry(this.peer);
-      return false;
+      return;
     }
     this.status = status;
     const res = ex.res;
-    const list = responseHeaders(raw);
+    // undici keeps the head as the peer wrote it (name case, order) on the controller.
+    const list = responseHeaders(rawHeadersOf(controller.rawHeaders, headers));
     const forward = ex.forward;
     if (forward !== undefined) {
       const replaced = forward.head(status, list);
@@ -845,14 +941,23 @@ class Attempt {
         this.drop();
         ex.reply(replaced);
         ex.end();
-        return false;
+        return;
       }
     }
     let sent = list;
     if (up.persistence !== undefined) {
       // A sticky Set-Cookie is for this client only: keep it out of what the cache stores.
       if (forward !== undefined) sent = list.slice();
-      up.persistence.bind(ex, new Head(status, sent), this.peer);
+      try {
+        up.persistence.bind(ex, new Head(status, sent), this.peer);
+      } catch (err) {
+        // The peer answered; the hook failed.
+        this.peer.countResponse(status);
+        up.succeed(this.peer);
+        this.drop();
+        ex.hookFailed(err, 'persistence.bind');
+        return;
+      }
     }
     try {
       res.writeHead(status, statusText || undefined, sent);
@@ -867,26 +972,29 @@ class Attempt {
       up.fail(this.peer);
       text(res, 502, STATUS_TEXT[502] as string);
       ex.end();
-      return false;
+      return;
     }
-    this.resumeFn = resume;
+    this.headOnly = bodiless(status, ex.upstreamMethod);
     res.on('drain', onResponseDrain);
-    return true;
   }
 
-  onData(chunk: Buffer): boolean {
-    if (this.dropped) return false;
+  onResponseData(controller: Controller, chunk: Buffer): void {
+    if (this.done) return;
     this.peer.received += chunk.length;
     const ex = this.ex;
     ex.forward?.data(chunk);
-    if (ex.res.write(chunk)) return true;
+    if (ex.res.write(chunk)) return;
+    controller.pause();
     ex.stalled();
-    return false;
   }
 
-  onComplete(): void {
-    if (this.dropped) return;
-    this.resumeFn = undefined;
+  onResponseEnd(): void {
+    if (!this.done) this.complete();
+  }
+
+  /** The response is complete: the client's ends, the peer is released as a success. */
+  private complete(): void {
+    this.done = true;
     const ex = this.ex;
     ex.forward?.end();
     ex.res.end();
@@ -899,12 +1007,18 @@ class Attempt {
     ex.end();
   }
 
-  onError(err: Error): void {
-    if (this.dropped) return;
-    this.dropped = true;
-    this.resumeFn = undefined;
-    this.release();
+  /** `controller` is `null` (undici 8) or `undefined` (7) when the dispatch failed at once. */
+  onResponseError(_controller: Controller | null | undefined, err: Error): void {
+    if (this.done) return;
     const ex = this.ex;
+    if (this.headOnly && !ex.clientGone) {
+      // Nothing was to follow the head that went out: undici's complaint about the rest
+      // (undici 7 holds a 204 or 304 to its Content-Length) changes nothing for the client.
+      this.complete();
+      return;
+    }
+    this.done = true;
+    this.release();
     if (ex.clientGone) {
       ex.forward?.abort();
       ex.end();
@@ -935,9 +1049,9 @@ class Attempt {
   }
 
   private drop(): void {
-    this.dropped = true;
+    this.done = true;
     this.release();
-    this.abortFn?.(new Error('switchyard: attempt abandoned for the next upstream'));
+    this.controller?.abort(new Error('switchyard: attempt abandoned for the next upstream'));
   }
 }
 
@@ -1007,7 +1121,13 @@ class Tunnel extends Flow {
     }
     const rewrite = this.core.o.rewrite;
     if (rewrite !== undefined && !this.rewrite(rewrite)) return;
-    const fwd = this.core.forwarded(req);
+    let fwd: Forwarded;
+    try {
+      fwd = this.core.forwarded(req);
+    } catch (err) {
+      this.hookFailed(err, 'trustProxy');
+      return;
+    }
     const built = requestHeaders(req, fwd, undefined, this.core.o.underscores);
     if (built === undefined) {
       rawText(socket, 400);
@@ -1029,7 +1149,13 @@ class Tunnel extends Flow {
    */
   private rewrite(rewrite: ProxyRewriter): boolean {
     const { req, socket } = this;
-    const result = evaluate(rewrite, req, this.method, this.url);
+    let result: ReturnType<typeof evaluate>;
+    try {
+      result = evaluate(rewrite, req, this.method, this.url);
+    } catch (err) {
+      this.hookFailed(err, 'rewrite.evaluate');
+      return false;
+    }
     if (result === undefined) {
       rawText(socket, 400);
       return false;
@@ -1076,21 +1202,26 @@ class Tunnel extends Flow {
   protected giveUp(kind: Failure): void {
     rawText(this.socket, kind === 'timeout' ? 504 : 502);
   }
+
+  protected internalError(): void {
+    rawText(this.socket, 500);
+  }
 }
 
 /** One attempt of an upgrade against one peer: the undici dispatch handler. */
-class UpgradeAttempt {
+class UpgradeAttempt implements Dispatcher.DispatchHandler {
   readonly tunnel: Tunnel;
   readonly peer: Peer;
-  private abortFn: ((err?: Error) => void) | undefined;
-  private resumeFn: (() => void) | undefined;
+  private controller: Controller | undefined;
   private released = false;
   /** The client got the peer's answer (or its first part). */
   private answered = false;
+  /** The answer relayed has no content (`bodiless`). */
+  private headOnly = false;
   /** A byte of the response came: a broken connection now is no stale one. */
   private started = false;
-  /** Abandoned: further callbacks are ignored. */
-  private dropped = false;
+  /** Abandoned, failed or complete: further callbacks are ignored. */
+  private done = false;
 
   constructor(tunnel: Tunnel, peer: Peer) {
     this.tunnel = tunnel;
@@ -1104,26 +1235,29 @@ class UpgradeAttempt {
   }
 
   private drop(): void {
-    this.dropped = true;
+    this.done = true;
     this.release();
-    this.abortFn?.(new Error('switchyard: attempt abandoned for the next upstream'));
+    this.controller?.abort(new Error('switchyard: attempt abandoned for the next upstream'));
   }
 
-  onConnect(abort: (err?: Error) => void): void {
-    this.abortFn = abort;
-    if (this.tunnel.socket.destroyed) abort(new Error('client closed the connection'));
+  onRequestStart(controller: Controller): void {
+    this.controller = controller;
+    if (this.tunnel.socket.destroyed) controller.abort(new Error('client closed the connection'));
   }
 
   onResponseStarted(): void {
     this.started = true;
   }
 
-  onUpgrade(status: number, raw: Buffer[], upstream: Duplex): void {
+  onRequestUpgrade(controller: Controller, status: number, headers: ResponseHeaders, upstream: Duplex): void {
     this.answered = true;
+    this.done = true;
     const { socket, head: early } = this.tunnel;
+    // The 101 head goes as the peer wrote it, Connection and Upgrade included.
+    const raw = rawHeadersOf(controller.rawHeaders, headers);
     let head = `HTTP/1.1 ${status} Switching Protocols\r\n`;
     for (let i = 0; i < raw.length; i += 2) {
-      head += `${(raw[i] as Buffer).toString('latin1')}: ${(raw[i + 1] as Buffer).toString('latin1')}\r\n`;
+      head += `${latin1(raw[i] as Buffer | string)}: ${latin1(raw[i + 1] as Buffer | string)}\r\n`;
     }
     socket.write(`${head}\r\n`);
     if (early.length > 0) upstream.write(early);
@@ -1142,48 +1276,57 @@ class UpgradeAttempt {
     socket.pipe(upstream);
   }
 
-  onHeaders(status: number, raw: Buffer[], resume: () => void, statusText: string): boolean {
-    if (this.dropped) return false;
-    if (status < 200) return true;
+  onResponseStart(
+    controller: Controller,
+    status: number,
+    headers: ResponseHeaders,
+    statusText?: string,
+  ): void {
+    if (this.done || status < 200) return;
     const t = this.tunnel;
     if (t.core.o.nextStatuses.has(status) && t.canRetry(status, true)) {
       // nginx counts statuses listed in proxy_next_upstream as failures (not 403/404).
       if (status !== 403 && status !== 404) t.upstream.fail(this.peer);
       this.drop();
       t.retry(this.peer);
-      return false;
+      return;
     }
     // The peer declined the upgrade (or answered an h2c request): relay its answer, close.
     this.answered = true;
-    this.resumeFn = resume;
-    const list = responseHeaders(raw);
-    let head = `HTTP/1.1 ${status} ${statusText}\r\n`;
+    this.headOnly = bodiless(status, t.method);
+    const list = responseHeaders(rawHeadersOf(controller.rawHeaders, headers));
+    let head = `HTTP/1.1 ${status} ${statusText ?? ''}\r\n`;
     for (let i = 0; i < list.length; i += 2) head += `${list[i]}: ${list[i + 1]}\r\n`;
     t.socket.write(`${head}connection: close\r\n\r\n`);
     this.peer.countResponse(status);
-    return true;
   }
 
-  onData(chunk: Buffer): boolean {
-    if (this.dropped) return false;
+  onResponseData(controller: Controller, chunk: Buffer): void {
+    if (this.done) return;
     const { socket } = this.tunnel;
-    if (socket.write(chunk)) return true;
-    if (this.resumeFn !== undefined) socket.once('drain', this.resumeFn);
-    return false;
+    if (socket.write(chunk)) return;
+    controller.pause();
+    socket.once('drain', () => controller.resume());
   }
 
-  onComplete(): void {
-    if (this.dropped) return;
+  onResponseEnd(): void {
+    if (this.done) return;
+    this.done = true;
     this.tunnel.socket.end();
     this.tunnel.upstream.succeed(this.peer);
     this.release();
   }
 
-  onError(err: Error): void {
-    if (this.dropped) return;
-    this.dropped = true;
-    this.release();
+  onResponseError(_controller: Controller | null | undefined, err: Error): void {
+    if (this.done) return;
     const t = this.tunnel;
+    if (this.headOnly) {
+      // As for `Attempt`: nothing was to follow the head that went out.
+      this.onResponseEnd();
+      return;
+    }
+    this.done = true;
+    this.release();
     if (this.answered) {
       t.socket.destroy();
       return;

@@ -8,7 +8,7 @@ import {
   roundRobin,
 } from '@switchyard/balancers';
 import { isObject, knownKeys, objectAt, stringAt } from '../config/validate.js';
-import { InvalidOptionError, PeerExistsError, PeerNotFoundError } from '../errors.js';
+import { HookError, InvalidOptionError, PeerExistsError, PeerNotFoundError } from '../errors.js';
 import { Peer, type PeerPatch, type PeerState, type ServerConfig } from '../peer/index.js';
 
 /** Options of {@link createUpstream}: the `upstream` block. */
@@ -153,23 +153,33 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
   /**
    * Chooses the peer for one attempt: persistence first, then the balancer over the
    * primaries, then over the backups. `undefined` when no peer can take the request.
-   * Marks the peer selected (counters and nginx's `checked` time).
+   * Marks the peer selected (counters and nginx's `checked` time). Throws a `HookError`
+   * (`SWY_ERR_HOOK`) when `hashKey`, the persistence's `find` or the balancer's `pick`
+   * throws; the promise rejects with one when an asynchronous `find` rejects. No peer's
+   * state changed then.
    */
   select(ctx: PickContext, req?: RequestInfo): Peer | undefined | Promise<Peer | undefined> {
     const now = this.clock();
     ctx.now = now;
     ctx.random = this.random;
-    if (this.hashKey !== undefined && req !== undefined) ctx.key = this.hashKey(req);
+    if (this.hashKey !== undefined && req !== undefined) {
+      try {
+        ctx.key = this.hashKey(req);
+      } catch (err) {
+        throw new HookError('hashKey', err);
+      }
+    }
     const single = this.primaries.length === 1 && this.backups.length === 0;
     refresh(this.primaries, now, single);
     if (this.persistence !== undefined && req !== undefined) {
-      const found = this.persistence.find(req, this.primaries);
+      let found: PeerView | undefined | Promise<PeerView | undefined>;
+      try {
+        found = this.persistence.find(req, this.primaries);
+      } catch (err) {
+        throw new HookError('persistence.find', err);
+      }
       if (found instanceof Promise) {
-        // A failing lookup leaves the choice to the balancer, as a miss does.
-        return found.then(
-          (view) => this.finishSelect(view, ctx, now),
-          () => this.finishSelect(undefined, ctx, now),
-        );
+        return found.then((view) => this.finishSelect(view, ctx, now), findRejected);
       }
       return this.finishSelect(found, ctx, now);
     }
@@ -181,10 +191,14 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
     // A bound peer may be draining, but not down, failed, unhealthy or full.
     if (peer !== undefined && (ctx.tried?.has(peer.id) || !boundUsable(peer, now))) peer = undefined;
     if (peer === undefined) {
-      peer = this.balancer.pick(this.primaries, ctx) as Peer | undefined;
-      if (peer === undefined && this.backups.length > 0) {
-        refresh(this.backups, now, false);
-        peer = this.balancer.pick(this.backups, ctx) as Peer | undefined;
+      try {
+        peer = this.balancer.pick(this.primaries, ctx) as Peer | undefined;
+        if (peer === undefined && this.backups.length > 0) {
+          refresh(this.backups, now, false);
+          peer = this.balancer.pick(this.backups, ctx) as Peer | undefined;
+        }
+      } catch (err) {
+        throw new HookError('balancer.pick', err);
       }
     }
     if (peer === undefined) return undefined;
@@ -207,7 +221,12 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
     peer.fails++;
     peer.accessed = now;
     peer.checked = now;
-    this.balancer.failed?.(peer, peer.backup ? this.backups : this.primaries);
+    try {
+      this.balancer.failed?.(peer, peer.backup ? this.backups : this.primaries);
+    } catch {
+      // Feedback only: a strategy that throws here must not break the failing request's
+      // way to the next peer (or its 502), which is already under way.
+    }
     // It becomes unavailable on reaching maxFails, and again when a probe fails.
     if (
       peer.maxFails !== 0 &&
@@ -294,6 +313,11 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
     this.primaries = all.filter((p) => !p.backup);
     this.backups = all.filter((p) => p.backup);
   }
+}
+
+/** An asynchronous `Persistence.find` rejected. */
+function findRejected(err: unknown): never {
+  throw new HookError('persistence.find', err);
 }
 
 /** Refreshes `available` on a tier before a pick (nginx `ngx_http_upstream_get_peer`). */
