@@ -1,33 +1,14 @@
 import { request } from 'node:http';
 import { createServer as createNetServer, type Socket } from 'node:net';
-import { type Backend, type Listening, startBackend } from '@switchyard/testkit';
 import { Pool } from 'undici';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
-import { createProxy, type ProxyOptions, type ReverseProxy } from '../src/index.js';
-import { front, send } from './helpers.js';
+import { fixtures, send } from './helpers.js';
 
-const closers: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
+const { closers, backend, proxyFor } = fixtures();
+afterEach(() => {
   vi.restoreAllMocks();
-  while (closers.length > 0) await closers.pop()?.();
 });
-
-async function backend(handler?: Parameters<typeof startBackend>[0]): Promise<Backend> {
-  const b = await startBackend(handler);
-  closers.push(() => b.close());
-  return b;
-}
-
-async function proxyFor(options: ProxyOptions): Promise<{ proxy: ReverseProxy; f: Listening }> {
-  const proxy = createProxy(options);
-  const f = await front(proxy);
-  closers.push(
-    () => f.close(),
-    () => proxy.close(),
-  );
-  return { proxy, f };
-}
 
 /** A raw TCP backend that answers every request with `response`, keeping the connection. */
 async function rawBackend(response: string): Promise<{ url: string }> {

@@ -1,33 +1,10 @@
 import { createServer, request } from 'node:http';
-import { type Backend, type Listening, listen, startBackend, waitFor } from '@switchyard/testkit';
-import { afterEach, describe, expect, it } from 'vitest';
+import { listen, waitFor } from '@switchyard/testkit';
+import { describe, expect, it } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
-import { createProxy, type ProxyOptions, type ReverseProxy, type SwitchyardError } from '../src/index.js';
-import { front, send } from './helpers.js';
+import { fixtures, send } from './helpers.js';
 
-const closers: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  while (closers.length > 0) await closers.pop()?.();
-});
-
-async function backend(handler?: Parameters<typeof startBackend>[0]): Promise<Backend> {
-  const b = await startBackend(handler);
-  closers.push(() => b.close());
-  return b;
-}
-
-async function proxyFor(
-  options: ProxyOptions,
-): Promise<{ proxy: ReverseProxy; f: Listening; errors: SwitchyardError[] }> {
-  const errors: SwitchyardError[] = [];
-  const proxy = createProxy({ onError: (e) => errors.push(e), ...options });
-  const f = await front(proxy);
-  closers.push(
-    () => f.close(),
-    () => proxy.close(),
-  );
-  return { proxy, f, errors };
-}
+const { closers, backend, proxyFor } = fixtures();
 
 describe('timeouts', () => {
   it('answers 504 when the response head does not come within headersTimeoutMs', async () => {

@@ -2,36 +2,13 @@ import { Agent, createServer, request } from 'node:http';
 import { connect, createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { createCache, memoryStore } from '@switchyard/cache';
 import { compileNginx } from '@switchyard/rewrite';
-import { type Backend, deadPort, type Listening, listen, startBackend, waitFor } from '@switchyard/testkit';
-import { afterEach, describe, expect, it } from 'vitest';
+import { deadPort, listen, waitFor } from '@switchyard/testkit';
+import { describe, expect, it } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
-import { createProxy, type ProxyOptions, type ReverseProxy, type SwitchyardError } from '../src/index.js';
 import { resolveProxyOptions } from '../src/proxy/options.js';
-import { echoed, echoedRaw, front, rawExchange, send } from './helpers.js';
+import { echoed, echoedRaw, fixtures, rawExchange, send } from './helpers.js';
 
-const closers: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  while (closers.length > 0) await closers.pop()?.();
-});
-
-async function backend(handler?: Parameters<typeof startBackend>[0]): Promise<Backend> {
-  const b = await startBackend(handler);
-  closers.push(() => b.close());
-  return b;
-}
-
-async function proxyFor(
-  options: ProxyOptions,
-): Promise<{ proxy: ReverseProxy; f: Listening; errors: SwitchyardError[] }> {
-  const errors: SwitchyardError[] = [];
-  const proxy = createProxy({ onError: (e) => errors.push(e), ...options });
-  const f = await front(proxy);
-  closers.push(
-    () => f.close(),
-    () => proxy.close(),
-  );
-  return { proxy, f, errors };
-}
+const { closers, backend, proxyFor } = fixtures();
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

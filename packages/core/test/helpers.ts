@@ -1,7 +1,39 @@
 import { createServer, type IncomingHttpHeaders, request } from 'node:http';
 import { connect } from 'node:net';
-import type { ReverseProxy } from '@switchyard/core';
-import { type Listening, listen } from '@switchyard/testkit';
+import { createProxy, type ProxyOptions, type ReverseProxy, type SwitchyardError } from '@switchyard/core';
+import { type Backend, type Listening, listen, startBackend } from '@switchyard/testkit';
+import { afterEach } from 'vitest';
+
+/**
+ * What a test file of the proxy opens, closed after each test (last opened, first
+ * closed), and the makers of the usual backend and proxy that register with it.
+ */
+export function fixtures() {
+  const closers: Array<() => Promise<void> | void> = [];
+  afterEach(async () => {
+    while (closers.length > 0) await closers.pop()?.();
+  });
+  /** An echo backend (or one answering with `handler`), closed after the test. */
+  async function backend(handler?: Parameters<typeof startBackend>[0]): Promise<Backend> {
+    const b = await startBackend(handler);
+    closers.push(() => b.close());
+    return b;
+  }
+  /** A proxy on its front server; `errors` collects what it reports through `onError`. */
+  async function proxyFor(
+    options: ProxyOptions,
+  ): Promise<{ proxy: ReverseProxy; f: Listening; errors: SwitchyardError[] }> {
+    const errors: SwitchyardError[] = [];
+    const proxy = createProxy({ onError: (e) => errors.push(e), ...options });
+    const f = await front(proxy);
+    closers.push(
+      () => f.close(),
+      () => proxy.close(),
+    );
+    return { proxy, f, errors };
+  }
+  return { closers, backend, proxyFor };
+}
 
 /** A front server for a proxy, with its upgrade listener. */
 export async function front(proxy: ReverseProxy): Promise<Listening> {

@@ -1,44 +1,24 @@
 import { request } from 'node:http';
 import { type Balancer, type Persistence, roundRobin, stickyLearn } from '@switchyard/balancers';
 import { createCache, memoryStore } from '@switchyard/cache';
-import { type Backend, type Listening, manualClock, startBackend, waitFor } from '@switchyard/testkit';
+import { manualClock, waitFor } from '@switchyard/testkit';
 import express from 'express';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
 import {
   createProxy,
   type HookError,
   type ProxyOptions,
   type ProxyRewriter,
-  type ReverseProxy,
   type SwitchyardError,
   type UpstreamOptions,
 } from '../src/index.js';
-import { front, send } from './helpers.js';
+import { fixtures, send } from './helpers.js';
 
-const closers: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  while (closers.length > 0) await closers.pop()?.();
-});
+const { closers, backend: startOne, proxyFor } = fixtures();
 
-async function backend(): Promise<Backend> {
-  const b = await startBackend((req, res) => res.end(`<${req.url}>`));
-  closers.push(() => b.close());
-  return b;
-}
-
-async function proxyFor(
-  options: ProxyOptions,
-): Promise<{ proxy: ReverseProxy; f: Listening; errors: SwitchyardError[] }> {
-  const errors: SwitchyardError[] = [];
-  const proxy = createProxy({ onError: (e) => errors.push(e), ...options });
-  const f = await front(proxy);
-  closers.push(
-    () => f.close(),
-    () => proxy.close(),
-  );
-  return { proxy, f, errors };
-}
+/** A backend answering `<url>`. */
+const backend = () => startOne((req, res) => res.end(`<${req.url}>`));
 
 /** What a hook throws: on requests for `/boom` only. */
 function boom(url: string | undefined): void {
