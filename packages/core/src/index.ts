@@ -62,14 +62,16 @@ export {
   type MatchOptions,
   type Timers,
 } from './health/index.js';
-export {
-  type HealthCheckCounts,
+export type {
+  HealthCheckCounts,
+  PassiveHealth,
   Peer,
-  type PeerPatch,
-  type PeerState,
-  type ResponseCounts,
-  type ServerConfig,
-  type ServerOptions,
+  PeerPatch,
+  PeerState,
+  PeerStats,
+  ResponseCounts,
+  ServerConfig,
+  ServerOptions,
 } from './peer/index.js';
 export {
   createProxy,
@@ -83,8 +85,11 @@ export {
   type ReverseProxy,
 } from './proxy/index.js';
 export {
+  type AttemptFailure,
+  type AttemptOutcome,
   createUpstream,
   type HealthCheckResult,
+  type HealthPolicy,
   Upstream,
   type UpstreamEvents,
   type UpstreamOptions,

@@ -1009,12 +1009,16 @@ describe('admin API: writes', () => {
     const { u, f, url, w } = await setup();
     for (let i = 0; i < 3; i++) await send(f.url);
     const peer = u.peers[0] as Peer;
-    peer.healthChecks.checks = 4;
-    peer.healthChecks.fails = 1;
-    peer.healthChecks.unhealthy = 1;
-    peer.healthChecks.lastPassed = true;
-    peer.failsTotal = 2;
-    peer.unavailCount = 1;
+    // Four checks, one failed (unhealthy once), the last passed; two failed attempts.
+    const policy = { fails: 1, passes: 1, mandatory: false, persistent: false };
+    u.observeHealth(peer, { passed: false }, policy);
+    for (let i = 0; i < 3; i++) u.observeHealth(peer, { passed: true }, policy);
+    for (let i = 0; i < 2; i++) {
+      u.begin(peer);
+      u.release(peer, { failure: 'error' });
+    }
+    expect(peer.stats().healthChecks).toEqual({ checks: 4, fails: 1, unhealthy: 1, lastPassed: true });
+    expect(peer.failsTotal).toBe(2);
     const r = await w('DELETE', '');
     expect([r.status, r.body]).toEqual([204, '']);
     const after = ((await get(url, '/api/9/http/upstreams/app')).json as { peers: unknown[] }).peers[0];
@@ -1028,7 +1032,11 @@ describe('admin API: writes', () => {
     );
     // The counters count again from zero.
     await send(f.url);
-    expect([peer.requests, peer.responses.total, peer.responses.codes]).toEqual([1, 1, { 200: 1 }]);
+    expect([peer.requests, peer.stats().responses.total, peer.stats().responses.codes]).toEqual([
+      1,
+      1,
+      { 200: 1 },
+    ]);
   });
 
   it('drains a server through the API: draining, active falls to 0, then peer:drained', async () => {

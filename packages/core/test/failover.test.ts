@@ -194,7 +194,7 @@ describe('passive health (max_fails / fail_timeout)', () => {
     for (let i = 0; i < 4; i++) bodies.push((await send(f.url)).body);
     expect(bodies.filter((b) => b === 'flaky ok').length).toBe(2);
     expect(upstream.stateOf(flakyPeer)).toBe('up');
-    expect(flakyPeer.fails).toBe(0);
+    expect(flakyPeer.passive.fails).toBe(0);
   });
 
   it('sends a failed probe back to rest for another failTimeoutMs', async () => {

@@ -325,7 +325,7 @@ describe('responses without content (RFC 9110 §6.4.1)', () => {
         const second = await get(f.port, agent, '/next');
         expect([second.status, second.body, second.reused]).toEqual([200, '<fine>', true]);
         const peer = proxy.upstream.primaries[0];
-        expect([peer?.active, peer?.failsTotal, peer?.responses.codes[c.status]]).toEqual([0, 0, 1]);
+        expect([peer?.active, peer?.failsTotal, peer?.stats().responses.codes[c.status]]).toEqual([0, 0, 1]);
         expect(errors).toEqual([]);
       });
     }

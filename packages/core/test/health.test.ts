@@ -68,26 +68,26 @@ describe('active health checks', () => {
     const healthChecks = () => a.requests.filter((r) => r.url === '/healthz').length;
 
     checks.start(); // checks every peer at once
-    await waitFor(() => peerA.healthChecks.checks === 1);
+    await waitFor(() => peerA.stats().healthChecks.checks === 1);
     aState.status = 503;
     timers.advance(1000);
-    await waitFor(() => peerA.healthChecks.checks === 2);
+    await waitFor(() => peerA.stats().healthChecks.checks === 2);
     expect(upstream.stateOf(peerA)).toBe('up'); // one failure of two
     timers.advance(1000);
-    await waitFor(() => peerA.healthChecks.checks === 3);
+    await waitFor(() => peerA.stats().healthChecks.checks === 3);
     expect(upstream.stateOf(peerA)).toBe('unhealthy');
     expect(seen).toEqual([`unhealthy ${a.hostPort} response did not match: status 503`]);
     for (let i = 0; i < 4; i++) expect((await send(f.url)).body).toBe('b');
 
     aState.status = 200;
     timers.advance(1000);
-    await waitFor(() => peerA.healthChecks.checks === 4);
+    await waitFor(() => peerA.stats().healthChecks.checks === 4);
     expect(upstream.stateOf(peerA)).toBe('unhealthy'); // one pass of two
     timers.advance(1000);
-    await waitFor(() => peerA.healthChecks.checks === 5);
+    await waitFor(() => peerA.stats().healthChecks.checks === 5);
     expect(upstream.stateOf(peerA)).toBe('up');
     expect(seen.at(-1)).toBe(`healthy ${a.hostPort}`);
-    expect(peerA.healthChecks).toEqual({ checks: 5, fails: 2, unhealthy: 1, lastPassed: true });
+    expect(peerA.stats().healthChecks).toEqual({ checks: 5, fails: 2, unhealthy: 1, lastPassed: true });
     expect(healthChecks()).toBe(5);
     const bodies = new Set<string>();
     for (let i = 0; i < 4; i++) bodies.add((await send(f.url)).body);
@@ -114,12 +114,12 @@ describe('active health checks', () => {
 
     const peerB = upstream.add(b.url);
     expect(upstream.stateOf(peerB)).toBe('checking');
-    await waitFor(() => peerB.healthChecks.checks === 1);
+    await waitFor(() => peerB.stats().healthChecks.checks === 1);
     expect(upstream.stateOf(peerB)).toBe('unhealthy');
     bState.status = 200;
     timers.advance(1000);
     await waitFor(() => upstream.stateOf(peerB) === 'up');
-    expect(peerB.healthChecks.lastPassed).toBe(true);
+    expect(peerB.stats().healthChecks.lastPassed).toBe(true);
   });
 
   it('never has two checks of one peer in flight, and stop cuts the one in flight', async () => {
@@ -187,7 +187,7 @@ describe('active health checks', () => {
     await checks.checkAll();
     const peer = upstream.primaries[0] as Peer;
     expect(upstream.stateOf(peer)).toBe('unhealthy');
-    expect(peer.healthChecks.fails).toBe(1);
+    expect(peer.stats().healthChecks.fails).toBe(1);
   });
 
   it('rejects bad options with their path', () => {

@@ -103,7 +103,7 @@ describe('user hooks that throw: a 500 for that request, reported, and the next 
     expect((await send(f.url, { path: '/fine' })).body).toBe('</fine>');
     // The peer did answer: it counts as a success.
     const peer = proxy.upstream.primaries[0];
-    expect([peer?.active, peer?.failsTotal, peer?.responses.codes[200]]).toEqual([0, 0, 2]);
+    expect([peer?.active, peer?.failsTotal, peer?.stats().responses.codes[200]]).toEqual([0, 0, 2]);
   });
 
   it('stickyLearn whose store get throws, and whose onStoreError throws too', async () => {

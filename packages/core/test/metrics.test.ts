@@ -127,7 +127,7 @@ describe('Prometheus metrics', () => {
     const expected = () => {
       const per = (p: Peer) => {
         const l = `upstream="app",server="${p.id}"`;
-        const r = p.responses;
+        const r = p.stats().responses;
         const samples: Record<string, number> = {
           [`nginxplus_upstream_server_state{${l}}`]: 1,
           [`nginxplus_upstream_server_active{${l}}`]: 0,
@@ -189,9 +189,11 @@ describe('Prometheus metrics', () => {
     const [, draining, down, unavail, checking, unhealthy] = u.peers as Peer[];
     u.drain((draining as Peer).id);
     u.patch((down as Peer).id, { down: true });
-    u.fail(unavail as Peer);
-    (checking as Peer).checking = true;
-    (unhealthy as Peer).unhealthy = true;
+    u.begin(unavail as Peer);
+    u.release(unavail as Peer, { failure: 'error' });
+    const policy = { fails: 1, passes: 1, mandatory: true, persistent: false };
+    u.watchHealth(checking as Peer, policy);
+    u.observeHealth(unhealthy as Peer, { passed: false }, policy);
     const { samples } = parse(await createMetrics({ upstreams: [u] }).metrics());
     expect(only(samples, 'nginxplus_upstream_server_state')).toEqual(
       Object.fromEntries(
@@ -210,7 +212,7 @@ describe('Prometheus metrics', () => {
     const u = createUpstream({ name: 'app', servers: ['http://127.0.0.1:9001', 'http://127.0.0.1:9002'] });
     const metrics = createMetrics({ upstreams: { web: u } });
     const gone = u.peers[0] as Peer;
-    gone.active = 1; // a request in flight
+    u.begin(gone); // a request in flight
     u.remove(gone.id);
     let { samples } = parse(await metrics.metrics());
     expect(only(samples, 'nginxplus_upstream_server_requests')).toEqual({
@@ -220,7 +222,7 @@ describe('Prometheus metrics', () => {
       samples['nginxplus_upstream_zombies{upstream="web"}'],
       samples['nginxplus_upstream_keepalive{upstream="web"}'],
     ]).toEqual([1, 0]);
-    gone.active = 0;
+    u.release(gone, { failure: 'none' });
     ({ samples } = parse(await metrics.metrics()));
     expect(samples['nginxplus_upstream_zombies{upstream="web"}']).toBe(0);
   });

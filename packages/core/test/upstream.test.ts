@@ -95,9 +95,9 @@ describe('runtime changes', () => {
     await send(f.url);
     const peer = up.primaries[0] as Peer;
     expect(peer.requests).toBe(2);
-    expect(peer.responses['2xx']).toBe(2);
-    expect(peer.responses.total).toBe(2);
-    expect(peer.responses.codes[200]).toBe(2);
+    expect(peer.stats().responses['2xx']).toBe(2);
+    expect(peer.stats().responses.total).toBe(2);
+    expect(peer.stats().responses.codes[200]).toBe(2);
     expect(peer.received).toBe(24);
     expect(peer.sent).toBeGreaterThan(3);
     expect(peer.active).toBe(0);

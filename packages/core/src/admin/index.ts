@@ -2,10 +2,10 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { intAt, isObject, knownKeys, objectAt, stringAt } from '../config/validate.js';
 import { InvalidOptionError, PeerExistsError } from '../errors.js';
-import type { Peer } from '../peer/index.js';
+import type { Peer, PeerPatch } from '../peer/index.js';
 import type { Upstream } from '../upstream/index.js';
 import { DASHBOARD_HEADERS, DASHBOARD_HTML, DASHBOARD_PATHS } from './dashboard/index.js';
-import { cacheJson, resetPeer, serverJson, serversJson, upstreamJson } from './json.js';
+import { cacheJson, serverJson, serversJson, upstreamJson } from './json.js';
 import { parseServerBody, type ServerBody, serverOptions, serverUrl } from './params.js';
 import {
   ApiError,
@@ -293,7 +293,8 @@ export function createAdminApi(options: AdminApiOptions): AdminApi {
       return {
         GET: () => ok(upstreamJson(t, name)),
         DELETE: () => {
-          for (const p of up.peers) resetPeer(t, p);
+          up.resetStats();
+          for (const p of up.peers) t.resetDowntime(p);
           return noContent;
         },
       };
@@ -803,23 +804,17 @@ function patchServer(t: Tracking, peer: Peer, body: Record<string, unknown>): Re
     return formatError('"backup" cannot be changed');
   }
   const up: Upstream = t.upstream;
-  const changed = Object.keys(parsed.patch).length > 0 || (parsed.clearRoute && peer.route !== undefined);
-  // A write applies whole or not at all: the route comes back if the patch is refused.
-  const route = peer.route;
-  if (parsed.clearRoute) peer.route = undefined;
+  // `route: ""` clears the route; the upstream applies a patch whole or not at all.
+  const patch: PeerPatch =
+    parsed.clearRoute && peer.route !== undefined ? { ...parsed.patch, route: null } : parsed.patch;
   try {
-    if (changed) up.patch(peer.id, parsed.patch);
+    if (Object.keys(patch).length > 0) up.patch(peer.id, patch);
   } catch (err) {
-    peer.route = route;
     if (err instanceof InvalidOptionError) return formatError(err.message);
     throw err;
   }
   if (parsed.drain === true && !peer.draining) up.drain(peer.id);
-  if (parsed.drain === false && peer.draining) {
-    // The upstream has no undrain: clear the flag and announce the change.
-    peer.draining = false;
-    up.patch(peer.id, {});
-  }
+  if (parsed.drain === false) up.undrain(peer.id);
   return ok(serverJson(t, peer));
 }
 

@@ -176,8 +176,9 @@ const iso = (ms: number): string => new Date(ms).toISOString();
 
 /** A peer and its statistics, as in `GET /http/upstreams/{name}` `peers`. */
 export function peerJson(t: Tracking, peer: Peer): PeerJson {
-  const r = peer.responses;
-  const hc = peer.healthChecks;
+  const s = peer.stats();
+  const r = s.responses;
+  const hc = s.healthChecks;
   const codes: Record<string, number> = {};
   for (const [code, n] of Object.entries(r.codes)) codes[code] = n;
   const healthChecks: PeerJson['health_checks'] = {
@@ -193,11 +194,11 @@ export function peerJson(t: Tracking, peer: Peer): PeerJson {
     backup: peer.backup,
     weight: peer.weight,
     state: t.upstream.stateOf(peer),
-    active: peer.active,
+    active: s.active,
     max_conns: peer.maxConns,
-    requests: peer.requests,
-    header_time: Math.round(peer.headerTimeMs),
-    response_time: Math.round(peer.responseTimeMs),
+    requests: s.requests,
+    header_time: Math.round(s.headerTimeMs),
+    response_time: Math.round(s.responseTimeMs),
     responses: {
       '1xx': r['1xx'],
       '2xx': r['2xx'],
@@ -207,16 +208,16 @@ export function peerJson(t: Tracking, peer: Peer): PeerJson {
       codes,
       total: r.total,
     },
-    sent: peer.sent,
-    received: peer.received,
-    fails: peer.failsTotal,
-    unavail: peer.unavailCount,
+    sent: s.sent,
+    received: s.received,
+    fails: s.failsTotal,
+    unavail: s.unavailCount,
     health_checks: healthChecks,
     downtime: t.downtimeOf(peer),
   };
   const downstart = t.downstartOf(peer);
   if (downstart !== 0) json.downstart = iso(downstart);
-  if (peer.selected !== 0) json.selected = iso(peer.selected);
+  if (s.selected !== 0) json.selected = iso(s.selected);
   return json;
 }
 
@@ -277,31 +278,4 @@ export function cacheJson(zone: CacheZone): CacheJson {
     expired: written(s.expired),
     bypass: written(s.bypass),
   };
-}
-
-/**
- * Zeroes a peer's statistics (NGINX Plus `DELETE /http/upstreams/{name}`): requests,
- * responses, bytes, fails, unavail, health-check counts and down time. Kept: what balancing
- * and passive health read (`active`, the response-time averages, nginx's `fails`), `selected`
- * and `last_passed`.
- */
-export function resetPeer(t: Tracking, peer: Peer): void {
-  peer.requests = 0;
-  peer.sent = 0;
-  peer.received = 0;
-  peer.failsTotal = 0;
-  peer.unavailCount = 0;
-  const r = peer.responses;
-  r['1xx'] = 0;
-  r['2xx'] = 0;
-  r['3xx'] = 0;
-  r['4xx'] = 0;
-  r['5xx'] = 0;
-  r.total = 0;
-  for (const code of Object.keys(r.codes)) delete r.codes[Number(code)];
-  const hc = peer.healthChecks;
-  hc.checks = 0;
-  hc.fails = 0;
-  hc.unhealthy = 0;
-  t.resetDowntime(peer);
 }

@@ -152,7 +152,9 @@ export function serverUrl(server: string): string {
 
 /** The options of a new server from a checked `POST` body. */
 export function serverOptions(body: ServerBody & { server: string }): ServerOptions {
-  const o: ServerOptions = { url: serverUrl(body.server), ...body.patch };
+  const { route, ...rest } = body.patch;
+  const o: ServerOptions = { url: serverUrl(body.server), ...rest };
+  if (typeof route === 'string') o.route = route;
   if (body.backup !== undefined) o.backup = body.backup;
   return o;
 }

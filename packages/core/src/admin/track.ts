@@ -85,9 +85,9 @@ function createTracking(upstream: Upstream): Tracking {
     const failed = peer.failedAt(now);
     const isDown = peer.checking || peer.unhealthy || failed;
     if (isDown) {
-      if (d.since === 0) d.since = failed && !peer.checking && !peer.unhealthy ? peer.checked : now;
+      if (d.since === 0) d.since = failed && !peer.checking && !peer.unhealthy ? peer.passive.checked : now;
       // A passive-health rest ends by itself, with no event: remember when at the latest.
-      d.until = peer.checking || peer.unhealthy ? 0 : peer.checked + peer.failTimeoutMs;
+      d.until = peer.checking || peer.unhealthy ? 0 : peer.passive.checked + peer.failTimeoutMs;
     } else if (d.since !== 0) {
       const end = d.until === 0 ? now : Math.min(now, d.until);
       d.total += Math.max(0, end - d.since);

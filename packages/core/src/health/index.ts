@@ -2,7 +2,7 @@ import { Agent } from 'undici';
 import { boolAt, intAt, knownKeys, objectAt, stringAt } from '../config/validate.js';
 import { InvalidOptionError } from '../errors.js';
 import type { Peer } from '../peer/index.js';
-import type { HealthCheckResult, Upstream } from '../upstream/index.js';
+import type { HealthCheckResult, HealthPolicy, Upstream } from '../upstream/index.js';
 import { compileMatch, type Matcher, type MatchOptions } from './match.js';
 
 export type { HeaderMatch, MatchOptions } from './match.js';
@@ -85,8 +85,6 @@ interface Track {
   timer: unknown;
   inflight: Promise<void> | undefined;
   abort: AbortController | undefined;
-  passes: number;
-  fails: number;
 }
 
 /**
@@ -121,9 +119,8 @@ export function createHealthCheck(upstream: Upstream, options: HealthCheckOption
   const timeoutMs = intAt('timeoutMs', o.timeoutMs, 5_000, 1);
   const mandatory = boolAt('mandatory', o.mandatory, false);
   const persistent = boolAt('persistent', o.persistent, false);
-  /** A peer starts `checking` under `mandatory`, unless `persistent` keeps its last passed state. */
-  const startsChecking = (peer: Peer): boolean =>
-    mandatory && !(persistent && peer.healthChecks.lastPassed === true);
+  /** The upstream applies the thresholds; the checker only probes and reports. */
+  const policy: HealthPolicy = { fails: failsNeeded, passes: passesNeeded, mandatory, persistent };
   const matcher: Matcher = compileMatch(o.match as MatchOptions | undefined);
   const headers = o.headers === undefined ? {} : (objectAt('headers', o.headers) as Record<string, string>);
   const timers = (o.timers as Timers | undefined) ?? { setTimeout, clearTimeout };
@@ -142,7 +139,7 @@ export function createHealthCheck(upstream: Upstream, options: HealthCheckOption
   function track(peer: Peer): Track {
     let t = tracks.get(peer);
     if (t === undefined) {
-      t = { timer: undefined, inflight: undefined, abort: undefined, passes: 0, fails: 0 };
+      t = { timer: undefined, inflight: undefined, abort: undefined };
       tracks.set(peer, t);
     }
     return t;
@@ -201,44 +198,13 @@ export function createHealthCheck(upstream: Upstream, options: HealthCheckOption
       t.inflight = undefined;
       t.abort = undefined;
       if (abort.signal.aborted || !upstream.get(peer.id)) return;
-      record(peer, t, result);
+      upstream.observeHealth(peer, result, policy);
     });
     return t.inflight;
   }
 
-  function record(peer: Peer, t: Track, result: HealthCheckResult): void {
-    const hc = peer.healthChecks;
-    hc.checks++;
-    hc.lastPassed = result.passed;
-    if (result.passed) {
-      t.fails = 0;
-      t.passes++;
-      if ((peer.unhealthy && t.passes >= passesNeeded) || peer.checking) {
-        peer.unhealthy = false;
-        peer.checking = false;
-        peer.upSince = upstream.clock();
-        upstream.emit('peer:checked', peer, result);
-        upstream.emit('peer:healthy', peer, result);
-        return;
-      }
-    } else {
-      hc.fails++;
-      t.passes = 0;
-      t.fails++;
-      if (!peer.unhealthy && t.fails >= failsNeeded) {
-        peer.unhealthy = true;
-        peer.checking = false;
-        hc.unhealthy++;
-        upstream.emit('peer:checked', peer, result);
-        upstream.emit('peer:unhealthy', peer, result);
-        return;
-      }
-    }
-    upstream.emit('peer:checked', peer, result);
-  }
-
   const onAdd = (peer: Peer): void => {
-    if (startsChecking(peer)) peer.checking = true;
+    upstream.watchHealth(peer, policy);
     schedule(peer);
     // A new peer is checked at once, so a mandatory one does not wait a whole interval.
     void check(peer);
@@ -258,7 +224,7 @@ export function createHealthCheck(upstream: Upstream, options: HealthCheckOption
       upstream.on('peer:add', onAdd);
       upstream.on('peer:remove', onRemove);
       for (const peer of upstream.peers) {
-        if (startsChecking(peer)) peer.checking = true;
+        upstream.watchHealth(peer, policy);
         schedule(peer);
       }
       void Promise.all(upstream.peers.map((p) => check(p)));

@@ -131,7 +131,7 @@ function* perPeer(src: Source, value: (peer: Peer, t: Tracking) => number): Iter
 function* perCode(src: Source, classes: boolean): Iterable<Sample> {
   for (const [name, t] of src.groups) {
     for (const peer of t.upstream.peers) {
-      const r = peer.responses;
+      const r = peer.stats().responses;
       if (classes) {
         for (const code of ['1xx', '2xx', '3xx', '4xx', '5xx'] as const) {
           yield [{ upstream: name, server: peer.id, code }, r[code]];
@@ -228,13 +228,18 @@ function register(registry: Registry, src: Source): void {
   peerFamily('gauge', 'response_time', 'Average time to get the full response from the server, ms', (p) =>
     Math.round(p.responseTimeMs),
   );
-  peerFamily('counter', 'health_checks_checks', 'Total health check requests', (p) => p.healthChecks.checks);
-  peerFamily('counter', 'health_checks_fails', 'Failed health checks', (p) => p.healthChecks.fails);
+  peerFamily(
+    'counter',
+    'health_checks_checks',
+    'Total health check requests',
+    (p) => p.stats().healthChecks.checks,
+  );
+  peerFamily('counter', 'health_checks_fails', 'Failed health checks', (p) => p.stats().healthChecks.fails);
   peerFamily(
     'counter',
     'health_checks_unhealthy',
     'How many times the server became unhealthy (state "unhealthy")',
-    (p) => p.healthChecks.unhealthy,
+    (p) => p.stats().healthChecks.unhealthy,
   );
 
   const cache = (

@@ -1,6 +1,9 @@
 import type { PeerView } from '@switchyard/balancers';
 import { boolAt, intAt, isObject, knownKeys, stringAt } from '../config/validate.js';
 import { InvalidOptionError } from '../errors.js';
+import { PASSIVE_START, type PassiveHealth, passiveFailed } from './passive.js';
+
+export type { PassiveEvent, PassiveHealth, PassiveLimits } from './passive.js';
 
 /**
  * A peer's state, as NGINX Plus reports it.
@@ -51,8 +54,8 @@ export interface PeerPatch {
   failTimeoutMs?: number;
   /** Switch the peer off (`true`) or back on. */
   down?: boolean;
-  /** New `route`. */
-  route?: string;
+  /** New `route`; `null` clears it. */
+  route?: string | null;
   /** New `slow_start`, in ms. */
   slowStartMs?: number;
 }
@@ -111,9 +114,94 @@ const PATCH_KEYS = [
 /** Moving averages weigh the newest sample by 1/8, like a TCP RTT estimate. */
 const EWMA_SHIFT = 1 / 8;
 
+/** A snapshot of a peer's counters, as the NGINX Plus API and the metrics show them. */
+export interface PeerStats {
+  /** Requests in flight. */
+  active: number;
+  /** Requests sent to the peer (NGINX Plus `requests`). */
+  requests: number;
+  /** Responses by status class and code (NGINX Plus `responses`). */
+  responses: ResponseCounts;
+  /** Request bytes sent to the peer (headers estimated, bodies when their length is known). */
+  sent: number;
+  /** Response body bytes received from the peer. */
+  received: number;
+  /** Failed attempts counted for passive health, all time (NGINX Plus `fails`). */
+  failsTotal: number;
+  /** Times the peer became unavailable through passive health (NGINX Plus `unavail`). */
+  unavailCount: number;
+  /** Active health-check counters (NGINX Plus `health_checks`). */
+  healthChecks: HealthCheckCounts;
+  /** Moving average of the time to the response head, in ms. */
+  headerTimeMs: number;
+  /** Moving average of the time to the last byte, in ms. */
+  responseTimeMs: number;
+  /** When the peer was last selected, ms since the epoch (0 = never). */
+  selected: number;
+}
+
 /**
- * The live object for one upstream server: parameters, passive-health bookkeeping and
- * counters. It is a {@link PeerView}, so strategies read it directly.
+ * The mutable state of a peer. Only `Upstream` (and this module) write it, through
+ * {@link peerFields}; everyone else reads the peer's getters and `stats()`.
+ *
+ * @internal
+ */
+export interface PeerFields {
+  weight: number;
+  maxConns: number;
+  maxFails: number;
+  failTimeoutMs: number;
+  route: string | undefined;
+  slowStartMs: number;
+  down: boolean;
+  upSince: number | undefined;
+  available: boolean;
+  active: number;
+  headerTimeMs: number;
+  responseTimeMs: number;
+  requests: number;
+  failsTotal: number;
+  unavailCount: number;
+  sent: number;
+  received: number;
+  selected: number;
+  responses: ResponseCounts;
+  unhealthy: boolean;
+  checking: boolean;
+  draining: boolean;
+  healthChecks: HealthCheckCounts;
+  /** Active health checks passed in a row. */
+  checkPasses: number;
+  /** Active health checks failed in a row. */
+  checkFails: number;
+  passive: PassiveHealth;
+}
+
+let fieldsOf: (peer: Peer) => PeerFields;
+
+/**
+ * The writable state of a peer: for `Upstream` only, which is its one writer.
+ *
+ * @internal
+ */
+export function peerFields(peer: Peer): PeerFields {
+  return fieldsOf(peer);
+}
+
+const emptyResponses = (): ResponseCounts => ({
+  '1xx': 0,
+  '2xx': 0,
+  '3xx': 0,
+  '4xx': 0,
+  '5xx': 0,
+  total: 0,
+  codes: {},
+});
+
+/**
+ * The live object for one upstream server: its parameters, state and counters, read-only.
+ * It is a {@link PeerView}, so strategies read it directly. Its state changes only inside
+ * its `Upstream` (selection, `release`, `observeHealth`, `patch`, `drain`…).
  */
 export class Peer implements PeerView {
   /** `host:port` as configured. */
@@ -124,75 +212,11 @@ export class Peer implements PeerView {
   readonly hostHeader: string;
   /** nginx `backup`: used only when no primary can take the request. */
   readonly backup: boolean;
-  /** nginx `weight`. */
-  weight: number;
-  /** nginx `max_conns`; 0 = no limit. */
-  maxConns: number;
-  /** nginx `max_fails`; 0 disables passive health. */
-  maxFails: number;
-  /** nginx `fail_timeout`, in ms. */
-  failTimeoutMs: number;
-  /** nginx `route`, for `stickyRoute`. */
-  route: string | undefined;
-  /** NGINX Plus `slow_start`, in ms; 0 = none. */
-  slowStartMs: number;
-  /**
-   * When the peer last came back (down → up, healthy again, or a successful probe after
-   * resting), ms; `undefined` until then, so slow start applies only to a return.
-   */
-  upSince: number | undefined = undefined;
+  readonly #s: PeerFields;
 
-  /** Whether strategies may hand this peer a new, unbound request; refreshed on each selection. */
-  available = true;
-  /** Requests in flight. */
-  active = 0;
-  /** Moving average of the time to the response head, in ms. */
-  headerTimeMs = 0;
-  /** Moving average of the time to the last byte, in ms. */
-  responseTimeMs = 0;
-
-  /** Requests sent to this peer (NGINX Plus `requests`). */
-  requests = 0;
-  /** Failed attempts counted for passive health, all time (NGINX Plus `fails`). */
-  failsTotal = 0;
-  /** Times the peer became unavailable through passive health (NGINX Plus `unavail`). */
-  unavailCount = 0;
-  /** Request bytes sent to the peer (headers estimated, bodies when their length is known). */
-  sent = 0;
-  /** Response body bytes received from the peer. */
-  received = 0;
-  /** When the peer was last selected, ms since the epoch (0 = never). */
-  selected = 0;
-  /** Responses by status class and code (NGINX Plus `responses`). */
-  readonly responses: ResponseCounts = {
-    '1xx': 0,
-    '2xx': 0,
-    '3xx': 0,
-    '4xx': 0,
-    '5xx': 0,
-    total: 0,
-    codes: {},
-  };
-
-  /** Configured `down`, or set through the API. */
-  down: boolean;
-  /** Set by active health checks. */
-  unhealthy = false;
-  /** Active health-check counters (NGINX Plus `health_checks`). */
-  readonly healthChecks: HealthCheckCounts = { checks: 0, fails: 0, unhealthy: 0, lastPassed: undefined };
-  /** Set by active health checks for a new peer until its first check passes. */
-  checking = false;
-  /** Set by `Upstream.drain`. */
-  draining = false;
-
-  /** nginx's `fails`: failures since the peer last recovered. */
-  fails = 0;
-  /** nginx's `accessed`: time of the last failure. */
-  accessed = 0;
-  /** nginx's `checked`: time of the last failure, or of the last probe after `failTimeoutMs`. */
-  checked = 0;
-  /** This peer was picked to probe whether it recovered, after resting `failTimeoutMs`. */
-  probing = false;
+  static {
+    fieldsOf = (peer) => peer.#s;
+  }
 
   constructor(config: ServerConfig, path = 'server') {
     const o: ServerOptions = typeof config === 'string' ? { url: config } : parseServer(config, path);
@@ -200,71 +224,237 @@ export class Peer implements PeerView {
     this.id = url.id;
     this.origin = url.origin;
     this.hostHeader = url.id;
-    this.weight = intAt(`${path}.weight`, o.weight, 1, 1);
-    this.maxConns = intAt(`${path}.maxConns`, o.maxConns, 0, 0);
-    this.maxFails = intAt(`${path}.maxFails`, o.maxFails, 1, 0);
-    this.failTimeoutMs = intAt(`${path}.failTimeoutMs`, o.failTimeoutMs, 10_000, 1);
     this.backup = boolAt(`${path}.backup`, o.backup, false);
-    this.down = boolAt(`${path}.down`, o.down, false);
-    this.route = o.route === undefined ? undefined : stringAt(`${path}.route`, o.route);
-    this.slowStartMs = intAt(`${path}.slowStartMs`, o.slowStartMs, 0, 0);
+    this.#s = {
+      weight: intAt(`${path}.weight`, o.weight, 1, 1),
+      maxConns: intAt(`${path}.maxConns`, o.maxConns, 0, 0),
+      maxFails: intAt(`${path}.maxFails`, o.maxFails, 1, 0),
+      failTimeoutMs: intAt(`${path}.failTimeoutMs`, o.failTimeoutMs, 10_000, 1),
+      route: o.route === undefined ? undefined : stringAt(`${path}.route`, o.route),
+      slowStartMs: intAt(`${path}.slowStartMs`, o.slowStartMs, 0, 0),
+      down: boolAt(`${path}.down`, o.down, false),
+      upSince: undefined,
+      available: true,
+      active: 0,
+      headerTimeMs: 0,
+      responseTimeMs: 0,
+      requests: 0,
+      failsTotal: 0,
+      unavailCount: 0,
+      sent: 0,
+      received: 0,
+      selected: 0,
+      responses: emptyResponses(),
+      unhealthy: false,
+      checking: false,
+      draining: false,
+      healthChecks: { checks: 0, fails: 0, unhealthy: 0, lastPassed: undefined },
+      checkPasses: 0,
+      checkFails: 0,
+      passive: PASSIVE_START,
+    };
+  }
+
+  /** nginx `weight`. */
+  get weight(): number {
+    return this.#s.weight;
+  }
+  /** nginx `max_conns`; 0 = no limit. */
+  get maxConns(): number {
+    return this.#s.maxConns;
+  }
+  /** nginx `max_fails`; 0 disables passive health. */
+  get maxFails(): number {
+    return this.#s.maxFails;
+  }
+  /** nginx `fail_timeout`, in ms. */
+  get failTimeoutMs(): number {
+    return this.#s.failTimeoutMs;
+  }
+  /** nginx `route`, for `stickyRoute`. */
+  get route(): string | undefined {
+    return this.#s.route;
+  }
+  /** NGINX Plus `slow_start`, in ms; 0 = none. */
+  get slowStartMs(): number {
+    return this.#s.slowStartMs;
+  }
+  /** Configured `down`, or set through the API. */
+  get down(): boolean {
+    return this.#s.down;
+  }
+  /**
+   * When the peer last came back (down → up, healthy again, or a successful probe after
+   * resting), ms; `undefined` until then, so slow start applies only to a return.
+   */
+  get upSince(): number | undefined {
+    return this.#s.upSince;
+  }
+  /** Whether strategies may hand this peer a new, unbound request; refreshed on each selection. */
+  get available(): boolean {
+    return this.#s.available;
+  }
+  /** Requests in flight. */
+  get active(): number {
+    return this.#s.active;
+  }
+  /** Moving average of the time to the response head, in ms. */
+  get headerTimeMs(): number {
+    return this.#s.headerTimeMs;
+  }
+  /** Moving average of the time to the last byte, in ms. */
+  get responseTimeMs(): number {
+    return this.#s.responseTimeMs;
+  }
+  /** Requests sent to this peer (NGINX Plus `requests`). */
+  get requests(): number {
+    return this.#s.requests;
+  }
+  /** Failed attempts counted for passive health, all time (NGINX Plus `fails`). */
+  get failsTotal(): number {
+    return this.#s.failsTotal;
+  }
+  /** Times the peer became unavailable through passive health (NGINX Plus `unavail`). */
+  get unavailCount(): number {
+    return this.#s.unavailCount;
+  }
+  /** Request bytes sent to the peer, counted when each attempt ends. */
+  get sent(): number {
+    return this.#s.sent;
+  }
+  /** Response body bytes received from the peer, counted when each attempt ends. */
+  get received(): number {
+    return this.#s.received;
+  }
+  /** When the peer was last selected, ms since the epoch (0 = never). */
+  get selected(): number {
+    return this.#s.selected;
+  }
+  /** Set by active health checks. */
+  get unhealthy(): boolean {
+    return this.#s.unhealthy;
+  }
+  /** Set by active health checks for a new peer until its first check passes. */
+  get checking(): boolean {
+    return this.#s.checking;
+  }
+  /** Set by `Upstream.drain`, cleared by `Upstream.undrain`. */
+  get draining(): boolean {
+    return this.#s.draining;
+  }
+  /** nginx's passive-health state (`fails`, `accessed`, `checked`, probing). */
+  get passive(): PassiveHealth {
+    return this.#s.passive;
+  }
+
+  /** A copy of the counters, for the API and the metrics. */
+  stats(): PeerStats {
+    const s = this.#s;
+    return {
+      active: s.active,
+      requests: s.requests,
+      responses: { ...s.responses, codes: { ...s.responses.codes } },
+      sent: s.sent,
+      received: s.received,
+      failsTotal: s.failsTotal,
+      unavailCount: s.unavailCount,
+      healthChecks: { ...s.healthChecks },
+      headerTimeMs: s.headerTimeMs,
+      responseTimeMs: s.responseTimeMs,
+      selected: s.selected,
+    };
   }
 
   /** The state as NGINX Plus reports it, at time `now`. */
   stateAt(now: number): PeerState {
-    if (this.down) return 'down';
-    if (this.draining) return 'draining';
-    if (this.checking) return 'checking';
-    if (this.unhealthy) return 'unhealthy';
-    if (this.failedAt(now)) return 'unavail';
+    const s = this.#s;
+    if (s.down) return 'down';
+    if (s.draining) return 'draining';
+    if (s.checking) return 'checking';
+    if (s.unhealthy) return 'unhealthy';
+    if (passiveFailed(s.passive, now, s)) return 'unavail';
     return 'up';
   }
 
   /** nginx: `max_fails && fails >= max_fails && now - checked <= fail_timeout`. */
   failedAt(now: number): boolean {
-    return this.maxFails !== 0 && this.fails >= this.maxFails && now - this.checked <= this.failTimeoutMs;
+    return passiveFailed(this.#s.passive, now, this.#s);
   }
+}
 
-  /** Records a response's status in the counters. */
-  countResponse(status: number): void {
-    const r = this.responses;
-    const cls = (status / 100) | 0;
-    if (cls === 2) r['2xx']++;
-    else if (cls === 3) r['3xx']++;
-    else if (cls === 4) r['4xx']++;
-    else if (cls === 5) r['5xx']++;
-    else r['1xx']++;
-    r.total++;
-    r.codes[status] = (r.codes[status] ?? 0) + 1;
-  }
+/**
+ * Records a response's status in the counters.
+ *
+ * @internal
+ */
+export function countResponse(r: ResponseCounts, status: number): void {
+  const cls = (status / 100) | 0;
+  if (cls === 2) r['2xx']++;
+  else if (cls === 3) r['3xx']++;
+  else if (cls === 4) r['4xx']++;
+  else if (cls === 5) r['5xx']++;
+  else r['1xx']++;
+  r.total++;
+  r.codes[status] = (r.codes[status] ?? 0) + 1;
+}
 
-  /** Folds one timing sample into the moving averages. */
-  countTimes(headerMs: number, responseMs: number): void {
-    if (this.headerTimeMs === 0) this.headerTimeMs = headerMs;
-    else this.headerTimeMs += (headerMs - this.headerTimeMs) * EWMA_SHIFT;
-    if (this.responseTimeMs === 0) this.responseTimeMs = responseMs;
-    else this.responseTimeMs += (responseMs - this.responseTimeMs) * EWMA_SHIFT;
-  }
+/**
+ * Folds one timing sample into the moving averages.
+ *
+ * @internal
+ */
+export function countTimes(s: PeerFields, headerMs: number, responseMs: number): void {
+  if (s.headerTimeMs === 0) s.headerTimeMs = headerMs;
+  else s.headerTimeMs += (headerMs - s.headerTimeMs) * EWMA_SHIFT;
+  if (s.responseTimeMs === 0) s.responseTimeMs = responseMs;
+  else s.responseTimeMs += (responseMs - s.responseTimeMs) * EWMA_SHIFT;
+}
 
-  /** Applies a validated runtime change. */
-  apply(patch: PeerPatch, path = 'patch'): void {
-    if (!isObject(patch)) throw new InvalidOptionError(path, 'an object', patch);
-    knownKeys(path, patch as Record<string, unknown>, PATCH_KEYS);
-    const weight = intAt(`${path}.weight`, patch.weight, this.weight, 1);
-    const maxConns = intAt(`${path}.maxConns`, patch.maxConns, this.maxConns, 0);
-    const maxFails = intAt(`${path}.maxFails`, patch.maxFails, this.maxFails, 0);
-    const failTimeoutMs = intAt(`${path}.failTimeoutMs`, patch.failTimeoutMs, this.failTimeoutMs, 1);
-    const down = boolAt(`${path}.down`, patch.down, this.down);
-    const route = patch.route === undefined ? this.route : stringAt(`${path}.route`, patch.route);
-    const slowStartMs = intAt(`${path}.slowStartMs`, patch.slowStartMs, this.slowStartMs, 0);
-    this.weight = weight;
-    this.maxConns = maxConns;
-    this.maxFails = maxFails;
-    this.failTimeoutMs = failTimeoutMs;
-    this.down = down;
-    this.route = route;
-    this.slowStartMs = slowStartMs;
-  }
+/**
+ * Zeroes the statistics NGINX Plus `DELETE /http/upstreams/{name}` resets: requests,
+ * responses, bytes, fails, unavail and health-check counts. Kept: what balancing and
+ * passive health read, `selected` and `last_passed`.
+ *
+ * @internal
+ */
+export function resetCounters(s: PeerFields): void {
+  s.requests = 0;
+  s.sent = 0;
+  s.received = 0;
+  s.failsTotal = 0;
+  s.unavailCount = 0;
+  s.responses = emptyResponses();
+  s.healthChecks = { checks: 0, fails: 0, unhealthy: 0, lastPassed: s.healthChecks.lastPassed };
+}
+
+/**
+ * Validates a runtime change and applies it whole, or throws `InvalidOptionError` and
+ * changes nothing. `route: null` clears the route.
+ *
+ * @internal
+ */
+export function applyPatch(s: PeerFields, patch: PeerPatch, path = 'patch'): void {
+  if (!isObject(patch)) throw new InvalidOptionError(path, 'an object', patch);
+  knownKeys(path, patch as Record<string, unknown>, PATCH_KEYS);
+  const weight = intAt(`${path}.weight`, patch.weight, s.weight, 1);
+  const maxConns = intAt(`${path}.maxConns`, patch.maxConns, s.maxConns, 0);
+  const maxFails = intAt(`${path}.maxFails`, patch.maxFails, s.maxFails, 0);
+  const failTimeoutMs = intAt(`${path}.failTimeoutMs`, patch.failTimeoutMs, s.failTimeoutMs, 1);
+  const down = boolAt(`${path}.down`, patch.down, s.down);
+  const route =
+    patch.route === undefined
+      ? s.route
+      : patch.route === null
+        ? undefined
+        : stringAt(`${path}.route`, patch.route);
+  const slowStartMs = intAt(`${path}.slowStartMs`, patch.slowStartMs, s.slowStartMs, 0);
+  s.weight = weight;
+  s.maxConns = maxConns;
+  s.maxFails = maxFails;
+  s.failTimeoutMs = failTimeoutMs;
+  s.down = down;
+  s.route = route;
+  s.slowStartMs = slowStartMs;
 }
 
 function parseServer(config: unknown, path: string): ServerOptions {

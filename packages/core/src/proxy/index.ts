@@ -12,7 +12,7 @@ import {
   UpstreamTimeoutError,
 } from '../errors.js';
 import type { Peer } from '../peer/index.js';
-import { Upstream } from '../upstream/index.js';
+import { type AttemptFailure, type AttemptOutcome, Upstream } from '../upstream/index.js';
 import { type Forwarded, latin1, rawHeadersOf, requestHeaders, responseHeaders } from './headers.js';
 import {
   type ProxyCachedResponse,
@@ -475,21 +475,24 @@ abstract class Flow implements RequestInfo {
   }
 
   /**
-   * Sends the request again, on a new connection to the same peer, after a kept-alive
-   * connection broke before any byte of the response; `false` when it may not go again.
+   * Whether the request may go again, on a new connection to the same peer, after a
+   * kept-alive connection broke before any byte of the response.
    * nginx counts no try for a cached connection's error ("TODO: inform balancer
    * instead"); here it is no failure of the peer either. Each broken connection leaves
    * the pool, so a request is sent again at most once per pooled connection.
    */
-  resend(peer: Peer): boolean {
+  mayResend(peer: Peer): boolean {
     const max = this.core.o.connectionsPerPeer;
     if ((max !== 0 && this.resends >= max) || !this.mayRepeat('error', true)) return false;
     // A peer removed meanwhile has no pool any more: fail over as usual.
-    if (this.upstream.get(peer.id) !== peer) return false;
+    return this.upstream.get(peer.id) === peer;
+  }
+
+  /** Sends the request again to the same peer, once `mayResend` said it may. */
+  resend(peer: Peer): void {
     this.resends++;
     this.attempts--;
     this.send(peer);
-    return true;
   }
 
   /** The attempt failed before the response head: the next peer, or give up. */
@@ -699,10 +702,9 @@ class Exchange extends Flow {
       return;
     }
     this.attempts++;
-    peer.active++;
-    peer.sent += this.headerBytes;
+    this.upstream.begin(peer);
     if (this.hostIndex !== -1) this.headerList[this.hostIndex] = peer.hostHeader;
-    const attempt = new Attempt(this, peer);
+    const attempt = new Attempt(this, peer, this.headerBytes);
     this.attempt = attempt;
     this.core.pool(peer).dispatch(
       {
@@ -843,7 +845,7 @@ type Counted = IncomingMessage & { [kAttempt]?: Attempt };
 /** A chunk of a streamed request body went to undici: it counts as sent to the peer. */
 function countSent(this: Counted, chunk: Buffer): void {
   const attempt = this[kAttempt];
-  if (attempt !== undefined) attempt.peer.sent += chunk.length;
+  if (attempt !== undefined) attempt.sent += chunk.length;
 }
 
 /**
@@ -862,14 +864,27 @@ type ResponseHeaders = Parameters<NonNullable<Dispatcher.DispatchHandler['onResp
  * undici 7 and 8). A fresh one per attempt, so callbacks of an abandoned attempt are
  * told apart.
  */
-class Attempt implements Dispatcher.DispatchHandler {
+class Attempt implements Dispatcher.DispatchHandler, AttemptOutcome {
   readonly ex: Exchange;
   readonly peer: Peer;
+  /** How the attempt ended; set on release. */
+  failure: AttemptFailure = 'abandoned';
+  /** The status counted for the peer when released (0: none). */
+  status = 0;
+  /** Time to the response head, ms (with `responseMs`). */
+  headerMs = -1;
+  /** Time to the last byte, ms; -1: no timing sample. */
+  responseMs = -1;
+  /** Request bytes sent: the head, then a streamed body's chunks (`countSent`). */
+  sent: number;
+  /** Response body bytes received. */
+  received = 0;
   /** undici's handle on this request: abort, pause and resume. */
   private controller: Controller | undefined;
   private readonly sentAt = performance.now();
   private headAt = 0;
-  private status = 0;
+  /** The status of the response head relayed. */
+  private head = 0;
   /** A byte of the response came: a broken connection now is no stale one. */
   private started = false;
   /** The head went to the client and no content follows it (`bodiless`). */
@@ -878,9 +893,10 @@ class Attempt implements Dispatcher.DispatchHandler {
   private done = false;
   private released = false;
 
-  constructor(ex: Exchange, peer: Peer) {
+  constructor(ex: Exchange, peer: Peer, headerBytes: number) {
     this.ex = ex;
     this.peer = peer;
+    this.sent = headerBytes;
   }
 
   cancel(): void {
@@ -892,10 +908,12 @@ class Attempt implements Dispatcher.DispatchHandler {
     if (!this.done) this.controller?.resume();
   }
 
-  private release(): void {
+  /** The lease ends: the upstream records this attempt as its outcome. */
+  private release(failure: AttemptFailure): void {
     if (this.released) return;
     this.released = true;
-    this.ex.upstream.release(this.peer);
+    this.failure = failure;
+    this.ex.upstream.release(this.peer, this);
   }
 
   onRequestStart(controller: Controller): void {
@@ -922,12 +940,11 @@ class Attempt implements Dispatcher.DispatchHandler {
     this.headAt = performance.now();
     if (ex.core.o.nextStatuses.has(status) && ex.canRetry(status, true)) {
       // nginx counts statuses listed in proxy_next_upstream as failures (not 403/404).
-      if (status !== 403 && status !== 404) up.fail(this.peer);
-      this.drop();
+      this.drop(status !== 403 && status !== 404 ? 'status' : 'abandoned');
       ex.retry(this.peer);
       return;
     }
-    this.status = status;
+    this.head = status;
     const res = ex.res;
     // undici keeps the head as the peer wrote it (name case, order) on the controller.
     const list = responseHeaders(rawHeadersOf(controller.rawHeaders, headers));
@@ -936,9 +953,8 @@ class Attempt implements Dispatcher.DispatchHandler {
       const replaced = forward.head(status, list);
       if (replaced !== undefined) {
         // The cache answers instead (REVALIDATED after a 304, or STALE): drop the body.
-        this.peer.countResponse(status);
-        up.succeed(this.peer);
-        this.drop();
+        this.status = status;
+        this.drop('none');
         ex.reply(replaced);
         ex.end();
         return;
@@ -952,9 +968,8 @@ class Attempt implements Dispatcher.DispatchHandler {
         up.persistence.bind(ex, new Head(status, sent), this.peer);
       } catch (err) {
         // The peer answered; the hook failed.
-        this.peer.countResponse(status);
-        up.succeed(this.peer);
-        this.drop();
+        this.status = status;
+        this.drop('none');
         ex.hookFailed(err, 'persistence.bind');
         return;
       }
@@ -968,8 +983,7 @@ class Attempt implements Dispatcher.DispatchHandler {
         ex.req,
       );
       ex.forward?.abort();
-      this.drop();
-      up.fail(this.peer);
+      this.drop('error');
       text(res, 502, STATUS_TEXT[502] as string);
       ex.end();
       return;
@@ -980,7 +994,7 @@ class Attempt implements Dispatcher.DispatchHandler {
 
   onResponseData(controller: Controller, chunk: Buffer): void {
     if (this.done) return;
-    this.peer.received += chunk.length;
+    this.received += chunk.length;
     const ex = this.ex;
     ex.forward?.data(chunk);
     if (ex.res.write(chunk)) return;
@@ -999,11 +1013,10 @@ class Attempt implements Dispatcher.DispatchHandler {
     ex.forward?.end();
     ex.res.end();
     ex.watchTail();
-    const peer = this.peer;
-    peer.countResponse(this.status);
-    peer.countTimes(this.headAt - this.sentAt, performance.now() - this.sentAt);
-    ex.upstream.succeed(peer);
-    this.release();
+    this.status = this.head;
+    this.headerMs = this.headAt - this.sentAt;
+    this.responseMs = performance.now() - this.sentAt;
+    this.release('none');
     ex.end();
   }
 
@@ -1018,20 +1031,22 @@ class Attempt implements Dispatcher.DispatchHandler {
       return;
     }
     this.done = true;
-    this.release();
     if (ex.clientGone) {
+      this.release('abandoned');
       ex.forward?.abort();
       ex.end();
       return;
     }
     const code = (err as { code?: string }).code ?? '';
     if (code === 'UND_ERR_INVALID_ARG') {
+      this.release('abandoned');
       ex.forward?.abort();
       text(ex.res, 400, STATUS_TEXT[400] as string);
       ex.end();
       return;
     }
     if (ex.res.headersSent) {
+      this.release('abandoned');
       // The head went out: a cut body must not look complete, so cut the client too.
       const e =
         code === 'UND_ERR_BODY_TIMEOUT'
@@ -1043,14 +1058,20 @@ class Attempt implements Dispatcher.DispatchHandler {
       ex.end();
       return;
     }
-    if (!this.started && staleConnection(err, code) && ex.resend(this.peer)) return;
-    ex.upstream.fail(this.peer);
-    ex.failed(this.peer, TIMEOUT_ERRORS.has(code) ? 'timeout' : 'error', err);
+    if (!this.started && staleConnection(err, code) && ex.mayResend(this.peer)) {
+      // No failure of the peer: the connection was stale.
+      this.release('abandoned');
+      ex.resend(this.peer);
+      return;
+    }
+    const kind = TIMEOUT_ERRORS.has(code) ? 'timeout' : 'error';
+    this.release(kind);
+    ex.failed(this.peer, kind, err);
   }
 
-  private drop(): void {
+  private drop(failure: AttemptFailure): void {
     this.done = true;
-    this.release();
+    this.release(failure);
     this.controller?.abort(new Error('switchyard: attempt abandoned for the next upstream'));
   }
 }
@@ -1185,7 +1206,7 @@ class Tunnel extends Flow {
       return;
     }
     this.attempts++;
-    peer.active++;
+    this.upstream.begin(peer);
     if (this.hostIndex !== -1) this.headerList[this.hostIndex] = peer.hostHeader;
     this.core.pool(peer).dispatch(
       {
@@ -1209,9 +1230,13 @@ class Tunnel extends Flow {
 }
 
 /** One attempt of an upgrade against one peer: the undici dispatch handler. */
-class UpgradeAttempt implements Dispatcher.DispatchHandler {
+class UpgradeAttempt implements Dispatcher.DispatchHandler, AttemptOutcome {
   readonly tunnel: Tunnel;
   readonly peer: Peer;
+  /** How the attempt ended; set on release. */
+  failure: AttemptFailure = 'abandoned';
+  /** The status of the answer relayed, counted for the peer when released (0: none). */
+  status = 0;
   private controller: Controller | undefined;
   private released = false;
   /** The client got the peer's answer (or its first part). */
@@ -1228,15 +1253,17 @@ class UpgradeAttempt implements Dispatcher.DispatchHandler {
     this.peer = peer;
   }
 
-  private release(): void {
+  /** The lease ends: the upstream records this attempt as its outcome. */
+  private release(failure: AttemptFailure): void {
     if (this.released) return;
     this.released = true;
-    this.tunnel.upstream.release(this.peer);
+    this.failure = failure;
+    this.tunnel.upstream.release(this.peer, this);
   }
 
-  private drop(): void {
+  private drop(failure: AttemptFailure): void {
     this.done = true;
-    this.release();
+    this.release(failure);
     this.controller?.abort(new Error('switchyard: attempt abandoned for the next upstream'));
   }
 
@@ -1261,12 +1288,12 @@ class UpgradeAttempt implements Dispatcher.DispatchHandler {
     }
     socket.write(`${head}\r\n`);
     if (early.length > 0) upstream.write(early);
-    this.peer.countResponse(status);
-    this.tunnel.upstream.succeed(this.peer);
+    // The tunnel's lease ends when it closes: the 101 counts as a success then.
+    this.status = status;
     const done = (): void => {
       upstream.destroy();
       socket.destroy();
-      this.release();
+      this.release('none');
     };
     upstream.on('error', done);
     socket.on('error', done);
@@ -1286,8 +1313,7 @@ class UpgradeAttempt implements Dispatcher.DispatchHandler {
     const t = this.tunnel;
     if (t.core.o.nextStatuses.has(status) && t.canRetry(status, true)) {
       // nginx counts statuses listed in proxy_next_upstream as failures (not 403/404).
-      if (status !== 403 && status !== 404) t.upstream.fail(this.peer);
-      this.drop();
+      this.drop(status !== 403 && status !== 404 ? 'status' : 'abandoned');
       t.retry(this.peer);
       return;
     }
@@ -1298,7 +1324,7 @@ class UpgradeAttempt implements Dispatcher.DispatchHandler {
     let head = `HTTP/1.1 ${status} ${statusText ?? ''}\r\n`;
     for (let i = 0; i < list.length; i += 2) head += `${list[i]}: ${list[i + 1]}\r\n`;
     t.socket.write(`${head}connection: close\r\n\r\n`);
-    this.peer.countResponse(status);
+    this.status = status;
   }
 
   onResponseData(controller: Controller, chunk: Buffer): void {
@@ -1313,8 +1339,7 @@ class UpgradeAttempt implements Dispatcher.DispatchHandler {
     if (this.done) return;
     this.done = true;
     this.tunnel.socket.end();
-    this.tunnel.upstream.succeed(this.peer);
-    this.release();
+    this.release('none');
   }
 
   onResponseError(_controller: Controller | null | undefined, err: Error): void {
@@ -1326,16 +1351,20 @@ class UpgradeAttempt implements Dispatcher.DispatchHandler {
       return;
     }
     this.done = true;
-    this.release();
-    if (this.answered) {
-      t.socket.destroy();
+    if (this.answered || t.socket.destroyed) {
+      this.release('abandoned');
+      if (this.answered) t.socket.destroy();
       return;
     }
-    if (t.socket.destroyed) return;
     const code = (err as { code?: string }).code ?? '';
-    if (!this.started && staleConnection(err, code) && t.resend(this.peer)) return;
-    t.upstream.fail(this.peer);
-    t.failed(this.peer, TIMEOUT_ERRORS.has(code) ? 'timeout' : 'error', err);
+    if (!this.started && staleConnection(err, code) && t.mayResend(this.peer)) {
+      this.release('abandoned');
+      t.resend(this.peer);
+      return;
+    }
+    const kind = TIMEOUT_ERRORS.has(code) ? 'timeout' : 'error';
+    this.release(kind);
+    t.failed(this.peer, kind, err);
   }
 }
 

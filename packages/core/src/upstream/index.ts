@@ -9,7 +9,19 @@ import {
 } from '@switchyard/balancers';
 import { isObject, knownKeys, objectAt, stringAt } from '../config/validate.js';
 import { HookError, InvalidOptionError, PeerExistsError, PeerNotFoundError } from '../errors.js';
-import { Peer, type PeerPatch, type PeerState, type ServerConfig } from '../peer/index.js';
+import {
+  applyPatch,
+  countResponse,
+  countTimes,
+  Peer,
+  type PeerFields,
+  type PeerPatch,
+  type PeerState,
+  peerFields,
+  resetCounters,
+  type ServerConfig,
+} from '../peer/index.js';
+import { cameBack, passiveFailed, passiveStep, wentUnavailable } from '../peer/passive.js';
 
 /** Options of {@link createUpstream}: the `upstream` block. */
 export interface UpstreamOptions {
@@ -38,7 +50,7 @@ export interface UpstreamEvents {
   'peer:add': [peer: Peer];
   /** A server was removed at run time. */
   'peer:remove': [peer: Peer];
-  /** A server's parameters changed at run time. */
+  /** A server's parameters changed at run time (`patch`), or it stopped draining (`undrain`). */
   'peer:patch': [peer: Peer];
   /** A peer reached `maxFails` failures and rests for `failTimeoutMs`. */
   'peer:unavail': [peer: Peer];
@@ -62,6 +74,45 @@ export interface HealthCheckResult {
   status?: number;
   /** Why the check failed: a connection error, a timeout, or which `match` rule did not hold. */
   reason?: string;
+}
+
+/**
+ * How an attempt ended, for passive health: `none`, the peer answered (a success);
+ * `error` or `timeout`, and `status` (a status listed in `nextUpstream`, not 403/404), a
+ * failure (nginx `NGX_PEER_FAILED`); `abandoned`, neither (the client left, a kept-alive
+ * connection the peer had closed, a body cut after the head went out, a 403/404 passed on).
+ */
+export type AttemptFailure = 'none' | 'error' | 'timeout' | 'status' | 'abandoned';
+
+/**
+ * What one attempt against a peer did, given to {@link Upstream.release} when it ends. The
+ * proxy's per-attempt handler is its own outcome: it accumulates these fields as it goes.
+ */
+export interface AttemptOutcome {
+  /** How it ended, for passive health. */
+  readonly failure: AttemptFailure;
+  /** The response status to count in the peer's `responses`; 0 or absent: none. */
+  readonly status?: number;
+  /** Time to the response head, ms; counted with `responseMs`. */
+  readonly headerMs?: number;
+  /** Time to the last byte, ms; negative or absent: no timing sample. */
+  readonly responseMs?: number;
+  /** Request bytes sent to the peer. */
+  readonly sent?: number;
+  /** Response body bytes received from the peer. */
+  readonly received?: number;
+}
+
+/** How an active health checker judges its results (nginx `health_check` parameters). */
+export interface HealthPolicy {
+  /** Consecutive failed checks that make a peer unhealthy. */
+  readonly fails: number;
+  /** Consecutive passed checks that make an unhealthy peer healthy. */
+  readonly passes: number;
+  /** Peers start `checking` until their first check passes. */
+  readonly mandatory: boolean;
+  /** With `mandatory`: a peer whose last check passed starts `up`. */
+  readonly persistent: boolean;
 }
 
 const UPSTREAM_KEYS = ['name', 'servers', 'balancer', 'persistence', 'clock', 'hashKey', 'random'] as const;
@@ -202,56 +253,130 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
       }
     }
     if (peer === undefined) return undefined;
-    // nginx: a peer picked after fail_timeout is being probed from now on.
-    if (now - peer.checked > peer.failTimeoutMs) {
-      peer.checked = now;
-      peer.probing = peer.maxFails !== 0 && peer.fails >= peer.maxFails;
-    }
-    peer.selected = now;
-    peer.requests++;
+    const f = peerFields(peer);
+    f.passive = passiveStep(f.passive, 'select', now, f);
+    f.selected = now;
+    f.requests++;
     return peer;
   }
 
+  /**
+   * An attempt to `peer` starts: it counts as in flight until {@link Upstream.release}.
+   * Call it once per attempt, after `select` chose the peer.
+   */
+  begin(peer: Peer): void {
+    peerFields(peer).active++;
+  }
+
+  /**
+   * An attempt to `peer` ended: records its outcome (bytes, response status, timings,
+   * passive health and the balancer's feedback) and takes it out of flight. Emits
+   * `peer:unavail` when the failure makes the peer unavailable, and `peer:drained` when a
+   * draining peer has nothing in flight any more. Call it exactly once per `begin`.
+   */
+  release(peer: Peer, outcome: AttemptOutcome): void {
+    const f = peerFields(peer);
+    f.sent += outcome.sent ?? 0;
+    f.received += outcome.received ?? 0;
+    const status = outcome.status ?? 0;
+    if (status > 0) countResponse(f.responses, status);
+    const responseMs = outcome.responseMs ?? -1;
+    if (responseMs >= 0) countTimes(f, outcome.headerMs ?? responseMs, responseMs);
+    f.active--;
+    const failure = outcome.failure;
+    if (failure === 'none') this.succeed(peer, f);
+    else if (failure !== 'abandoned') this.fail(peer, f);
+    if (f.active === 0 && f.draining) this.emit('peer:drained', peer);
+  }
+
   /** Counts a failed attempt (nginx `NGX_PEER_FAILED`): passive health and balancer feedback. */
-  fail(peer: Peer): void {
-    peer.failsTotal++;
+  private fail(peer: Peer, f: PeerFields): void {
+    f.failsTotal++;
     // nginx ignores failures of a lone server: there is nothing else to send to.
     if (this.primaries.length === 1 && this.backups.length === 0) return;
-    const now = this.clock();
-    peer.fails++;
-    peer.accessed = now;
-    peer.checked = now;
+    const before = f.passive;
+    f.passive = passiveStep(before, 'fail', this.clock(), f);
     try {
       this.balancer.failed?.(peer, peer.backup ? this.backups : this.primaries);
     } catch {
       // Feedback only: a strategy that throws here must not break the failing request's
       // way to the next peer (or its 502), which is already under way.
     }
-    // It becomes unavailable on reaching maxFails, and again when a probe fails.
-    if (
-      peer.maxFails !== 0 &&
-      (peer.fails === peer.maxFails || (peer.probing && peer.fails > peer.maxFails))
-    ) {
-      peer.unavailCount++;
+    if (wentUnavailable(before, f.passive, f)) {
+      f.unavailCount++;
       this.emit('peer:unavail', peer);
     }
-    peer.probing = false;
   }
 
   /** Counts a successful attempt: a probe that succeeds clears the failures. */
-  succeed(peer: Peer): void {
-    if (peer.accessed < peer.checked) {
-      // A successful probe brings a resting peer back: slow start begins now.
-      if (peer.probing) peer.upSince = this.clock();
-      peer.fails = 0;
-    }
-    peer.probing = false;
+  private succeed(_peer: Peer, f: PeerFields): void {
+    const before = f.passive;
+    if (before.fails === 0 && !before.probing) return;
+    const now = this.clock();
+    // A successful probe brings a resting peer back: slow start begins now.
+    if (cameBack(before)) f.upSince = now;
+    f.passive = passiveStep(before, 'succeed', now, f);
   }
 
-  /** A request to the peer ended; tells listeners when a draining peer becomes empty. */
-  release(peer: Peer): void {
-    peer.active--;
-    if (peer.active === 0 && peer.draining) this.emit('peer:drained', peer);
+  /**
+   * Starts active health checks of a peer (a checker started, or the peer was added under
+   * one): its run of passes and fails starts over, and under `mandatory` it is `checking`
+   * until its first check passes, unless `persistent` and its last check passed.
+   */
+  watchHealth(peer: Peer, policy: HealthPolicy): void {
+    const f = peerFields(peer);
+    f.checkPasses = 0;
+    f.checkFails = 0;
+    if (policy.mandatory && !(policy.persistent && f.healthChecks.lastPassed === true)) f.checking = true;
+  }
+
+  /**
+   * Records an active health check's result (NGINX Plus `health_check`): `policy.fails`
+   * failures in a row make the peer `unhealthy`, `policy.passes` passes in a row (or the
+   * first, when `checking`) make it healthy. Emits `peer:checked`, then `peer:unhealthy` or
+   * `peer:healthy` on a change.
+   */
+  observeHealth(peer: Peer, result: HealthCheckResult, policy: HealthPolicy): void {
+    const f = peerFields(peer);
+    const hc = f.healthChecks;
+    hc.checks++;
+    hc.lastPassed = result.passed;
+    if (result.passed) {
+      f.checkFails = 0;
+      f.checkPasses++;
+      if ((f.unhealthy && f.checkPasses >= policy.passes) || f.checking) {
+        f.unhealthy = false;
+        f.checking = false;
+        f.upSince = this.clock();
+        this.emit('peer:checked', peer, result);
+        this.emit('peer:healthy', peer, result);
+        return;
+      }
+    } else {
+      hc.fails++;
+      f.checkPasses = 0;
+      f.checkFails++;
+      if (!f.unhealthy && f.checkFails >= policy.fails) {
+        f.unhealthy = true;
+        f.checking = false;
+        hc.unhealthy++;
+        this.emit('peer:checked', peer, result);
+        this.emit('peer:unhealthy', peer, result);
+        return;
+      }
+    }
+    this.emit('peer:checked', peer, result);
+  }
+
+  /**
+   * Zeroes the statistics of one peer, or of every peer (NGINX Plus
+   * `DELETE /http/upstreams/{name}`): requests, responses, bytes, fails, unavail and
+   * health-check counts. Kept: what balancing and passive health read (`active`, the
+   * response-time averages, nginx's `fails`), `selected` and `last_passed`.
+   */
+  resetStats(id?: string): void {
+    if (id !== undefined) resetCounters(peerFields(this.need(id)));
+    else for (const p of this.byId.values()) resetCounters(peerFields(p));
   }
 
   /** Adds a server at run time (NGINX Plus API `POST …/servers`). */
@@ -276,13 +401,17 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
     return peer;
   }
 
-  /** Changes a server's parameters at run time (NGINX Plus API `PATCH …/servers/{id}`). */
+  /**
+   * Changes a server's parameters at run time (NGINX Plus API `PATCH …/servers/{id}`):
+   * validated, then applied whole or not at all; `route: null` clears the route.
+   */
   patch(id: string, changes: PeerPatch): Peer {
     const peer = this.need(id);
-    const wasDown = peer.down;
-    const weight = peer.weight;
-    peer.apply(changes);
-    if (wasDown && !peer.down) peer.upSince = this.clock();
+    const f = peerFields(peer);
+    const wasDown = f.down;
+    const weight = f.weight;
+    applyPatch(f, changes);
+    if (wasDown && !f.down) f.upSince = this.clock();
     // Strategies key their tables (hash rings, weight sums) by the peers array: a new
     // weight comes with new arrays, as a membership change does.
     if (peer.weight !== weight) this.rebuild();
@@ -296,9 +425,23 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
    */
   drain(id: string): Peer {
     const peer = this.need(id);
-    peer.draining = true;
+    peerFields(peer).draining = true;
     this.emit('peer:draining', peer);
     if (peer.active === 0) this.emit('peer:drained', peer);
+    return peer;
+  }
+
+  /**
+   * Ends draining: the server takes new requests again (NGINX Plus API `PATCH` with
+   * `"drain": false`). Emits `peer:patch` when it was draining.
+   */
+  undrain(id: string): Peer {
+    const peer = this.need(id);
+    const f = peerFields(peer);
+    if (f.draining) {
+      f.draining = false;
+      this.emit('peer:patch', peer);
+    }
     return peer;
   }
 
@@ -323,24 +466,25 @@ function findRejected(err: unknown): never {
 /** Refreshes `available` on a tier before a pick (nginx `ngx_http_upstream_get_peer`). */
 function refresh(peers: readonly Peer[], now: number, single: boolean): void {
   for (let i = 0; i < peers.length; i++) {
-    const p = peers[i] as Peer;
-    p.available =
-      !p.down &&
-      !p.draining &&
-      !p.unhealthy &&
-      !p.checking &&
-      !(p.maxConns !== 0 && p.active >= p.maxConns) &&
-      (single || !p.failedAt(now));
+    const f = peerFields(peers[i] as Peer);
+    f.available =
+      !f.down &&
+      !f.draining &&
+      !f.unhealthy &&
+      !f.checking &&
+      !(f.maxConns !== 0 && f.active >= f.maxConns) &&
+      (single || !passiveFailed(f.passive, now, f));
   }
 }
 
 function boundUsable(p: Peer, now: number): boolean {
+  const f = peerFields(p);
   return (
-    !p.down &&
-    !p.unhealthy &&
-    !p.checking &&
-    !(p.maxConns !== 0 && p.active >= p.maxConns) &&
-    !p.failedAt(now)
+    !f.down &&
+    !f.unhealthy &&
+    !f.checking &&
+    !(f.maxConns !== 0 && f.active >= f.maxConns) &&
+    !passiveFailed(f.passive, now, f)
   );
 }
 

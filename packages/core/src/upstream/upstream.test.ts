@@ -1,0 +1,132 @@
+import { describe, expect, it } from 'vitest';
+import type { Peer, ServerConfig } from '../peer/index.js';
+import { createUpstream, type HealthPolicy } from './index.js';
+
+function clocked(servers: ServerConfig[] = ['http://127.0.0.1:9001', 'http://127.0.0.1:9002']) {
+  let now = 100_000;
+  const up = createUpstream({ name: 'app', servers, clock: () => now });
+  return { up, advance: (ms: number) => (now += ms), at: () => now };
+}
+
+const policy: HealthPolicy = { fails: 2, passes: 2, mandatory: false, persistent: false };
+
+describe('Upstream, the one writer of peer state', () => {
+  it('records an attempt once, on release: bytes, status, timings, in flight', () => {
+    const { up } = clocked();
+    const peer = up.select({}) as Peer;
+    up.begin(peer);
+    expect([peer.requests, peer.active]).toEqual([1, 1]);
+    up.release(peer, { failure: 'none', status: 200, headerMs: 4, responseMs: 10, sent: 70, received: 12 });
+    expect([peer.active, peer.sent, peer.received, peer.headerTimeMs, peer.responseTimeMs]).toEqual([
+      0, 70, 12, 4, 10,
+    ]);
+    expect(peer.stats().responses).toEqual({
+      '1xx': 0,
+      '2xx': 1,
+      '3xx': 0,
+      '4xx': 0,
+      '5xx': 0,
+      total: 1,
+      codes: { 200: 1 },
+    });
+  });
+
+  it('makes a peer unavailable at maxFails failures and emits peer:unavail once', () => {
+    const { up, advance } = clocked();
+    const peer = up.primaries[0] as Peer;
+    const seen: string[] = [];
+    up.on('peer:unavail', (p) => seen.push(p.id));
+    up.patch(peer.id, { maxFails: 2 });
+    for (let i = 0; i < 3; i++) {
+      up.begin(peer);
+      up.release(peer, { failure: i === 2 ? 'abandoned' : 'error' });
+      advance(1);
+    }
+    expect([up.stateOf(peer), peer.failsTotal, peer.unavailCount, seen]).toEqual([
+      'unavail',
+      2,
+      1,
+      [peer.id],
+    ]);
+    advance(10_000);
+    expect(up.stateOf(peer)).toBe('up');
+  });
+
+  it('counts a lone server’s failures but never makes it unavailable', () => {
+    const { up } = clocked(['http://127.0.0.1:9001']);
+    const peer = up.primaries[0] as Peer;
+    up.begin(peer);
+    up.release(peer, { failure: 'timeout' });
+    expect([up.stateOf(peer), peer.failsTotal, peer.passive.fails]).toEqual(['up', 1, 0]);
+  });
+
+  it('emits peer:drained when the last attempt to a draining peer ends, and undrains', () => {
+    const { up } = clocked();
+    const peer = up.primaries[0] as Peer;
+    const seen: string[] = [];
+    up.on('peer:drained', () => seen.push('drained'));
+    up.on('peer:patch', () => seen.push('patch'));
+    up.begin(peer);
+    up.drain(peer.id);
+    expect(seen).toEqual([]);
+    up.release(peer, { failure: 'none' });
+    expect(seen).toEqual(['drained']);
+    up.undrain(peer.id);
+    up.undrain(peer.id);
+    expect([up.stateOf(peer), seen]).toEqual(['up', ['drained', 'patch']]);
+  });
+
+  it('applies the checker’s fails and passes thresholds in observeHealth', () => {
+    const { up } = clocked();
+    const peer = up.primaries[0] as Peer;
+    const seen: string[] = [];
+    up.on('peer:unhealthy', () => seen.push('unhealthy'));
+    up.on('peer:healthy', () => seen.push('healthy'));
+    const states = [false, false, true, true].map((passed) => {
+      up.observeHealth(peer, { passed }, policy);
+      return up.stateOf(peer);
+    });
+    expect(states).toEqual(['up', 'unhealthy', 'unhealthy', 'up']);
+    expect(seen).toEqual(['unhealthy', 'healthy']);
+    expect(peer.stats().healthChecks).toEqual({ checks: 4, fails: 2, unhealthy: 1, lastPassed: true });
+  });
+
+  it('keeps a mandatory peer checking until its first pass, unless persistent and it passed last', () => {
+    const { up } = clocked();
+    const [a, b] = up.primaries as [Peer, Peer];
+    up.observeHealth(b, { passed: true }, policy);
+    const mandatory = { ...policy, mandatory: true, persistent: true };
+    up.watchHealth(a, mandatory);
+    up.watchHealth(b, mandatory);
+    expect([up.stateOf(a), up.stateOf(b)]).toEqual(['checking', 'up']);
+    up.observeHealth(a, { passed: true }, mandatory);
+    expect(up.stateOf(a)).toBe('up');
+  });
+
+  it('resets statistics but keeps what balancing reads', () => {
+    const { up } = clocked();
+    const peer = up.select({}) as Peer;
+    up.begin(peer);
+    up.release(peer, { failure: 'error', sent: 5, received: 6, status: 0 });
+    up.observeHealth(peer, { passed: true }, policy);
+    up.resetStats(peer.id);
+    expect(peer.stats()).toMatchObject({
+      requests: 0,
+      sent: 0,
+      received: 0,
+      failsTotal: 0,
+      healthChecks: { checks: 0, fails: 0, unhealthy: 0, lastPassed: true },
+    });
+    expect(peer.passive.fails).toBe(1);
+    expect(peer.selected).not.toBe(0);
+  });
+
+  it('clears a route with route: null, and applies a refused patch not at all', () => {
+    const { up } = clocked([{ url: 'http://127.0.0.1:9001', route: 'a' }, 'http://127.0.0.1:9002']);
+    const peer = up.primaries[0] as Peer;
+    expect(() => up.patch(peer.id, { route: null, weight: 0 })).toThrow(/weight/);
+    expect([peer.route, peer.weight]).toEqual(['a', 1]);
+    up.patch(peer.id, { route: null });
+    expect(peer.route).toBeUndefined();
+  });
+});

@@ -1,0 +1,36 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+const SRC = fileURLToPath(new URL('../src', import.meta.url));
+
+function sources(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const path = join(dir, e.name);
+    if (e.isDirectory()) return sources(path);
+    return e.name.endsWith('.ts') && !e.name.endsWith('.test.ts') ? [path] : [];
+  });
+}
+
+/** Outside `peer/` and `upstream/`, the modules that may change a peer's state. */
+const outside = sources(SRC).filter(
+  (f) => !/^(peer|upstream)\//.test(relative(SRC, f).replaceAll('\\', '/')),
+);
+
+describe('one owner: Upstream is the only writer of peer state', () => {
+  it('has no module outside peer/ and upstream/ assigning to a peer field', () => {
+    const writes = outside.flatMap((f) =>
+      readFileSync(f, 'utf8')
+        .split('\n')
+        .filter((line) => /peer\.[a-zA-Z]+ *(=[^=]|\+\+|--|\+=|-=)/.test(line))
+        .map((line) => `${relative(SRC, f)}: ${line.trim()}`),
+    );
+    expect(writes).toEqual([]);
+  });
+
+  it('has no module outside peer/ and upstream/ reaching the writable peer state', () => {
+    const reach = outside.filter((f) => /\bpeerFields\b|peer\/passive\.js/.test(readFileSync(f, 'utf8')));
+    expect(reach.map((f) => relative(SRC, f))).toEqual([]);
+  });
+});
