@@ -247,7 +247,9 @@ async function main() {
   const upstream = createUpstream({ name: 'app', servers: ['http://127.0.0.1:9001', 'http://127.0.0.1:9002'] });
   const peer = upstream.select({});
   assert.equal(peer?.id, '127.0.0.1:9001');
-  upstream.release(peer);
+  upstream.begin(peer);
+  upstream.release(peer, { failure: 'none', status: 200, headerMs: 1, responseMs: 2, sent: 10, received: 20 });
+  assert.deepEqual([peer.active, peer.requests, peer.stats().responses['2xx']], [0, 1, 1]);
   assert.throws(() => createUpstream({ name: 'x', servers: [] }), InvalidOptionError);
 
   // core/metrics, served by the admin API, in a registry of the application's prom-client.
