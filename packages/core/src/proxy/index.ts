@@ -413,6 +413,44 @@ abstract class Flow implements RequestInfo {
   /** Answers 500 (a user hook failed), settling what the request opened. */
   protected abstract internalError(err: HookError): void;
 
+  /** Refuses the request with this status (400, 431, 501) and closes the connection. */
+  protected abstract refuse(status: number): void;
+
+  /** Answers a rewrite rule's `return` (with its text) or redirect (with its `location`). */
+  protected abstract answer(status: number, body: string, location: string | undefined): void;
+
+  /**
+   * Applies the rewrite rules: answers redirects and returns itself (444 closes the
+   * connection), or takes the rewritten URI and the location's group. `false` when the
+   * request was answered here.
+   */
+  protected rewrite(rewrite: ProxyRewriter): boolean {
+    let result: ReturnType<typeof evaluate>;
+    try {
+      result = evaluate(rewrite, this.req, this.method, this.url);
+    } catch (err) {
+      this.hookFailed(err, 'rewrite.evaluate');
+      return false;
+    }
+    if (result === undefined) {
+      this.refuse(400);
+      return false;
+    }
+    if (result.action === 'pass') {
+      this.url = result.uri;
+      if (result.target !== undefined) this.upstream = this.core.upstreamFor(result.target);
+      return true;
+    }
+    if (result.action === 'return' && result.status === 444) {
+      // nginx's 444: close the connection without a response.
+      this.req.socket.destroy();
+      return false;
+    }
+    if (result.action === 'redirect') this.answer(result.status, '', result.location);
+    else this.answer(result.status, result.body ?? '', undefined);
+    return false;
+  }
+
   /**
    * A user hook threw or rejected: `onError` hears of it and the request gets a 500.
    * `hook` names it unless `err` already does.
@@ -649,41 +687,16 @@ class Exchange extends Flow {
     this.choose();
   }
 
-  /**
-   * Applies the rewrite rules: answers redirects and returns itself (444 closes the
-   * connection), or takes the rewritten URI and the location's group. `false` when the
-   * request was answered here.
-   */
-  private rewrite(rewrite: ProxyRewriter): boolean {
-    const { req, res } = this;
-    let result: ReturnType<typeof evaluate>;
-    try {
-      result = evaluate(rewrite, req, this.method, this.url);
-    } catch (err) {
-      this.hookFailed(err, 'rewrite.evaluate');
-      return false;
-    }
-    if (result === undefined) {
-      refuse(res, 400);
-      return false;
-    }
-    if (result.action === 'pass') {
-      this.url = result.uri;
-      if (result.target !== undefined) this.upstream = this.core.upstreamFor(result.target);
-      return true;
-    }
-    if (result.action === 'return' && result.status === 444) {
-      // nginx's 444: close the connection without a response.
-      req.socket.destroy();
-      return false;
-    }
-    const body = result.action === 'return' ? (result.body ?? '') : '';
+  protected refuse(status: number): void {
+    refuse(this.res, status);
+  }
+
+  protected answer(status: number, body: string, location: string | undefined): void {
     const headers: Record<string, string | number> = { 'content-length': Buffer.byteLength(body) };
     if (body !== '') headers['content-type'] = 'text/plain; charset=utf-8';
-    if (result.action === 'redirect') headers.location = result.location;
-    res.writeHead(result.status, headers);
-    res.end(body);
-    return false;
+    if (location !== undefined) headers.location = location;
+    this.res.writeHead(status, headers);
+    this.res.end(body);
   }
 
   protected send(peer: Peer | undefined): void {
@@ -1164,37 +1177,15 @@ class Tunnel extends Flow {
     this.choose();
   }
 
-  /**
-   * Applies the rewrite rules as `Exchange.rewrite` does, answering on the socket and
-   * closing it. `false` when the request was answered here.
-   */
-  private rewrite(rewrite: ProxyRewriter): boolean {
-    const { req, socket } = this;
-    let result: ReturnType<typeof evaluate>;
-    try {
-      result = evaluate(rewrite, req, this.method, this.url);
-    } catch (err) {
-      this.hookFailed(err, 'rewrite.evaluate');
-      return false;
-    }
-    if (result === undefined) {
-      rawText(socket, 400);
-      return false;
-    }
-    if (result.action === 'pass') {
-      this.url = result.uri;
-      if (result.target !== undefined) this.upstream = this.core.upstreamFor(result.target);
-      return true;
-    }
-    if (result.action === 'return' && result.status === 444) {
-      socket.destroy();
-      return false;
-    }
-    if (result.action === 'redirect') {
-      if (INVALID_HEADER_VALUE.test(result.location)) rawText(socket, 500);
-      else rawAnswer(socket, result.status, '', result.location);
-    } else rawAnswer(socket, result.status, result.body ?? '');
-    return false;
+  protected refuse(status: number): void {
+    rawText(this.socket, status);
+  }
+
+  /** Answers on the socket and closes it. */
+  protected answer(status: number, body: string, location: string | undefined): void {
+    if (location === undefined) rawAnswer(this.socket, status, body);
+    else if (INVALID_HEADER_VALUE.test(location)) rawText(this.socket, 500);
+    else rawAnswer(this.socket, status, '', location);
   }
 
   protected send(peer: Peer | undefined): void {
