@@ -1,10 +1,10 @@
-import { createServer, request } from 'node:http';
-import { listen, waitFor } from '@switchyard/testkit';
+import { request } from 'node:http';
+import { waitFor } from '@switchyard/testkit';
 import { describe, expect, it } from 'vitest';
-import WebSocket, { WebSocketServer } from 'ws';
+import WebSocket from 'ws';
 import { fixtures, send } from './helpers.js';
 
-const { closers, backend, proxyFor } = fixtures();
+const { backend, proxyFor, wsBackend } = fixtures();
 
 describe('timeouts', () => {
   it('answers 504 when the response head does not come within headersTimeoutMs', async () => {
@@ -128,15 +128,10 @@ describe('faults mid-way', () => {
 
 describe('WebSocket', () => {
   it('relays the upgrade and both directions of a WebSocket', async () => {
-    const server = createServer();
-    const wss = new WebSocketServer({ server });
-    wss.on('connection', (ws, req) => {
+    const up = await wsBackend((ws, req) => {
       ws.send(`hello ${req.headers['x-forwarded-for']}`);
       ws.on('message', (m) => ws.send(`echo ${m}`));
     });
-    const up = await listen(server);
-    closers.push(() => up.close());
-    closers.push(() => wss.close());
     const { f, proxy } = await proxyFor({ upstream: { name: 'ws', servers: [up.url] } });
     const ws = new WebSocket(`ws://127.0.0.1:${f.port}/chat`);
     const messages: string[] = [];

@@ -1,14 +1,14 @@
-import { Agent, createServer, request } from 'node:http';
+import { Agent, request } from 'node:http';
 import { connect, createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { createCache, memoryStore } from '@switchyard/cache';
 import { compileNginx } from '@switchyard/rewrite';
-import { deadPort, listen, waitFor } from '@switchyard/testkit';
+import { deadPort, waitFor } from '@switchyard/testkit';
 import { describe, expect, it } from 'vitest';
-import WebSocket, { WebSocketServer } from 'ws';
+import WebSocket from 'ws';
 import { resolveProxyOptions } from '../src/proxy/options.js';
 import { echoed, echoedRaw, fixtures, rawExchange, send } from './helpers.js';
 
-const { closers, backend, proxyFor } = fixtures();
+const { closers, backend, proxyFor, wsBackend } = fixtures();
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -334,12 +334,7 @@ describe('responses without content (RFC 9110 §6.4.1)', () => {
 
 describe('WebSocket failover', () => {
   it('passes an upgrade to the next peer when the first refuses the connection', async () => {
-    const server = createServer();
-    const wss = new WebSocketServer({ server });
-    wss.on('connection', (ws) => ws.send('hello'));
-    const up = await listen(server);
-    closers.push(() => up.close());
-    closers.push(() => wss.close());
+    const up = await wsBackend((ws) => ws.send('hello'));
     const port = await deadPort();
     const { f, proxy, errors } = await proxyFor({
       upstream: { name: 'ws', servers: [`http://127.0.0.1:${port}`, up.url] },

@@ -1,8 +1,9 @@
-import { createServer, type IncomingHttpHeaders, request } from 'node:http';
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, request } from 'node:http';
 import { connect } from 'node:net';
 import { createProxy, type ProxyOptions, type ReverseProxy, type SwitchyardError } from '@switchyard/core';
 import { type Backend, type Listening, listen, startBackend } from '@switchyard/testkit';
 import { afterEach } from 'vitest';
+import { type WebSocket, WebSocketServer } from 'ws';
 
 /**
  * What a test file of the proxy opens, closed after each test (last opened, first
@@ -32,7 +33,19 @@ export function fixtures() {
     );
     return { proxy, f, errors };
   }
-  return { closers, backend, proxyFor };
+  /** A WebSocket backend calling `onConnection` for each client, closed after the test. */
+  async function wsBackend(onConnection: (ws: WebSocket, req: IncomingMessage) => void): Promise<Listening> {
+    const server = createServer();
+    const wss = new WebSocketServer({ server });
+    wss.on('connection', onConnection);
+    const up = await listen(server);
+    closers.push(
+      () => up.close(),
+      () => wss.close(),
+    );
+    return up;
+  }
+  return { closers, backend, proxyFor, wsBackend };
 }
 
 /** A front server for a proxy, with its upgrade listener. */

@@ -58,8 +58,14 @@ describe('rewrite rules in the proxy', () => {
     expect(echoed(await send(f.url, { path: '/api/users?id=3' })).url).toBe('/api/users?id=3');
     expect(api.requests).toHaveLength(1);
 
+    expect(proxy.groups().map((g) => g.name)).toEqual(['media', 'api']);
     expect(echoed(await send(f.url, { path: '/direct/x' })).url).toBe('/direct/x');
     expect(direct.requests).toHaveLength(1);
+    // The group made for the address is listed once it exists, and is used again.
+    expect(proxy.groups().map((g) => g.name)).toEqual(['media', 'api', direct.hostPort]);
+    await send(f.url, { path: '/direct/y' });
+    expect(proxy.groups()).toHaveLength(3);
+    expect(proxy.groups()[2]?.primaries[0]?.stats().requests).toBe(2);
 
     const closed = await new Promise<string>((resolve) => {
       const s = connect(f.port, '127.0.0.1', () => s.write('GET /drop HTTP/1.1\r\nHost: a\r\n\r\n'));

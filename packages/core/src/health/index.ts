@@ -217,10 +217,11 @@ export function createHealthCheck(upstream: Upstream, options: HealthCheckOption
     tracks.delete(peer);
   };
 
-  return {
+  const checker: HealthCheck = {
     start() {
       if (running) return;
       running = true;
+      upstream.on('close', onClose);
       upstream.on('peer:add', onAdd);
       upstream.on('peer:remove', onRemove);
       for (const peer of upstream.peers) {
@@ -231,6 +232,7 @@ export function createHealthCheck(upstream: Upstream, options: HealthCheckOption
     },
     async stop() {
       running = false;
+      upstream.off('close', onClose);
       upstream.off('peer:add', onAdd);
       upstream.off('peer:remove', onRemove);
       const pending: Promise<void>[] = [];
@@ -247,4 +249,9 @@ export function createHealthCheck(upstream: Upstream, options: HealthCheckOption
       await Promise.all(upstream.peers.map((p) => check(p)));
     },
   };
+  // The group was closed (a proxy that made it closed): checking it is over.
+  const onClose = (): void => {
+    checker.stop().catch(() => {});
+  };
+  return checker;
 }

@@ -4,6 +4,9 @@ import { boolAt, intAt, isObject, knownKeys, objectAt } from '../config/validate
 import { InvalidOptionError, type SwitchyardError } from '../errors.js';
 import { Upstream, type UpstreamOptions } from '../upstream/index.js';
 
+/** A Connect/Express `next`. */
+export type NextFunction = (err?: unknown) => void;
+
 /**
  * When to pass a request to the next peer (nginx `proxy_next_upstream`):
  * `error` (refused, reset, closed early), `timeout` (connect or response head), or a
@@ -257,7 +260,10 @@ export interface ResolvedProxyOptions {
   rewrite: ProxyRewriter | undefined;
   /** Named groups for `proxy_pass`, by name. */
   upstreams: Map<string, Upstream>;
+  /** `upstream` was built from options: the proxy owns it. */
   ownsUpstream: boolean;
+  /** Names of the `upstreams` groups built from options. */
+  ownedGroups: ReadonlySet<string>;
   connectTimeoutMs: number;
   headersTimeoutMs: number;
   bodyTimeoutMs: number;
@@ -368,12 +374,14 @@ export function resolveProxyOptions(options: ProxyOptions): ResolvedProxyOptions
     rewrite = o.rewrite as unknown as ProxyRewriter;
   }
   const upstreams = new Map<string, Upstream>();
+  const ownedGroups = new Set<string>();
   if (o.upstreams !== undefined) {
     for (const [name, u] of Object.entries(objectAt('upstreams', o.upstreams))) {
       if (u instanceof Upstream) upstreams.set(name, u);
-      else if (isObject(u))
+      else if (isObject(u)) {
         upstreams.set(name, new Upstream(u as unknown as UpstreamOptions, `upstreams.${name}`));
-      else throw new InvalidOptionError(`upstreams.${name}`, 'an Upstream or upstream options', u);
+        ownedGroups.add(name);
+      } else throw new InvalidOptionError(`upstreams.${name}`, 'an Upstream or upstream options', u);
     }
   }
   if (o.onError !== undefined && typeof o.onError !== 'function') {
@@ -386,6 +394,7 @@ export function resolveProxyOptions(options: ProxyOptions): ResolvedProxyOptions
     rewrite,
     upstreams,
     ownsUpstream,
+    ownedGroups,
     connectTimeoutMs: intAt('connectTimeoutMs', o.connectTimeoutMs, 60_000, 1),
     headersTimeoutMs: intAt('headersTimeoutMs', o.headersTimeoutMs, 60_000, 1),
     bodyTimeoutMs: intAt('bodyTimeoutMs', o.bodyTimeoutMs, 60_000, 1),

@@ -62,6 +62,8 @@ export interface UpstreamEvents {
   'peer:checked': [peer: Peer, result: HealthCheckResult];
   /** A peer failed `fails` checks in a row and takes no requests. */
   'peer:unhealthy': [peer: Peer, result: HealthCheckResult];
+  /** The group is done (`close()`): its health checks stop. */
+  close: [];
   /** A peer passed `passes` checks in a row (or its first, when it was `checking`) and takes requests again. */
   'peer:healthy': [peer: Peer, result: HealthCheckResult];
 }
@@ -173,6 +175,14 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
       this.byId.set(peer.id, peer);
     }
     this.rebuild();
+  }
+
+  /**
+   * Ends the group's use: emits `close`, on which its health checks stop. A proxy closes
+   * the groups it made from options when it closes. Requests may still be sent to it.
+   */
+  close(): void {
+    this.emit('close');
   }
 
   /** Every peer, primaries then backups. */

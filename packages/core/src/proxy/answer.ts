@@ -1,0 +1,82 @@
+import { type ServerResponse, STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { ProxyCachedResponse } from './options.js';
+
+/** The proxy's own short answers, as nginx words them. */
+export const STATUS_TEXT: Readonly<Record<number, string>> = {
+  400: '400 Bad Request',
+  431: '431 Request Header Fields Too Large',
+  500: '500 Internal Server Error',
+  501: '501 Not Implemented',
+  502: '502 Bad Gateway',
+  503: '503 Service Temporarily Unavailable',
+  504: '504 Gateway Timeout',
+};
+
+/**
+ * Answers with a short text body; `close` asks the client to close the connection. A
+ * response whose head already went out can only be cut.
+ */
+export function sendText(res: ServerResponse, status: number, message: string, close = false): void {
+  if (res.headersSent || res.destroyed) {
+    res.destroy();
+    return;
+  }
+  const body = `${message}\n`;
+  const headers: Record<string, string | number> = {
+    'content-type': 'text/plain; charset=utf-8',
+    'content-length': Buffer.byteLength(body),
+  };
+  if (close) headers.connection = 'close';
+  res.writeHead(status, headers);
+  res.end(body);
+}
+
+/** Answers a rewrite rule's `return` (with its text) or redirect (with its `location`). */
+export function sendAnswer(res: ServerResponse, status: number, body: string, location?: string): void {
+  if (res.headersSent || res.destroyed) {
+    res.destroy();
+    return;
+  }
+  const headers: Record<string, string | number> = { 'content-length': Buffer.byteLength(body) };
+  if (body !== '') headers['content-type'] = 'text/plain; charset=utf-8';
+  if (location !== undefined) {
+    // A Location built from the request may hold characters Node refuses to send.
+    if (INVALID_HEADER_VALUE.test(location)) {
+      sendText(res, 500, STATUS_TEXT[500] as string);
+      return;
+    }
+    headers.location = location;
+  }
+  res.writeHead(status, headers);
+  res.end(body);
+}
+
+/** Sends a response a cache gave: a hit, a stale entry, or a revalidated one. */
+export function sendCached(res: ServerResponse, r: ProxyCachedResponse): void {
+  if (res.headersSent || res.destroyed) return;
+  res.writeHead(r.status, r.headers);
+  if (r.body === null) res.end();
+  else res.end(r.body);
+}
+
+/** Characters Node refuses in a header value. */
+const INVALID_HEADER_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
+
+/** Answers on the raw socket of an upgrade request, and closes it. */
+export function rawAnswer(socket: Duplex, status: number, body: string, location?: string): void {
+  if (socket.destroyed) return;
+  if (location !== undefined && INVALID_HEADER_VALUE.test(location)) {
+    rawText(socket, 500);
+    return;
+  }
+  let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n`;
+  if (body !== '') head += 'content-type: text/plain; charset=utf-8\r\n';
+  if (location !== undefined) head += `location: ${location}\r\n`;
+  socket.end(`${head}content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+}
+
+/** The proxy's own short answer (400, 502, 504…) on the raw socket of an upgrade request. */
+export function rawText(socket: Duplex, status: number): void {
+  rawAnswer(socket, status, `${STATUS_TEXT[status]}\n`);
+}

@@ -1,0 +1,467 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ResponseHead } from '@switchyard/balancers';
+import {
+  BodyConsumedError,
+  type HookError,
+  NoLiveUpstreamError,
+  UpstreamError,
+  UpstreamTimeoutError,
+} from '../errors.js';
+import { STATUS_TEXT, sendAnswer, sendCached, sendText } from './answer.js';
+import type { Attempt } from './attempt.js';
+import type { ProxyCore } from './core.js';
+import { Flow } from './flow.js';
+import { responseHeaders } from './headers.js';
+import { codeOf } from './next.js';
+import type { NextFunction, ProxyCache, ProxyCachedResponse, ProxyCacheForward } from './options.js';
+import { bodiless, hasBody, reserialise, schemeOf, targetOf } from './request.js';
+
+/** How an exchange ends: the one argument of {@link Exchange.finish}. */
+export type Finish =
+  /** The peer's response went to the client whole. */
+  | { readonly kind: 'complete' }
+  /** A response of the cache: a hit, a stale entry, or one revalidated. */
+  | { readonly kind: 'cached'; readonly response: ProxyCachedResponse }
+  /** The proxy's own short answer (400, 500, 502, 503, 504…); `close` ends the connection. */
+  | { readonly kind: 'text'; readonly status: number; readonly message?: string; readonly close?: boolean }
+  /** A rewrite rule's return or redirect. */
+  | { readonly kind: 'answer'; readonly status: number; readonly body: string; readonly location?: string }
+  /** The response head went out and its body broke: the client's connection is cut. */
+  | { readonly kind: 'cut'; readonly error: Error }
+  /** The client went away. */
+  | { readonly kind: 'gone' }
+  /** Closed without a response (nginx's 444). */
+  | { readonly kind: 'drop' }
+  /** Handed to Express's `next(err)` under `middleware`. */
+  | { readonly kind: 'next'; readonly error: Error };
+
+const COMPLETE: Finish = { kind: 'complete' };
+const GONE: Finish = { kind: 'gone' };
+
+/**
+ * One client request on its way through the proxy, across its attempts: the stages of
+ * the pipeline, then the peer's response relayed to the client and the cache. It ends in
+ * `finish`, and nowhere else. A background cache update is an exchange with no client.
+ */
+export class Exchange extends Flow {
+  /** The client's response; `undefined` for a background cache update. */
+  readonly res: ServerResponse | undefined;
+  readonly nextFn: NextFunction | undefined;
+  /** The method sent upstream (a cache turns HEAD into GET). */
+  upstreamMethod: string;
+  /** The cache fill this exchange feeds, when the cache follows it. */
+  fill: ProxyCacheForward | undefined;
+  /** nginx `send_timeout`: runs while data waits for a client that takes none. */
+  sendTimer: NodeJS.Timeout | undefined;
+  clientGone = false;
+  /** A streamed body is counted, for the attempt that sends it (`countSent`). */
+  private counting = false;
+
+  constructor(
+    core: ProxyCore,
+    req: IncomingMessage,
+    res: ServerResponse | undefined,
+    next: NextFunction | undefined,
+  ) {
+    super(core, req);
+    this.res = res;
+    this.nextFn = next;
+    this.upstreamMethod = this.method;
+  }
+
+  gone(): boolean {
+    return this.clientGone;
+  }
+
+  /** Runs the proxy's request pipeline. */
+  start(): void {
+    this.run(this.core.requestSteps as never);
+  }
+
+  /**
+   * The only exit: settles the cache fill (stored only when complete), ends the lease of
+   * the attempt still open, answers or ends the client's response, and leaves the proxy.
+   */
+  finish(f: Finish): void {
+    if (this.finished) return;
+    this.finished = true;
+    const fill = this.fill;
+    if (fill !== undefined) {
+      if (f.kind === 'complete') fill.end();
+      else fill.abort();
+    }
+    const attempt = this.attempt;
+    if (attempt !== undefined) {
+      if (f.kind === 'complete') attempt.release('none', attempt.answered);
+      else if (!attempt.done) attempt.drop('abandoned');
+      else attempt.release('abandoned');
+    }
+    const res = this.res;
+    if (res !== undefined) this.respond(res, f);
+    this.core.leave();
+  }
+
+  private respond(res: ServerResponse, f: Finish): void {
+    switch (f.kind) {
+      case 'complete':
+        res.end();
+        this.watchTail();
+        break;
+      case 'cached':
+        sendCached(res, f.response);
+        this.watchTail();
+        break;
+      case 'text':
+        sendText(res, f.status, f.message ?? (STATUS_TEXT[f.status] as string), f.close);
+        break;
+      case 'answer':
+        sendAnswer(res, f.status, f.body, f.location);
+        break;
+      case 'cut':
+        res.destroy(f.error);
+        break;
+      case 'drop':
+        this.req.socket.destroy();
+        break;
+      case 'next':
+        (this.nextFn as NextFunction)(f.error);
+        break;
+      case 'gone':
+        break;
+    }
+  }
+
+  refuse(status: number): void {
+    this.finish({ kind: 'text', status, close: true });
+  }
+
+  answer(status: number, body: string, location: string | undefined): void {
+    this.finish({ kind: 'answer', status, body, location });
+  }
+
+  drop(): void {
+    this.finish({ kind: 'drop' });
+  }
+
+  protected leave(): void {
+    this.finish(GONE);
+  }
+
+  /** A hook failed: no cache fill; 500, or Express's `next(err)` under `middleware`. */
+  protected internalError(err: HookError): void {
+    if (this.nextFn !== undefined && this.res !== undefined && !this.res.headersSent) {
+      this.finish({ kind: 'next', error: err });
+    } else this.finish({ kind: 'text', status: 500 });
+  }
+
+  protected noPeer(): void {
+    this.core.report(new NoLiveUpstreamError(this.upstream.name), this.req);
+    this.giveUp('error');
+  }
+
+  /** Answers with the cache's stale response when it has one, else 502/504. */
+  protected giveUp(kind: 'error' | 'timeout'): void {
+    const stale = this.fill?.fail(kind);
+    if (stale !== undefined) this.finish({ kind: 'cached', response: stale });
+    else this.finish({ kind: 'text', status: kind === 'timeout' ? 504 : 502 });
+  }
+
+  /** The cache stage: answers from the cache, or goes on with the fill it asks for. */
+  lookup(cache: ProxyCache): boolean | Promise<boolean> {
+    const l = cache.lookup({
+      method: this.method,
+      // nginx's cache key reads $request_uri: the client's, not the rewritten URI.
+      url: targetOf(this.req) ?? this.url,
+      headers: this.req.headers,
+      scheme: schemeOf(this.req),
+      proxyHost: this.upstream.name,
+    });
+    if (l instanceof Promise) return l.then((r) => this.cached(r.response, r.forward));
+    return this.cached(l.response, l.forward);
+  }
+
+  private cached(response: ProxyCachedResponse | undefined, forward: ProxyCacheForward | undefined): boolean {
+    if (response !== undefined) {
+      if (forward !== undefined) this.update(forward);
+      this.finish({ kind: 'cached', response });
+      return false;
+    }
+    if (this.finished) {
+      // The client left while the cache looked: give its lock up now.
+      forward?.abort();
+      return false;
+    }
+    this.fill = forward;
+    return true;
+  }
+
+  /** Refreshes a cache entry in the background (`proxy_cache_background_update`): no client. */
+  private update(forward: ProxyCacheForward): void {
+    if (!this.core.enter()) {
+      forward.abort();
+      return;
+    }
+    const update = new Exchange(this.core, this.req, undefined, undefined);
+    update.upstream = this.upstream;
+    update.url = this.url;
+    update.fill = forward;
+    update.prepare();
+  }
+
+  /** The last stage: builds the upstream request (body, headers) and sends the first attempt. */
+  prepare(): boolean {
+    const req = this.req;
+    let bodyLength: number | undefined;
+    if (hasBody(req)) {
+      if (req.readableEnded) {
+        const rebuilt = reserialise(req);
+        if (rebuilt === undefined) {
+          const err = new BodyConsumedError();
+          this.core.report(err, req);
+          if (this.nextFn !== undefined) this.finish({ kind: 'next', error: err });
+          else this.finish({ kind: 'text', status: 500, message: `${STATUS_TEXT[500]}: ${err.message}` });
+          return false;
+        }
+        this.body = rebuilt;
+        bodyLength = rebuilt.length;
+      } else {
+        this.body = req;
+      }
+    }
+    const fill = this.fill;
+    const headers = this.headerList(bodyLength, fill?.requestHeaders);
+    if (headers === undefined) {
+      this.refuse(400);
+      return false;
+    }
+    if (fill !== undefined) this.upstreamMethod = fill.method;
+    this.forward({ path: this.url, method: this.upstreamMethod, headers, body: this.body });
+    return true;
+  }
+
+  /**
+   * The attempt's request went out on a connection: the bytes of a streamed body count
+   * for its peer from now on. The listener goes on before undici's own, in the same tick,
+   * so it sees every chunk undici sends (undici 7 does not pass `onBodySent` on to a
+   * handler of the controller API).
+   */
+  started(attempt: Attempt): void {
+    if (this.clientGone) {
+      attempt.cancel();
+      return;
+    }
+    const req = this.req;
+    if (this.body !== req) return;
+    (req as Counted)[kAttempt] = attempt;
+    if (!this.counting) {
+      this.counting = true;
+      req.on('data', countSent);
+    }
+  }
+
+  head(attempt: Attempt, status: number, raw: ReadonlyArray<Buffer | string>, statusText: string): void {
+    if (this.nextOnStatus(attempt, status)) return;
+    const list = responseHeaders(raw);
+    const fill = this.fill;
+    if (fill !== undefined) {
+      const replaced = fill.head(status, list);
+      if (replaced !== undefined) {
+        // The cache answers instead (REVALIDATED after a 304, or STALE): drop the body.
+        attempt.drop('none', status);
+        this.finish({ kind: 'cached', response: replaced });
+        return;
+      }
+    }
+    let sent = list;
+    const persistence = this.upstream.persistence;
+    if (persistence !== undefined) {
+      // A sticky Set-Cookie is for this client only: keep it out of what the cache stores.
+      if (fill !== undefined) sent = list.slice();
+      try {
+        persistence.bind(this, new Head(status, sent), attempt.peer);
+      } catch (err) {
+        // The peer answered; the hook failed.
+        attempt.drop('none', status);
+        this.hookFailed(err, 'persistence.bind');
+        return;
+      }
+    }
+    attempt.headOnly = bodiless(status, this.upstreamMethod);
+    const res = this.res;
+    if (res === undefined) return;
+    try {
+      res.writeHead(status, statusText || undefined, sent);
+    } catch (err) {
+      // Headers Node refuses to write (invalid characters) make an invalid response.
+      this.core.report(
+        new UpstreamError(attempt.peer.id, `invalid response header: ${(err as Error).message}`),
+        this.req,
+      );
+      attempt.drop('error');
+      this.finish({ kind: 'text', status: 502 });
+      return;
+    }
+    res.on('drain', onResponseDrain);
+  }
+
+  data(_attempt: Attempt, chunk: Buffer): boolean {
+    this.fill?.data(chunk);
+    const res = this.res;
+    if (res === undefined || res.write(chunk)) return true;
+    this.stalled();
+    return false;
+  }
+
+  end(): void {
+    this.finish(COMPLETE);
+  }
+
+  error(attempt: Attempt, err: Error): void {
+    if (this.clientGone) {
+      this.finish(GONE);
+      return;
+    }
+    if (attempt.headOnly) {
+      // Nothing was to follow the head that went out: undici's complaint about the rest
+      // (undici 7 holds a 204 or 304 to its Content-Length) changes nothing for the client.
+      this.finish(COMPLETE);
+      return;
+    }
+    const code = codeOf(err);
+    if (code === 'UND_ERR_INVALID_ARG') {
+      this.finish({ kind: 'text', status: 400 });
+      return;
+    }
+    if (this.res?.headersSent) {
+      // The head went out: a cut body must not look complete, so cut the client too.
+      this.core.report(
+        code === 'UND_ERR_BODY_TIMEOUT'
+          ? new UpstreamTimeoutError(attempt.peer.id, `response body: ${err.message}`, err)
+          : new UpstreamError(attempt.peer.id, `response body: ${err.message}`, err),
+        this.req,
+      );
+      this.finish({ kind: 'cut', error: err });
+      return;
+    }
+    this.failed(attempt, err);
+  }
+
+  /** The client takes no more for now: `send_timeout` runs until it does. */
+  stalled(): void {
+    const ms = this.core.o.sendTimeoutMs;
+    if (ms !== 0 && this.sendTimer === undefined) this.sendTimer = setTimeout(onSendTimeout, ms, this);
+  }
+
+  /** The client took what was waiting: the body may flow again. */
+  drained(): void {
+    if (this.sendTimer !== undefined) {
+      clearTimeout(this.sendTimer);
+      this.sendTimer = undefined;
+    }
+    if (!this.finished) this.attempt?.resume();
+  }
+
+  /** After the last write: data still waiting for the client keeps `send_timeout` running. */
+  private watchTail(): void {
+    if ((this.res as ServerResponse).writableLength > 0) this.stalled();
+  }
+}
+
+const kExchange = Symbol('switchyard.exchange');
+
+/**
+ * Starts an exchange once its response owns the client connection. Node hands over
+ * every pipelined request of a connection at once and queues their responses in order;
+ * nginx reads a connection's next request only after answering the one before. So a
+ * response still queued (no socket yet) starts its exchange when Node gives it the
+ * socket, which is when the response before it has finished. A closing proxy answers 503
+ * and closes the connection.
+ */
+export function admit(ex: Exchange): void {
+  const res = ex.res as ServerResponse;
+  if (!ex.core.enter()) {
+    sendText(res, 503, STATUS_TEXT[503] as string, true);
+    return;
+  }
+  (res as { [kExchange]?: Exchange })[kExchange] = ex;
+  res.on('close', onResponseClose);
+  if (res.socket === null) res.on('socket', onTurn);
+  else ex.start();
+}
+
+/** A queued response got the connection: its exchange starts. */
+function onTurn(this: ServerResponse): void {
+  const ex = (this as { [kExchange]?: Exchange })[kExchange];
+  if (ex !== undefined && !this.destroyed) ex.start();
+}
+
+/**
+ * The client connection closed: before the response ended, that is an abort. The
+ * exchange ends now, so an attempt in flight is cut and a cache lock given up, even while
+ * a persistence or cache lookup is still out.
+ */
+function onResponseClose(this: ServerResponse): void {
+  const ex = (this as { [kExchange]?: Exchange })[kExchange];
+  if (ex === undefined) return;
+  if (ex.sendTimer !== undefined) {
+    clearTimeout(ex.sendTimer);
+    ex.sendTimer = undefined;
+  }
+  if (ex.finished || this.writableFinished) return;
+  ex.clientGone = true;
+  ex.finish(GONE);
+}
+
+/** The client took the data that was waiting. */
+function onResponseDrain(this: ServerResponse): void {
+  (this as { [kExchange]?: Exchange })[kExchange]?.drained();
+}
+
+/**
+ * nginx `send_timeout`: the client took nothing for that long. Its connection is closed,
+ * which cuts the upstream request too (`onResponseClose`).
+ */
+function onSendTimeout(ex: Exchange): void {
+  ex.sendTimer = undefined;
+  const res = ex.res as ServerResponse;
+  if (!res.writableFinished) res.destroy();
+}
+
+const kAttempt = Symbol('switchyard.attempt');
+
+/** A request whose streamed body is being counted: the attempt sending it. */
+type Counted = IncomingMessage & { [kAttempt]?: Attempt };
+
+/** A chunk of a streamed request body went to undici: it counts as sent to the peer. */
+function countSent(this: Counted, chunk: Buffer): void {
+  const attempt = this[kAttempt];
+  if (attempt !== undefined) attempt.sent += chunk.length;
+}
+
+/** The response head handed to `Persistence.bind`. */
+class Head implements ResponseHead {
+  readonly statusCode: number;
+  private readonly list: string[];
+  constructor(statusCode: number, list: string[]) {
+    this.statusCode = statusCode;
+    this.list = list;
+  }
+  getHeader(name: string): string | undefined {
+    const lower = name.toLowerCase();
+    for (let i = 0; i < this.list.length; i += 2) {
+      if ((this.list[i] as string).toLowerCase() === lower) return this.list[i + 1];
+    }
+    return undefined;
+  }
+  getHeaders(name: string): string[] {
+    const lower = name.toLowerCase();
+    const values: string[] = [];
+    for (let i = 0; i < this.list.length; i += 2) {
+      if ((this.list[i] as string).toLowerCase() === lower) values.push(this.list[i + 1] as string);
+    }
+    return values;
+  }
+  appendHeader(name: string, value: string): void {
+    this.list.push(name, value);
+  }
+}

@@ -1,0 +1,313 @@
+import type { IncomingMessage } from 'node:http';
+import type { RequestInfo } from '@switchyard/balancers';
+import type { Dispatcher } from 'undici';
+import { HookError, UpstreamError, UpstreamTimeoutError } from '../errors.js';
+import type { Peer } from '../peer/index.js';
+import type { Upstream } from '../upstream/index.js';
+import { Attempt, type AttemptSink } from './attempt.js';
+import type { ProxyCore } from './core.js';
+import { type Forwarded, requestHeaders } from './headers.js';
+import {
+  type Condition,
+  codeOf,
+  failureOf,
+  mayResend,
+  type NextState,
+  nextUpstream,
+  requestSent,
+  staleConnection,
+} from './next.js';
+import type { ProxyRewriter } from './options.js';
+import { evaluate, refusal, targetOf, withChanges } from './request.js';
+
+/**
+ * One stage of the proxy's pipeline, composed once in `createProxy`: `true` to go on,
+ * `false` when the stage answered the request itself, or a promise of either.
+ */
+export interface Step<F extends Flow> {
+  /** The hook a `HookError` names when the stage throws or rejects. */
+  readonly hook: string;
+  run(flow: F): boolean | Promise<boolean>;
+}
+
+/**
+ * What a proxied request and a relayed upgrade share: the request, the group it goes to,
+ * the pipeline that routes it, the choice of a peer, and nginx's rules for passing it to
+ * the next one.
+ */
+export abstract class Flow implements RequestInfo, AttemptSink {
+  readonly core: ProxyCore;
+  readonly req: IncomingMessage;
+  readonly method: string;
+  readonly headers: IncomingMessage['headers'];
+  readonly clientIp: string | undefined;
+  /** The group this request goes to: the proxy's, or the one its location names. */
+  upstream: Upstream;
+  /** The request-target to send: the client's, or the rewritten one. */
+  url: string;
+  /** The attempt in flight, or the last one. */
+  attempt: Attempt | undefined;
+  /** The flow ended: `finish` ran. */
+  finished = false;
+  /** What undici sends for each attempt; built once by `prepare`. */
+  protected request: Dispatcher.DispatchOptions | undefined;
+  /** The request body: none, the client's stream, or one rebuilt in memory. */
+  protected body: IncomingMessage | Buffer | null = null;
+  /** The request's bytes before any body chunk: counted as sent with each attempt. */
+  protected headerBytes = 0;
+  /** The index of the Host value in the header list, when each peer's goes there. */
+  private hostIndex = -1;
+  private tried: Set<string> | undefined;
+  private attempts = 0;
+  /** Attempts sent again after a kept-alive connection broke; they count as none. */
+  private resends = 0;
+  /** When the first attempt started, for `tryTimeoutMs` only. */
+  private startedAt = 0;
+
+  constructor(core: ProxyCore, req: IncomingMessage) {
+    this.core = core;
+    this.req = req;
+    this.method = req.method ?? 'GET';
+    this.url = targetOf(req) ?? '';
+    this.upstream = core.upstream;
+    this.headers = req.headers;
+    this.clientIp = req.socket.remoteAddress;
+  }
+
+  /** Whether the client went away. */
+  abstract gone(): boolean;
+
+  /** Refuses the request with this status (400, 431, 501) and closes the connection. */
+  abstract refuse(status: number): void;
+
+  /** Answers a rewrite rule's `return` (with its text) or redirect (with its `location`). */
+  abstract answer(status: number, body: string, location: string | undefined): void;
+
+  /** Closes the client connection without an answer (nginx's 444). */
+  abstract drop(): void;
+
+  /** A user hook failed: 500, settling what the request opened. */
+  protected abstract internalError(err: HookError): void;
+
+  /** No peer can take the request: 502. */
+  protected abstract noPeer(): void;
+
+  /** No attempt is left: answers 502, or 504 after a timeout. */
+  protected abstract giveUp(kind: 'error' | 'timeout'): void;
+
+  abstract started(attempt: Attempt): void;
+  abstract head(attempt: Attempt, status: number, raw: ReadonlyArray<Buffer | string>, text: string): void;
+  abstract data(attempt: Attempt, chunk: Buffer): boolean;
+  abstract end(attempt: Attempt): void;
+  abstract error(attempt: Attempt, err: Error): void;
+
+  /**
+   * Runs the pipeline's stages from `from`. A stage that answers ends the run; one that
+   * answers later resumes it, unless the client went away meanwhile.
+   */
+  run(steps: ReadonlyArray<Step<this>>, from = 0): void {
+    for (let i = from; i < steps.length; i++) {
+      const step = steps[i] as Step<this>;
+      let go: boolean | Promise<boolean>;
+      try {
+        go = step.run(this);
+      } catch (err) {
+        this.hookFailed(err, step.hook);
+        return;
+      }
+      if (go === true) continue;
+      if (go === false) return;
+      go.then(
+        (ok) => {
+          if (!ok || this.finished) return;
+          if (this.gone()) this.leave();
+          else this.run(steps, i + 1);
+        },
+        (err) => this.hookFailed(err, step.hook),
+      );
+      return;
+    }
+  }
+
+  /** The client left between two stages: the flow ends with nothing more to send. */
+  protected abstract leave(): void;
+
+  /** The first stage: nginx refuses what it cannot read (400, 431, 501). */
+  checkRequest(): boolean {
+    const status = refusal(this.req, this.url);
+    if (status === 0) return true;
+    this.refuse(status);
+    return false;
+  }
+
+  /**
+   * Applies the rewrite rules: answers redirects and returns itself (444 closes the
+   * connection), or takes the rewritten URI and the location's group. `false` when the
+   * request was answered here.
+   */
+  rewrite(rewrite: ProxyRewriter): boolean {
+    const result = evaluate(rewrite, this.req, this.method, this.url);
+    if (result === undefined) {
+      this.refuse(400);
+      return false;
+    }
+    if (result.action === 'pass') {
+      this.url = result.uri;
+      if (result.target !== undefined) this.upstream = this.core.upstreamFor(result.target);
+      return true;
+    }
+    if (result.action === 'return' && result.status === 444) this.drop();
+    else if (result.action === 'redirect') this.answer(result.status, '', result.location);
+    else this.answer(result.status, result.body ?? '', undefined);
+    return false;
+  }
+
+  /**
+   * Builds the header list to send (`undefined`: one nginx refuses), with the X-Forwarded
+   * fields and, when each peer's goes there, the place of its Host value.
+   */
+  protected headerList(
+    bodyLength: number | undefined,
+    changes?: ReadonlyArray<readonly [name: string, value: string | undefined]>,
+  ): string[] | undefined {
+    const o = this.core.o;
+    let fwd: Forwarded;
+    try {
+      fwd = this.core.forwarded(this.req);
+    } catch (err) {
+      throw new HookError('trustProxy', err);
+    }
+    const built = requestHeaders(this.req, fwd, bodyLength, o.underscores);
+    if (built === undefined) return undefined;
+    // A body rebuilt from req.body goes out whole with the head; a streamed one is counted
+    // as undici reads it.
+    this.headerBytes = built.bytes + this.method.length + this.url.length + 12 + (bodyLength ?? 0);
+    const list =
+      changes === undefined || changes.length === 0 ? built.list : withChanges(built.list, changes);
+    if (o.hostFromPeer || fwd.host === '') this.hostIndex = list.lastIndexOf('host') + 1;
+    return list;
+  }
+
+  /** Sends the first attempt of the request `prepare` built. */
+  protected forward(request: Dispatcher.DispatchOptions): void {
+    this.request = request;
+    if (this.core.o.tryTimeoutMs !== 0) this.startedAt = performance.now();
+    this.choose();
+  }
+
+  /**
+   * A user hook threw or rejected: `onError` hears of it and the request gets a 500.
+   * `hook` names it unless `err` already does.
+   */
+  hookFailed(err: unknown, hook: string): void {
+    if (this.finished) return;
+    const e = err instanceof HookError ? err : new HookError(hook, err);
+    this.core.report(e, this.req);
+    this.internalError(e);
+  }
+
+  /** Selects a peer (persistence may answer asynchronously) and sends the attempt. */
+  private choose(): void {
+    let picked: Peer | undefined | Promise<Peer | undefined>;
+    try {
+      picked = this.upstream.select({ tried: this.tried, clientIp: this.clientIp }, this);
+    } catch (err) {
+      this.hookFailed(err, 'upstream.select');
+      return;
+    }
+    if (picked instanceof Promise) {
+      picked.then(
+        (peer) => this.send(peer),
+        (err) => this.hookFailed(err, 'persistence.find'),
+      );
+    } else this.send(picked);
+  }
+
+  /** Sends an attempt to the peer; without one, answers 502. */
+  private send(peer: Peer | undefined): void {
+    if (this.finished) return;
+    if (this.gone()) {
+      this.leave();
+      return;
+    }
+    if (peer === undefined) {
+      this.noPeer();
+      return;
+    }
+    this.attempts++;
+    this.upstream.begin(peer);
+    const request = this.request as Dispatcher.DispatchOptions;
+    if (this.hostIndex !== -1) (request.headers as string[])[this.hostIndex] = peer.hostHeader;
+    const attempt = new Attempt(this, this.upstream, peer, this.headerBytes);
+    this.attempt = attempt;
+    this.core.pool(peer).dispatch(request, attempt);
+  }
+
+  /** The request as the retry rules see it after a failure. */
+  private state(condition: Condition, sent: boolean): NextState {
+    return {
+      condition,
+      requestSent: sent,
+      method: this.method,
+      attempts: this.attempts,
+      peers: this.upstream.maxTries(),
+      elapsedMs: this.startedAt === 0 ? 0 : performance.now() - this.startedAt,
+      // A streamed body that was partly read cannot be sent again.
+      bodyReplayable: this.body !== this.req || !this.req.readableDidRead,
+      clientGone: this.gone(),
+    };
+  }
+
+  /**
+   * A response head with a status listed in `nextUpstream`: when the rules allow, the
+   * attempt is dropped and the request goes to the next peer. nginx counts such statuses
+   * as failures of the peer, except 403 and 404.
+   */
+  protected nextOnStatus(attempt: Attempt, status: number): boolean {
+    if (!this.core.o.nextStatuses.has(status)) return false;
+    if (nextUpstream(this.core.o, this.state(status, true)) !== true) return false;
+    attempt.drop(status !== 403 && status !== 404 ? 'status' : 'abandoned');
+    this.next(attempt.peer);
+    return true;
+  }
+
+  /**
+   * The attempt failed before the response head: sent again on a fresh connection when a
+   * kept-alive one was stale, else to the next peer, else the request fails.
+   */
+  protected failed(attempt: Attempt, err: Error): void {
+    const peer = attempt.peer;
+    const code = codeOf(err);
+    if (
+      !attempt.started &&
+      staleConnection(err, code) &&
+      mayResend(this.core.o, this.state('error', true), this.resends, this.core.o.connectionsPerPeer) &&
+      // A peer removed meanwhile has no pool any more: fail over as usual.
+      this.upstream.get(peer.id) === peer
+    ) {
+      // No failure of the peer, and no try: the connection was stale.
+      attempt.release('abandoned');
+      this.resends++;
+      this.attempts--;
+      this.send(peer);
+      return;
+    }
+    const kind = failureOf(code);
+    attempt.release(kind);
+    this.core.report(
+      kind === 'timeout'
+        ? new UpstreamTimeoutError(peer.id, err.message, err)
+        : new UpstreamError(peer.id, err.message, err),
+      this.req,
+    );
+    if (nextUpstream(this.core.o, this.state(kind, requestSent(code))) === true) this.next(peer);
+    else this.giveUp(kind);
+  }
+
+  /** Passes the request to the next peer, never this one again. */
+  private next(peer: Peer): void {
+    this.tried ??= new Set();
+    this.tried.add(peer.id);
+    this.choose();
+  }
+}

@@ -1,0 +1,191 @@
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { type HookError, NoLiveUpstreamError } from '../errors.js';
+import { rawAnswer, rawText } from './answer.js';
+import type { Attempt } from './attempt.js';
+import { noop, type ProxyCore } from './core.js';
+import { Flow } from './flow.js';
+import { latin1, responseHeaders } from './headers.js';
+import { bodiless } from './request.js';
+
+/** How a tunnel ends: the one argument of its `finish`. */
+type TunnelEnd =
+  /** The proxy's own short answer (400, 500, 502, 503, 504). */
+  | { readonly kind: 'text'; readonly status: number }
+  /** A rewrite rule's return or redirect. */
+  | { readonly kind: 'answer'; readonly status: number; readonly body: string; readonly location?: string }
+  /** The peer's answer to a declined upgrade went to the client whole. */
+  | { readonly kind: 'relayed' }
+  /** The connection closes: a tunnel that ended, a client gone, a 444. */
+  | { readonly kind: 'close' };
+
+const CLOSE: TunnelEnd = { kind: 'close' };
+const RELAYED: TunnelEnd = { kind: 'relayed' };
+
+/** `Upgrade` values that name h2c, which nginx does not relay. */
+const H2C = /(?:^|,)\s*h2c\s*(?:,|$)/i;
+
+/**
+ * An upgrade request (WebSocket) on its way through the proxy: the same pipeline (checks,
+ * rewrite rules, locations, `upstreams`), peer choice and next-upstream rules as any
+ * request, then both byte streams relayed. Its lease ends when the tunnel closes.
+ */
+export class Tunnel extends Flow {
+  readonly socket: Duplex;
+  readonly early: Buffer;
+  /** The peer's end of the tunnel, once it switched protocols. */
+  private upstreamSocket: Duplex | undefined;
+
+  constructor(core: ProxyCore, req: IncomingMessage, socket: Duplex, head: Buffer) {
+    super(core, req);
+    this.socket = socket;
+    this.early = head;
+  }
+
+  gone(): boolean {
+    return this.socket.destroyed;
+  }
+
+  /** Runs the proxy's upgrade pipeline; a closing proxy answers 503. */
+  start(): void {
+    this.socket.on('error', noop);
+    if (!this.core.enter()) {
+      rawText(this.socket, 503);
+      return;
+    }
+    this.run(this.core.upgradeSteps as never);
+  }
+
+  /**
+   * The only exit: ends the lease still open (a tunnel that opened, or an answer relayed
+   * whole, count as the peer's success), answers or closes the client socket, and leaves
+   * the proxy.
+   */
+  private finish(f: TunnelEnd): void {
+    if (this.finished) return;
+    this.finished = true;
+    const attempt = this.attempt;
+    if (attempt !== undefined) {
+      const success = f.kind === 'relayed' || (f.kind === 'close' && this.upstreamSocket !== undefined);
+      if (!attempt.done) attempt.drop('abandoned');
+      else attempt.release(success ? 'none' : 'abandoned', success ? attempt.answered : attempt.status);
+    }
+    const socket = this.socket;
+    if (f.kind === 'text') rawText(socket, f.status);
+    else if (f.kind === 'answer') rawAnswer(socket, f.status, f.body, f.location);
+    else if (f.kind === 'relayed') socket.end();
+    else socket.destroy();
+    this.upstreamSocket?.destroy();
+    this.core.tunnels.delete(this.cut);
+    this.core.leave();
+  }
+
+  /** Cuts an open tunnel, for a closing proxy. */
+  private readonly cut = (): void => this.finish(CLOSE);
+
+  refuse(status: number): void {
+    this.finish({ kind: 'text', status });
+  }
+
+  /** Answers on the socket and closes it. */
+  answer(status: number, body: string, location: string | undefined): void {
+    this.finish({ kind: 'answer', status, body, location });
+  }
+
+  drop(): void {
+    this.finish(CLOSE);
+  }
+
+  protected leave(): void {
+    this.finish(CLOSE);
+  }
+
+  protected internalError(_err: HookError): void {
+    this.finish({ kind: 'text', status: 500 });
+  }
+
+  protected noPeer(): void {
+    this.core.report(new NoLiveUpstreamError(this.upstream.name), this.req);
+    this.finish({ kind: 'text', status: 502 });
+  }
+
+  protected giveUp(kind: 'error' | 'timeout'): void {
+    this.finish({ kind: 'text', status: kind === 'timeout' ? 504 : 502 });
+  }
+
+  /** The last stage: builds the upgrade request and sends the first attempt. */
+  prepare(): boolean {
+    const headers = this.headerList(undefined);
+    if (headers === undefined) {
+      this.finish({ kind: 'text', status: 400 });
+      return false;
+    }
+    const upgrade = this.req.headers.upgrade ?? 'websocket';
+    // nginx does not take h2c upgrades, and relays none by default: the request goes as
+    // an ordinary one. A peer switching to h2c would carry requests no rule sees.
+    const protocol = H2C.test(upgrade) ? undefined : upgrade;
+    this.forward({ path: this.url, method: this.method, headers, upgrade: protocol, body: null });
+    return true;
+  }
+
+  started(attempt: Attempt): void {
+    if (this.socket.destroyed) attempt.cancel();
+  }
+
+  /** The peer switched protocols: the 101 goes as the peer wrote it, then both ways are piped. */
+  upgrade(attempt: Attempt, status: number, raw: ReadonlyArray<Buffer | string>, upstream: Duplex): void {
+    attempt.done = true;
+    const socket = this.socket;
+    this.upstreamSocket = upstream;
+    let head = `HTTP/1.1 ${status} Switching Protocols\r\n`;
+    for (let i = 0; i < raw.length; i += 2) {
+      head += `${latin1(raw[i] as Buffer | string)}: ${latin1(raw[i + 1] as Buffer | string)}\r\n`;
+    }
+    socket.write(`${head}\r\n`);
+    if (this.early.length > 0) upstream.write(this.early);
+    // The tunnel's lease ends when it closes: the 101 counts as a success then.
+    attempt.status = status;
+    this.core.tunnels.add(this.cut);
+    upstream.on('error', this.cut);
+    socket.on('error', this.cut);
+    upstream.on('close', this.cut);
+    socket.on('close', this.cut);
+    upstream.pipe(socket);
+    socket.pipe(upstream);
+  }
+
+  /** The peer declined the upgrade (or answered an h2c request): its answer is relayed, then the connection closes. */
+  head(attempt: Attempt, status: number, raw: ReadonlyArray<Buffer | string>, statusText: string): void {
+    if (this.nextOnStatus(attempt, status)) return;
+    attempt.headOnly = bodiless(status, this.method);
+    attempt.status = status;
+    const list = responseHeaders(raw);
+    let head = `HTTP/1.1 ${status} ${statusText}\r\n`;
+    for (let i = 0; i < list.length; i += 2) head += `${list[i]}: ${list[i + 1]}\r\n`;
+    this.socket.write(`${head}connection: close\r\n\r\n`);
+  }
+
+  data(attempt: Attempt, chunk: Buffer): boolean {
+    const socket = this.socket;
+    if (socket.write(chunk)) return true;
+    socket.once('drain', () => attempt.resume());
+    return false;
+  }
+
+  end(): void {
+    this.finish(RELAYED);
+  }
+
+  error(attempt: Attempt, err: Error): void {
+    if (attempt.headOnly) {
+      // As for a request: nothing was to follow the head that went out.
+      this.finish(RELAYED);
+      return;
+    }
+    if (attempt.answered > 0 || this.socket.destroyed) {
+      this.finish(CLOSE);
+      return;
+    }
+    this.failed(attempt, err);
+  }
+}
