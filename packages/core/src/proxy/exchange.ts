@@ -299,15 +299,15 @@ export class Exchange extends Flow {
       );
       attempt.drop('error');
       this.finish({ kind: 'text', status: 502 });
-      return;
     }
-    res.on('drain', onResponseDrain);
   }
 
   data(_attempt: Attempt, chunk: Buffer): boolean {
     this.fill?.data(chunk);
     const res = this.res;
     if (res === undefined || res.write(chunk)) return true;
+    // Backpressure: the body waits until the client drains.
+    res.once('drain', onResponseDrain);
     this.stalled();
     return false;
   }
