@@ -1,13 +1,16 @@
 import { request } from 'node:http';
 import { type Balancer, type Persistence, roundRobin, stickyLearn } from '@switchyard/balancers';
 import { createCache, memoryStore } from '@switchyard/cache';
-import { manualClock, waitFor } from '@switchyard/testkit';
+import { deadPort, manualClock, manualTimers, waitFor } from '@switchyard/testkit';
 import express from 'express';
 import { describe, expect, it } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
 import {
+  createHealthCheck,
   createProxy,
+  createUpstream,
   type HookError,
+  type Peer,
   type ProxyOptions,
   type ProxyRewriter,
   type SwitchyardError,
@@ -317,5 +320,50 @@ describe('a client that leaves while its persistence lookup is in flight', () =>
     release(undefined);
     await waitFor(() => proxy.upstream.primaries[0]?.active === 0);
     expect(b.requests).toHaveLength(1);
+  });
+});
+
+describe('a listener of the upstream events that throws', () => {
+  it('is reported while the request goes on to the next peer', async () => {
+    const good = await backend();
+    const dead = await deadPort();
+    const { proxy, f, errors } = await proxyFor({
+      upstream: { name: 'h', servers: [`http://127.0.0.1:${dead}`, good.url] },
+    });
+    proxy.upstream.on('peer:unavail', () => {
+      throw new Error('listener broke');
+    });
+    const r = await send(f.url, { path: '/a' });
+    expect([r.status, r.body]).toEqual([200, '</a>']);
+    expect(errors.map((e) => [e.code, (e as HookError).hook ?? ''])).toEqual([
+      ['SWY_ERR_HOOK', 'upstream event listener'],
+      ['SWY_ERR_UPSTREAM', ''],
+    ]);
+    expect((await send(f.url, { path: '/b' })).status).toBe(200);
+    expect(proxy.upstream.peers.map((p) => p.active)).toEqual([0, 0]);
+  });
+
+  it('is reported by the health checker, whose checks go on', async () => {
+    const b = await backend();
+    const upstream = createUpstream({ name: 'h', servers: [b.url] });
+    const timers = manualTimers();
+    const reported: SwitchyardError[] = [];
+    const checks = createHealthCheck(upstream, {
+      uri: '/healthz',
+      intervalMs: 1000,
+      timers,
+      onError: (e) => reported.push(e),
+    });
+    closers.push(() => checks.stop());
+    upstream.on('peer:checked', () => {
+      throw new Error('listener broke');
+    });
+    const peer = upstream.peers[0] as Peer;
+    checks.start();
+    await waitFor(() => reported.length === 1);
+    expect((reported[0] as HookError).hook).toBe('upstream event listener');
+    timers.advance(1000);
+    await waitFor(() => peer.stats().healthChecks.checks === 2);
+    expect(reported).toHaveLength(2);
   });
 });

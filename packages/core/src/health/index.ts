@@ -1,6 +1,6 @@
 import { Agent } from 'undici';
 import { boolAt, intAt, knownKeys, objectAt, stringAt } from '../config/validate.js';
-import { InvalidOptionError } from '../errors.js';
+import { HookError, InvalidOptionError, type SwitchyardError } from '../errors.js';
 import type { Peer } from '../peer/index.js';
 import type { HealthCheckResult, HealthPolicy, Upstream } from '../upstream/index.js';
 import { compileMatch, type Matcher, type MatchOptions } from './match.js';
@@ -47,6 +47,11 @@ export interface HealthCheckOptions {
   timers?: Timers;
   /** Randomness for the jitter. @default Math.random */
   random?: () => number;
+  /**
+   * Told when a listener of the upstream's events (`peer:checked`, `peer:unhealthy`,
+   * `peer:healthy`) throws, with a `HookError`; the checks go on either way.
+   */
+  onError?: (error: SwitchyardError) => void;
 }
 
 /** A running health checker. */
@@ -73,6 +78,7 @@ const KEYS = [
   'headers',
   'timers',
   'random',
+  'onError',
 ] as const;
 
 function noop(): void {}
@@ -125,6 +131,10 @@ export function createHealthCheck(upstream: Upstream, options: HealthCheckOption
   const headers = o.headers === undefined ? {} : (objectAt('headers', o.headers) as Record<string, string>);
   const timers = (o.timers as Timers | undefined) ?? { setTimeout, clearTimeout };
   const random = (o.random as (() => number) | undefined) ?? Math.random;
+  if (o.onError !== undefined && typeof o.onError !== 'function') {
+    throw new InvalidOptionError('onError', 'a function', o.onError);
+  }
+  const onError = o.onError as ((error: SwitchyardError) => void) | undefined;
 
   const agent = new Agent({
     connect: { timeout: timeoutMs },
@@ -198,7 +208,16 @@ export function createHealthCheck(upstream: Upstream, options: HealthCheckOption
       t.inflight = undefined;
       t.abort = undefined;
       if (abort.signal.aborted || !upstream.get(peer.id)) return;
-      upstream.observeHealth(peer, result, policy);
+      try {
+        upstream.observeHealth(peer, result, policy);
+      } catch (err) {
+        // Only an event listener can throw here: the result is recorded before events go out.
+        try {
+          onError?.(new HookError('upstream event listener', err));
+        } catch {
+          // A throwing error hook must not stop the checks either.
+        }
+      }
     });
     return t.inflight;
   }

@@ -22,6 +22,8 @@ export interface AttemptSink {
   end(attempt: Attempt): void;
   /** The attempt failed: before the head, or while the body came. */
   error(attempt: Attempt, err: Error): void;
+  /** A listener of the upstream's events threw while the outcome was recorded. */
+  listenerFailed(err: unknown): void;
   /** The peer switched protocols (101): the socket is the peer's end of the tunnel. */
   upgrade?(attempt: Attempt, status: number, raw: ReadonlyArray<Buffer | string>, socket: Duplex): void;
 }
@@ -77,7 +79,12 @@ export class Attempt implements Dispatcher.DispatchHandler, AttemptOutcome {
     this.status = status;
     if (this.headAt !== 0) this.headerMs = this.headAt - this.sentAt;
     if (failure === 'none') this.responseMs = performance.now() - this.sentAt;
-    this.upstream.release(this.peer, this);
+    try {
+      this.upstream.release(this.peer, this);
+    } catch (err) {
+      // The outcome is recorded before any event goes out: only a listener can throw here.
+      this.sink.listenerFailed(err);
+    }
   }
 
   /** Stops the attempt: no further callbacks, the lease ends, the request is cut. */

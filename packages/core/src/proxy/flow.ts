@@ -206,6 +206,11 @@ export abstract class Flow implements RequestInfo, AttemptSink {
     this.internalError(e);
   }
 
+  /** A listener of `peer:unavail` or `peer:drained` threw: `onError` hears of it; the request goes on. */
+  listenerFailed(err: unknown): void {
+    this.core.report(new HookError('upstream event listener', err), this.req);
+  }
+
   /** Selects a peer (persistence may answer asynchronously) and sends the attempt. */
   private choose(): void {
     let picked: Peer | undefined | Promise<Peer | undefined>;

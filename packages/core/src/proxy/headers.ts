@@ -40,6 +40,8 @@ const RESPONSE_DROP_LENGTHS = lengthsOf(RESPONSE_DROP);
 /** The connection-options named in a `Connection` field, other than close / keep-alive. */
 function connectionTokens(value: string | undefined): Set<string> | undefined {
   if (value === undefined) return undefined;
+  // The usual values name no field: no need to split them.
+  if ((value.length === 10 || value.length === 5) && /^(?:keep-alive|close)$/i.test(value)) return undefined;
   let tokens: Set<string> | undefined;
   for (const raw of value.split(',')) {
     const t = raw.trim().toLowerCase();
