@@ -343,6 +343,29 @@ describe('a listener of the upstream events that throws', () => {
     expect(proxy.upstream.peers.map((p) => p.active)).toEqual([0, 0]);
   });
 
+  it("a balancer's failed() that throws is reported the same way", async () => {
+    const good = await backend();
+    const dead = await deadPort();
+    const rr = roundRobin();
+    const balancer: Balancer = {
+      pick: (peers, ctx) => rr.pick(peers, ctx),
+      failed: () => {
+        throw new Error('feedback broke');
+      },
+    };
+    const { proxy, f, errors } = await proxyFor({
+      upstream: { name: 'h', servers: [`http://127.0.0.1:${dead}`, good.url], balancer },
+    });
+    const r = await send(f.url, { path: '/a' });
+    expect([r.status, r.body]).toEqual([200, '</a>']);
+    expect(errors.map((e) => [e.code, (e as HookError).hook ?? ''])).toEqual([
+      ['SWY_ERR_HOOK', 'balancer.failed'],
+      ['SWY_ERR_UPSTREAM', ''],
+    ]);
+    // The failure was still counted: the dead peer rests, as nginx's max_fails=1 has it.
+    expect(proxy.upstream.stateOf(proxy.upstream.peers[0] as Peer)).toBe('unavail');
+  });
+
   it('is reported by the health checker, whose checks go on', async () => {
     const b = await backend();
     const upstream = createUpstream({ name: 'h', servers: [b.url] });

@@ -22,8 +22,8 @@ export interface AttemptSink {
   end(attempt: Attempt): void;
   /** The attempt failed: before the head, or while the body came. */
   error(attempt: Attempt, err: Error): void;
-  /** A listener of the upstream's events threw while the outcome was recorded. */
-  listenerFailed(err: unknown): void;
+  /** Recording the outcome threw: the balancer's `failed`, or a listener of the upstream's events. */
+  releaseFailed(err: unknown): void;
   /** The peer switched protocols (101): the socket is the peer's end of the tunnel. */
   upgrade?(attempt: Attempt, status: number, raw: ReadonlyArray<Buffer | string>, socket: Duplex): void;
 }
@@ -82,8 +82,8 @@ export class Attempt implements Dispatcher.DispatchHandler, AttemptOutcome {
     try {
       this.upstream.release(this.peer, this);
     } catch (err) {
-      // The outcome is recorded before any event goes out: only a listener can throw here.
-      this.sink.listenerFailed(err);
+      // Only after the outcome was recorded: a hook of the balancer or a listener.
+      this.sink.releaseFailed(err);
     }
   }
 

@@ -206,9 +206,15 @@ export abstract class Flow implements RequestInfo, AttemptSink {
     this.internalError(e);
   }
 
-  /** A listener of `peer:unavail` or `peer:drained` threw: `onError` hears of it; the request goes on. */
-  listenerFailed(err: unknown): void {
-    this.core.report(new HookError('upstream event listener', err), this.req);
+  /**
+   * The balancer's `failed`, or a listener of `peer:unavail` or `peer:drained`, threw
+   * while the attempt's outcome was recorded: `onError` hears of it; the request goes on.
+   */
+  releaseFailed(err: unknown): void {
+    this.core.report(
+      err instanceof HookError ? err : new HookError('upstream event listener', err),
+      this.req,
+    );
   }
 
   /** Selects a peer (persistence may answer asynchronously) and sends the attempt. */

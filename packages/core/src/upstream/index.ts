@@ -283,6 +283,8 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
    * passive health and the balancer's feedback) and takes it out of flight. Emits
    * `peer:unavail` when the failure makes the peer unavailable, and `peer:drained` when a
    * draining peer has nothing in flight any more. Call it exactly once per `begin`.
+   * Throws only after the outcome is recorded: a `HookError` when the balancer's `failed`
+   * threw (the events still went out), or what a listener threw.
    */
   release(peer: Peer, outcome: AttemptOutcome): void {
     const f = peerFields(peer);
@@ -294,28 +296,35 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
     if (responseMs >= 0) countTimes(f, outcome.headerMs ?? responseMs, responseMs);
     f.active--;
     const failure = outcome.failure;
+    let feedback: HookError | undefined;
     if (failure === 'none') this.succeed(peer, f);
-    else if (failure !== 'abandoned') this.fail(peer, f);
+    else if (failure !== 'abandoned') feedback = this.fail(peer, f);
     if (f.active === 0 && f.draining) this.emit('peer:drained', peer);
+    if (feedback !== undefined) throw feedback;
   }
 
-  /** Counts a failed attempt (nginx `NGX_PEER_FAILED`): passive health and balancer feedback. */
-  private fail(peer: Peer, f: PeerFields): void {
+  /**
+   * Counts a failed attempt (nginx `NGX_PEER_FAILED`): passive health and balancer
+   * feedback. Returns what the balancer's `failed` threw, for `release` to throw last.
+   */
+  private fail(peer: Peer, f: PeerFields): HookError | undefined {
     f.failsTotal++;
     // nginx ignores failures of a lone server: there is nothing else to send to.
-    if (this.primaries.length === 1 && this.backups.length === 0) return;
+    if (this.primaries.length === 1 && this.backups.length === 0) return undefined;
     const before = f.passive;
     f.passive = passiveStep(before, 'fail', this.clock(), f);
+    let thrown: HookError | undefined;
     try {
       this.balancer.failed?.(peer, peer.backup ? this.backups : this.primaries);
-    } catch {
-      // Feedback only: a strategy that throws here must not break the failing request's
-      // way to the next peer (or its 502), which is already under way.
+    } catch (err) {
+      // Feedback only: the failing request's way to the next peer (or its 502) goes on.
+      thrown = new HookError('balancer.failed', err);
     }
     if (wentUnavailable(before, f.passive, f)) {
       f.unavailCount++;
       this.emit('peer:unavail', peer);
     }
+    return thrown;
   }
 
   /** Counts a successful attempt: a probe that succeeds clears the failures. */
