@@ -151,6 +151,32 @@ describe('WebSocket', () => {
     expect(proxy.upstream.primaries[0]?.active).toBe(0);
   });
 
+  it('closes a tunnel whose peer sends nothing for bodyTimeoutMs (nginx proxy_read_timeout), not one that talks', async () => {
+    const up = await wsBackend((ws, req) => {
+      if (req.url === '/chatty') {
+        const timer = setInterval(() => ws.send('tick'), 50);
+        ws.on('close', () => clearInterval(timer));
+      }
+    });
+    const { f, proxy } = await proxyFor({ upstream: { name: 'ws', servers: [up.url] }, bodyTimeoutMs: 300 });
+    const open = (path: string) => {
+      const ws = new WebSocket(`ws://127.0.0.1:${f.port}${path}`);
+      const closed = new Promise<number>((resolve) => ws.on('close', () => resolve(Date.now())));
+      return { ws, closed, opened: new Promise((resolve) => ws.on('open', resolve)) };
+    };
+    const quiet = open('/quiet');
+    const chatty = open('/chatty');
+    await Promise.all([quiet.opened, chatty.opened]);
+    const openedAt = Date.now();
+    const quietClosedAt = await quiet.closed;
+    expect(quietClosedAt - openedAt).toBeGreaterThanOrEqual(250);
+    // The talking tunnel outlived the quiet one's timeout and is still open.
+    expect(chatty.ws.readyState).toBe(WebSocket.OPEN);
+    chatty.ws.close();
+    await chatty.closed;
+    await waitFor(() => proxy.upstream.primaries[0]?.active === 0);
+  });
+
   it('relays a refused upgrade as the upstream answered it', async () => {
     const b = await backend((_req, res) => {
       res.statusCode = 403;

@@ -35,6 +35,9 @@ export class Tunnel extends Flow {
   readonly early: Buffer;
   /** The peer's end of the tunnel, once it switched protocols. */
   private upstreamSocket: Duplex | undefined;
+  /** Closes an idle tunnel: nginx's `proxy_read_timeout`, or `send_timeout` under backpressure. */
+  private idle: NodeJS.Timeout | undefined;
+  private idleMs = 0;
 
   constructor(core: ProxyCore, req: IncomingMessage, socket: Duplex, head: Buffer) {
     super(core, req);
@@ -76,6 +79,7 @@ export class Tunnel extends Flow {
     else if (f.kind === 'relayed') socket.end();
     else socket.destroy();
     this.upstreamSocket?.destroy();
+    if (this.idle !== undefined) clearTimeout(this.idle);
     this.core.tunnels.delete(this.cut);
     this.core.leave();
   }
@@ -152,7 +156,36 @@ export class Tunnel extends Flow {
     socket.on('close', this.cut);
     upstream.pipe(socket);
     socket.pipe(upstream);
+    // After pipe's own listener, so a chunk the client could not take shows as backpressure.
+    upstream.on('data', this.upstreamData);
+    socket.on('drain', this.clientDrained);
+    this.arm(this.core.o.bodyTimeoutMs);
   }
+
+  /**
+   * nginx on an upgraded connection: while it waits for the peer, `proxy_read_timeout`
+   * (`bodyTimeoutMs`) runs; while data waits for a client that takes none, `send_timeout`
+   * (`sendTimeoutMs`). When one runs out, the tunnel closes.
+   */
+  private arm(ms: number): void {
+    if (this.finished) return;
+    if (this.idle !== undefined && this.idleMs === ms) {
+      this.idle.refresh();
+      return;
+    }
+    if (this.idle !== undefined) clearTimeout(this.idle);
+    this.idleMs = ms;
+    this.idle = ms === 0 ? undefined : setTimeout(this.cut, ms);
+  }
+
+  private readonly upstreamData = (): void => {
+    const o = this.core.o;
+    this.arm(
+      this.socket.writableNeedDrain ? o.sendTimeoutMs : o.bodyTimeoutMs,
+    );
+  };
+
+  private readonly clientDrained = (): void => this.arm(this.core.o.bodyTimeoutMs);
 
   /** The peer declined the upgrade (or answered an h2c request): its answer is relayed, then the connection closes. */
   head(attempt: Attempt, status: number, raw: ReadonlyArray<Buffer | string>, statusText: string): void {
