@@ -1,5 +1,5 @@
 // Starts one contender in its own process (pinned with taskset when asked) and talks to it
-// over IPC: its port, its CPU time on request, and a clean shutdown.
+// over IPC: its port, its CPU time and memory on request, and a clean shutdown.
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
@@ -7,11 +7,12 @@ const entry = fileURLToPath(new URL('./proxy-child.mjs', import.meta.url));
 const REPLY_TIMEOUT_MS = 10_000;
 
 /**
- * Spawns the proxy child. `pin` is a taskset CPU list (e.g. '1') or null.
- * Resolves to `{ port, pid, cpu(), stats(), stop(), exited }` once the child listens.
+ * Spawns the proxy child. `pin` is a taskset CPU list (e.g. '1') or null; `nodeFlags` go to
+ * node before the entry (e.g. `['--expose-gc']`, which `gc()` needs).
+ * Resolves to `{ port, pid, cpu(), mem(), gc(), stats(), stop(), exited }` once the child listens.
  */
-export function startProxyChild(name, targets, pin) {
-  const nodeArgs = [entry, name, ...targets];
+export function startProxyChild(name, targets, pin, { nodeFlags = [] } = {}) {
+  const nodeArgs = [...nodeFlags, entry, name, ...targets];
   const [cmd, args] = pin
     ? ['taskset', ['-c', pin, process.execPath, ...nodeArgs]]
     : [process.execPath, nodeArgs];
@@ -66,14 +67,35 @@ export function startProxyChild(name, targets, pin) {
     return { total: user + system, user, system, rss };
   }
 
+  /** Sends `type` and resolves to the child's reply of that type. */
+  function ask(type, what) {
+    if (exitInfo || !child.connected) {
+      throw new Error(`${name}: proxy child is gone (${JSON.stringify(exitInfo)}), no ${what}`);
+    }
+    const reply = waitFor(type);
+    child.send(type);
+    return reply;
+  }
+
+  /** The child's `process.memoryUsage()` now: `{ rss, heapTotal, heapUsed, external, arrayBuffers }`, bytes. */
+  async function mem() {
+    const { type: _type, ...usage } = await ask('mem', 'memory figure');
+    return usage;
+  }
+
+  /**
+   * Runs a full garbage collection in the child (started with `--expose-gc`), then answers
+   * its memory as `mem()` does.
+   */
+  async function gc() {
+    const { type: _type, error, ...usage } = await ask('gc', 'garbage collection');
+    if (error) throw new Error(`${name}: gc failed: ${error}`);
+    return usage;
+  }
+
   /** What the contender's `stats()` returns (null when it has none), e.g. cache counters. */
   async function stats() {
-    if (exitInfo || !child.connected) {
-      throw new Error(`${name}: proxy child is gone (${JSON.stringify(exitInfo)}), no statistics`);
-    }
-    const reply = waitFor('stats');
-    child.send('stats');
-    const msg = await reply;
+    const msg = await ask('stats', 'statistics');
     if (msg.error) throw new Error(`${name}: stats() failed: ${msg.error}`);
     return msg.stats;
   }
@@ -93,6 +115,8 @@ export function startProxyChild(name, targets, pin) {
       port,
       pid: child.pid,
       cpu,
+      mem,
+      gc,
       stats,
       stop,
       exited,

@@ -2,6 +2,8 @@
 // Starts the contender on 127.0.0.1, port 0, then talks to the parent over IPC:
 //   → { type: 'ready', port }             once listening
 //   ← 'cpu'   → { type: 'cpu', user, system, rss }   process.cpuUsage() in µs, all threads
+//   ← 'mem'   → { type: 'mem', rss, heapTotal, heapUsed, external, arrayBuffers }   bytes
+//   ← 'gc'    → a full garbage collection (needs node --expose-gc), then as 'mem'
 //   ← 'stats' → { type: 'stats', stats }           what the contender's optional stats() returns
 //                                                  (null without one): cache counters, upstream calls
 //   ← 'close' → closes the proxy and exits 0
@@ -36,6 +38,17 @@ process.on('message', (msg) => {
   if (msg === 'cpu') {
     const { user, system } = process.cpuUsage();
     process.send({ type: 'cpu', user, system, rss: process.memoryUsage.rss() });
+  } else if (msg === 'mem') {
+    process.send({ type: 'mem', ...process.memoryUsage() });
+  } else if (msg === 'gc') {
+    if (typeof globalThis.gc !== 'function') {
+      process.send({ type: 'gc', error: 'gc() unavailable: start the child with --expose-gc' });
+    } else {
+      // Twice: objects that the first collection finalised are freed by the second.
+      globalThis.gc();
+      globalThis.gc();
+      process.send({ type: 'gc', ...process.memoryUsage() });
+    }
   } else if (msg === 'stats') {
     Promise.resolve(proxy.stats?.() ?? null).then(
       (stats) => process.send({ type: 'stats', stats }),
