@@ -1,4 +1,5 @@
 import { Agent, createServer, type IncomingMessage, request, type ServerResponse } from 'node:http';
+import { compileNginx } from '@switchyard/rewrite';
 import {
   type Backend,
   deadPort,
@@ -10,8 +11,8 @@ import {
 } from '@switchyard/testkit';
 import express from 'express';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type AdminApiOptions, countTraffic, createAdminApi, type TrafficStats } from '../src/admin/index.js';
 import { createHealthCheck } from '../src/health/index.js';
+import { type AdminApiOptions, countTraffic, createAdminApi, type TrafficStats } from '../src/index.js';
 import { createMetrics } from '../src/metrics/index.js';
 import type { Peer } from '../src/peer/index.js';
 import { createProxy, type ReverseProxy } from '../src/proxy/index.js';
@@ -265,6 +266,64 @@ describe('admin API: reads', () => {
     expect((await get(url, '/api/9/http/upstreams/internal')).json).toEqual(
       apiError(404, 'UpstreamNotFound', 'upstream not found'),
     );
+  });
+
+  it('asks an UpstreamSource for its groups on each request, so a group made later shows up', async () => {
+    const a = await backend('a');
+    const b = await backend('b');
+    const app = createUpstream({ name: 'app', servers: [a.url] });
+    const list: Upstream[] = [app];
+    const { url } = await admin({ upstreams: { groups: () => list } });
+    expect(Object.keys((await get(url, '/api/9/http/upstreams')).json as object)).toEqual(['app']);
+    expect((await get(url, '/api/9/http/upstreams/late')).json).toEqual(
+      apiError(404, 'UpstreamNotFound', 'upstream not found'),
+    );
+
+    const late = createUpstream({ name: 'late', servers: [b.url] });
+    list.push(late);
+    const { f } = await proxyFor(late);
+    await send(f.url, { path: '/' });
+    expect(Object.keys((await get(url, '/api/9/http/upstreams')).json as object)).toEqual(['app', 'late']);
+    const lateJson = (await get(url, '/api/9/http/upstreams/late')).json as {
+      peers: Array<{ requests: number }>;
+    };
+    expect(lateJson.peers.map((p) => p.requests)).toEqual([1]);
+    expect((await get(url, '/api/9/http/upstreams/late/servers')).json).toEqual([conf(0, b.hostPort)]);
+  });
+
+  it('names a source’s groups by upstream.name, the first of two with one name winning', async () => {
+    const a = await backend('a');
+    const b = await backend('b');
+    const first = createUpstream({ name: 'app', servers: [a.url] });
+    const second = createUpstream({ name: 'app', servers: [b.url] });
+    const { url } = await admin({ upstreams: { groups: () => [first, second] } });
+    expect((await get(url, '/api/9/http/upstreams/app/servers')).json).toEqual([conf(0, a.hostPort)]);
+  });
+
+  it('shows the groups a proxy makes for proxy_pass addresses once it has made them', async () => {
+    const media = await backend('media');
+    const direct = await backend('direct');
+    const proxy = createProxy({
+      upstream: createUpstream({ name: 'media', servers: [media.url] }),
+      rewrite: compileNginx(`
+        location /direct/ { proxy_pass http://${direct.hostPort}; }
+        location / { proxy_pass http://media; }
+      `),
+    });
+    const f = await front(proxy);
+    closers.push(
+      () => f.close(),
+      () => proxy.close(),
+    );
+    const { url } = await admin({ upstreams: proxy });
+    expect(Object.keys((await get(url, '/api/9/http/upstreams')).json as object)).toEqual(['media']);
+    expect((await send(f.url, { path: '/direct/x' })).body).toBe('direct');
+    const all = (await get(url, '/api/9/http/upstreams')).json as Record<
+      string,
+      { peers: Array<{ requests: number }> }
+    >;
+    expect(Object.keys(all)).toEqual(['media', direct.hostPort]);
+    expect(all[direct.hostPort]?.peers.map((p) => p.requests)).toEqual([1]);
   });
 
   it('shows the configuration of the servers of a group, and of one server', async () => {
@@ -705,7 +764,12 @@ describe('admin API: errors', () => {
   it('rejects bad options when it is built, naming the option', () => {
     const u = createUpstream({ name: 'app', servers: ['http://127.0.0.1:9'] });
     const bad: Array<[unknown, string]> = [
-      [{}, 'upstreams: expected an array or a record of Upstreams, got undefined'],
+      [
+        {},
+        'upstreams: expected an array or a record of Upstreams, or an object with a groups() method, got undefined',
+      ],
+      [{ upstreams: { groups: () => 1 } }, 'upstreams.groups(): expected an iterable of Upstreams, got 1'],
+      [{ upstreams: { groups: () => [u, 'x'] } }, 'upstreams.groups()[1]: expected an Upstream, got "x"'],
       [{ upstreams: [u, u] }, 'upstreams[1].name: expected a name no other upstream has, got "app"'],
       [{ upstreams: [{ name: 'x' }] }, 'upstreams[0]: expected an Upstream, got {"name":"x"}'],
       [{ upstreams: [u], caches: { c: {} } }, 'caches.c: expected an object with a stats() method, got {}'],

@@ -4,7 +4,7 @@ import { type Listening, listen } from '@switchyard/testkit';
 import express from 'express';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DASHBOARD_CSS, DASHBOARD_HTML, DASHBOARD_SCRIPT } from '../src/admin/dashboard/index.js';
-import { type AdminApiOptions, createAdminApi } from '../src/admin/index.js';
+import { type AdminApiOptions, createAdminApi } from '../src/index.js';
 import { createUpstream } from '../src/upstream/index.js';
 import { send } from './helpers.js';
 

@@ -10,7 +10,7 @@ import {
 import { Counter, Registry } from 'prom-client';
 import { Counter as Counter14, Registry as Registry14 } from 'prom-client-14';
 import { afterEach, describe, expect, it } from 'vitest';
-import { countTraffic, createAdminApi } from '../src/admin/index.js';
+import { countTraffic, createAdminApi } from '../src/index.js';
 import { createMetrics, type MetricsOptions, STATE_VALUES } from '../src/metrics/index.js';
 import type { Peer } from '../src/peer/index.js';
 import { createProxy } from '../src/proxy/index.js';
@@ -363,11 +363,59 @@ describe('Prometheus metrics', () => {
     ]).toEqual([1, 1]);
   });
 
+  it('asks an UpstreamSource for its groups on each scrape, so a group made later shows up', async () => {
+    const a = await statusBackend();
+    const b = await statusBackend();
+    const app = createUpstream({ name: 'app', servers: [a.url] });
+    const list: Upstream[] = [app];
+    const metrics = createMetrics({ upstreams: { groups: () => list } });
+    const before = parse(await metrics.metrics()).samples;
+    expect(only(before, 'nginxplus_upstream_server_requests')).toEqual({
+      [`nginxplus_upstream_server_requests{upstream="app",server="${a.hostPort}"}`]: 0,
+    });
+
+    const late = createUpstream({ name: 'late', servers: [b.url] });
+    list.push(late);
+    const f = await proxied(late);
+    await send(f.url, { path: '/201' });
+    const after = parse(await metrics.metrics()).samples;
+    expect(only(after, 'nginxplus_upstream_server_requests')).toEqual({
+      [`nginxplus_upstream_server_requests{upstream="app",server="${a.hostPort}"}`]: 0,
+      [`nginxplus_upstream_server_requests{upstream="late",server="${b.hostPort}"}`]: 1,
+    });
+    expect(only(after, 'nginxplus_upstream_zombies')).toEqual({
+      'nginxplus_upstream_zombies{upstream="app"}': 0,
+      'nginxplus_upstream_zombies{upstream="late"}': 0,
+    });
+    expect(
+      after[`nginxplus_upstream_server_responses{upstream="late",server="${b.hostPort}",code="2xx"}`],
+    ).toBe(1);
+  });
+
+  it('names a source’s groups by upstream.name, the first of two with one name winning', async () => {
+    const first = createUpstream({ name: 'app', servers: ['http://127.0.0.1:9001'] });
+    const second = createUpstream({ name: 'app', servers: ['http://127.0.0.1:9002'] });
+    const { samples } = parse(
+      await createMetrics({ upstreams: { groups: () => [first, second] } }).metrics(),
+    );
+    expect(Object.keys(only(samples, 'nginxplus_upstream_server_state'))).toEqual([
+      'nginxplus_upstream_server_state{upstream="app",server="127.0.0.1:9001"}',
+    ]);
+  });
+
   it('rejects bad options when it is built, naming the option', () => {
     const u = createUpstream({ name: 'app', servers: ['http://127.0.0.1:9'] });
     const bad: Array<[unknown, string]> = [
       [undefined, 'options: expected an object, got undefined'],
-      [{ upstreams: 'app' }, 'upstreams: expected an array or a record of Upstreams, got "app"'],
+      [
+        { upstreams: 'app' },
+        'upstreams: expected an array or a record of Upstreams, or an object with a groups() method, got "app"',
+      ],
+      [
+        { upstreams: { groups: () => undefined } },
+        'upstreams.groups(): expected an iterable of Upstreams, got undefined',
+      ],
+      [{ upstreams: { groups: () => [{}] } }, 'upstreams.groups()[0]: expected an Upstream, got {}'],
       [{ upstreams: { a: 1 } }, 'upstreams.a: expected an Upstream, got 1'],
       [{ upstreams: [u], caches: [] }, 'caches: expected an object, got []'],
       [

@@ -34,3 +34,39 @@ describe('one owner: Upstream is the only writer of peer state', () => {
     expect(reach.map((f) => relative(SRC, f))).toEqual([]);
   });
 });
+
+describe('one owner: stats/ is read by admin/ and metrics/, which never import each other', () => {
+  /** The relative module specifiers a source file imports or re-exports from. */
+  const importsOf = (file: string): string[] =>
+    [...readFileSync(file, 'utf8').matchAll(/\b(?:from|import)\s*\(?\s*'([^']+)'/g)].map(
+      (m) => m[1] as string,
+    );
+  const under = (dir: string) => sources(join(SRC, dir));
+  /** The files under `dir` importing a module under `target/` (a top-level folder of src/). */
+  const reaching = (dir: string, target: string) =>
+    under(dir)
+      .filter((f) =>
+        importsOf(f).some((spec) => {
+          const to = relative(SRC, join(f, '..', spec)).replaceAll('\\', '/');
+          return to === target || to.startsWith(`${target}/`);
+        }),
+      )
+      .map((f) => relative(SRC, f).replaceAll('\\', '/'));
+
+  it('has admin/ and metrics/ both reading stats/', () => {
+    expect(reaching('admin', 'stats')).not.toEqual([]);
+    expect(reaching('metrics', 'stats')).not.toEqual([]);
+  });
+
+  it('has no file under admin/ importing from metrics/', () => {
+    expect(reaching('admin', 'metrics')).toEqual([]);
+  });
+
+  it('has no file under metrics/ importing from admin/', () => {
+    expect(reaching('metrics', 'admin')).toEqual([]);
+  });
+
+  it('has no file under stats/ importing from admin/ or metrics/', () => {
+    expect([...reaching('stats', 'admin'), ...reaching('stats', 'metrics')]).toEqual([]);
+  });
+});

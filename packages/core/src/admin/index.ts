@@ -3,6 +3,9 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { intAt, isObject, knownKeys, objectAt, stringAt } from '../config/validate.js';
 import { InvalidOptionError, PeerExistsError } from '../errors.js';
 import type { Peer, PeerPatch } from '../peer/index.js';
+import { cacheMap, groupsAt, type Tracking } from '../stats/track.js';
+import { trafficFrom } from '../stats/traffic.js';
+import type { AdminMetrics, CacheZone, TrafficStats, UpstreamList, UpstreamSource } from '../stats/types.js';
 import type { Upstream } from '../upstream/index.js';
 import { DASHBOARD_HEADERS, DASHBOARD_HTML, DASHBOARD_PATHS } from './dashboard/index.js';
 import { cacheJson, serverJson, serversJson, upstreamJson } from './json.js';
@@ -21,23 +24,9 @@ import {
   unknownVersion,
   upstreamNotFound,
 } from './responses.js';
-import { cacheMap, type Tracking, track, upstreamMap } from './track.js';
-import { trafficFrom } from './traffic.js';
-import type { CacheZone, TrafficStats, UpstreamList } from './types.js';
 
 export type { CacheJson, CacheWriteJson, PeerJson, ServerJson, UpstreamJson } from './json.js';
 export type { AdminErrorBody } from './responses.js';
-export { countTraffic, type TrafficCounter } from './traffic.js';
-export type {
-  CacheOutcome,
-  CacheWriteOutcome,
-  CacheZone,
-  CacheZoneStats,
-  ConnectionCounts,
-  RequestCounts,
-  TrafficStats,
-  UpstreamList,
-} from './types.js';
 
 /** Who may write (`POST`, `PATCH`, `DELETE`). Reads are open. */
 export interface AdminAuth {
@@ -50,21 +39,15 @@ export interface AdminAuth {
   authorize?: (req: IncomingMessage) => boolean | Promise<boolean>;
 }
 
-/**
- * What the admin API serves at `/metrics`; `createMetrics()` of `@switchyard/core/metrics`
- * gives one. Declared here, by its shape, so that `@switchyard/core` never loads prom-client.
- */
-export interface AdminMetrics {
-  /** The exposition format's content type. */
-  readonly contentType: string;
-  /** The metrics in the Prometheus text format, read now. */
-  metrics(): Promise<string>;
-}
-
 /** Options of {@link createAdminApi}. */
 export interface AdminApiOptions {
-  /** The upstream groups to show and manage, by `upstream.name` (a list) or by key (a map). */
-  upstreams: UpstreamList;
+  /**
+   * The upstream groups to show and manage: by `upstream.name` (a list) or by key (a map),
+   * or the groups an {@link UpstreamSource} such as a `ReverseProxy` gives, asked again on
+   * each request so groups it makes later show up (by `upstream.name`; of two with one
+   * name, the first listed).
+   */
+  upstreams: UpstreamList | UpstreamSource;
   /** Cache zones for `/http/caches`, by zone name. @default none: `{}` */
   caches?: Readonly<Record<string, CacheZone>>;
   /** Who may write. Without it every write is refused (`405 MethodDisabled`, as nginx's `api write=off`). */
@@ -226,10 +209,10 @@ const noContent: Reply = { status: 204 };
  *
  * const traffic = countTraffic([server]);
  * const admin = createAdminApi({
- *   upstreams: [proxy.upstream],
+ *   upstreams: proxy, // every group proxy.groups() gives, read on each request
  *   auth: { token: process.env.ADMIN_TOKEN },
  *   stats: traffic,
- *   metrics: createMetrics({ upstreams: [proxy.upstream], stats: traffic }), // for /metrics
+ *   metrics: createMetrics({ upstreams: proxy, stats: traffic }), // for /metrics
  * });
  * http.createServer(admin.handler).listen(8081, '127.0.0.1');
  * // curl -X PATCH -H "Authorization: Bearer $ADMIN_TOKEN" \
@@ -241,9 +224,7 @@ const noContent: Reply = { status: 204 };
 export function createAdminApi(options: AdminApiOptions): AdminApi {
   const o = objectAt('options', options);
   knownKeys('', o, KEYS);
-  const upstreams = upstreamMap('upstreams', o.upstreams);
-  const tracking = new Map<string, Tracking>();
-  for (const [name, u] of upstreams) tracking.set(name, track(u));
+  const groups = groupsAt('upstreams', o.upstreams);
   const caches = cacheMap('caches', o.caches);
   const auth = parseAuth(o.auth);
   const prefix = o.prefix === undefined ? '' : stringAt('prefix', o.prefix);
@@ -286,7 +267,7 @@ export function createAdminApi(options: AdminApiOptions): AdminApi {
 
   function upstreamRoute(segs: readonly string[]): Route | ApiError {
     const name = segs[0] as string;
-    const t = tracking.get(name);
+    const t = groups().get(name);
     if (t === undefined) return upstreamNotFound();
     const up = t.upstream;
     if (segs.length === 1) {
@@ -437,7 +418,7 @@ export function createAdminApi(options: AdminApiOptions): AdminApi {
             return {
               GET: () => {
                 const all: Record<string, unknown> = {};
-                for (const [name, t] of tracking) all[name] = upstreamJson(t, name);
+                for (const [name, t] of groups()) all[name] = upstreamJson(t, name);
                 return ok(all);
               },
             };

@@ -1,8 +1,8 @@
 import type { Peer, PeerState } from '../peer/index.js';
+import type { Tracking } from '../stats/track.js';
+import type { CacheOutcome, CacheWriteOutcome, CacheZone } from '../stats/types.js';
 import type { Upstream } from '../upstream/index.js';
 import { formatTime } from './params.js';
-import type { Tracking } from './track.js';
-import type { CacheOutcome, CacheWriteOutcome, CacheZone } from './types.js';
 
 /**
  * One server of an upstream with its statistics, as NGINX Plus API versions 8 and 9 show

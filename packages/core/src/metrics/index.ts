@@ -8,14 +8,19 @@
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { Counter, Gauge, Registry } from 'prom-client';
-import type { AdminMetrics } from '../admin/index.js';
-import { cacheMap, type Tracking, track, upstreamMap } from '../admin/track.js';
-import { trafficFrom } from '../admin/traffic.js';
-import type { CacheOutcome, CacheZone, TrafficStats, UpstreamList } from '../admin/types.js';
 import { isObject, knownKeys, objectAt } from '../config/validate.js';
 import { InvalidOptionError } from '../errors.js';
 import type { Peer, PeerState } from '../peer/index.js';
-import type { Upstream } from '../upstream/index.js';
+import { cacheMap, type Groups, groupsAt, type Tracking } from '../stats/track.js';
+import { trafficFrom } from '../stats/traffic.js';
+import type {
+  AdminMetrics,
+  CacheOutcome,
+  CacheZone,
+  TrafficStats,
+  UpstreamList,
+  UpstreamSource,
+} from '../stats/types.js';
 
 /**
  * The members of a prom-client `Registry` the metrics use. A `Registry` of prom-client 14
@@ -28,8 +33,13 @@ export interface MetricsRegistry extends Pick<Registry, 'registerMetric' | 'metr
 
 /** Options of {@link createMetrics}. */
 export interface MetricsOptions<R extends MetricsRegistry = Registry> {
-  /** The upstream groups to report, by `upstream.name` (a list) or by key (a map). */
-  upstreams: UpstreamList;
+  /**
+   * The upstream groups to report: by `upstream.name` (a list) or by key (a map), or the
+   * groups an {@link UpstreamSource} such as a `ReverseProxy` gives, asked again on each
+   * scrape so groups it makes later show up (by `upstream.name`; of two with one name, the
+   * first listed).
+   */
+  upstreams: UpstreamList | UpstreamSource;
   /** Cache zones to report, by zone name. */
   caches?: Readonly<Record<string, CacheZone>>;
   /** Count client connections and requests on these servers (`nginxplus_connections_*`, `nginxplus_http_requests_*`). */
@@ -80,7 +90,8 @@ type Labels = Record<string, string>;
 type Sample = readonly [Labels, number];
 
 interface Source {
-  groups: ReadonlyArray<readonly [string, Tracking]>;
+  /** Read on each scrape (by each family), so groups a source makes later show up. */
+  groups: Groups;
   caches: ReadonlyArray<readonly [string, CacheZone]>;
   stats: TrafficStats;
 }
@@ -123,13 +134,13 @@ function family(
 }
 
 function* perPeer(src: Source, value: (peer: Peer, t: Tracking) => number): Iterable<Sample> {
-  for (const [name, t] of src.groups) {
+  for (const [name, t] of src.groups()) {
     for (const peer of t.upstream.peers) yield [{ upstream: name, server: peer.id }, value(peer, t)];
   }
 }
 
 function* perCode(src: Source, classes: boolean): Iterable<Sample> {
-  for (const [name, t] of src.groups) {
+  for (const [name, t] of src.groups()) {
     for (const peer of t.upstream.peers) {
       const r = peer.stats().responses;
       if (classes) {
@@ -173,7 +184,7 @@ function register(registry: Registry, src: Source): void {
   ]);
 
   family(registry, 'gauge', `${ns}_upstream_keepalive`, 'Idle keepalive connections', ['upstream'], () =>
-    src.groups.map(([name]) => [{ upstream: name }, 0] as const),
+    Array.from(src.groups().keys(), (name) => [{ upstream: name }, 0] as const),
   );
   family(
     registry,
@@ -181,7 +192,7 @@ function register(registry: Registry, src: Source): void {
     `${ns}_upstream_zombies`,
     'Servers removed from the group but still processing active client requests',
     ['upstream'],
-    () => src.groups.map(([name, t]) => [{ upstream: name }, t.zombies()] as const),
+    () => Array.from(src.groups(), ([name, t]) => [{ upstream: name }, t.zombies()] as const),
   );
 
   const server = ['upstream', 'server'];
@@ -306,7 +317,7 @@ function registryAt(path: string, value: unknown): Registry {
  * ```ts
  * import { createMetrics } from '@switchyard/core/metrics';
  *
- * const metrics = createMetrics({ upstreams: [proxy.upstream], servers: [server] });
+ * const metrics = createMetrics({ upstreams: proxy, servers: [server] }); // proxy.groups(), per scrape
  * http.createServer(metrics.handler).listen(9113, '127.0.0.1');
  * ```
  * @see https://github.com/nginx/nginx-prometheus-exporter#metrics-for-nginx-plus
@@ -314,12 +325,12 @@ function registryAt(path: string, value: unknown): Registry {
 export function createMetrics<R extends MetricsRegistry = Registry>(options: MetricsOptions<R>): Metrics<R> {
   const o = objectAt('options', options);
   knownKeys('', o, KEYS);
-  const upstreams = upstreamMap('upstreams', o.upstreams);
+  const groups = groupsAt('upstreams', o.upstreams);
   const caches = cacheMap('caches', o.caches);
   const traffic = trafficFrom(o.servers, o.stats);
   const registry = o.registry === undefined ? new Registry() : registryAt('registry', o.registry);
   const src: Source = {
-    groups: [...upstreams].map(([name, u]: [string, Upstream]) => [name, track(u)] as const),
+    groups,
     caches: [...caches],
     stats: traffic.stats,
   };

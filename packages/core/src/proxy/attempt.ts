@@ -44,6 +44,8 @@ export class Attempt implements Dispatcher.DispatchHandler, AttemptOutcome {
   headerMs = -1;
   /** Time to the last byte, ms; -1: no timing sample. */
   responseMs = -1;
+  /** Time from the start to the end of the attempt, whatever the end, ms; -1: not ended. */
+  tookMs = -1;
   /** Request bytes sent: the head, then a streamed body's chunks. */
   sent: number;
   /** Response body bytes received. */
@@ -71,6 +73,11 @@ export class Attempt implements Dispatcher.DispatchHandler, AttemptOutcome {
     this.sent = headerBytes;
   }
 
+  /** The name of the group the peer belongs to. */
+  get upstreamName(): string {
+    return this.upstream.name;
+  }
+
   /** The lease ends: the upstream records this attempt as its outcome. Once only. */
   release(failure: AttemptFailure, status = this.status): void {
     if (this.released) return;
@@ -78,7 +85,8 @@ export class Attempt implements Dispatcher.DispatchHandler, AttemptOutcome {
     this.failure = failure;
     this.status = status;
     if (this.headAt !== 0) this.headerMs = this.headAt - this.sentAt;
-    if (failure === 'none') this.responseMs = performance.now() - this.sentAt;
+    this.tookMs = performance.now() - this.sentAt;
+    if (failure === 'none') this.responseMs = this.tookMs;
     try {
       this.upstream.release(this.peer, this);
     } catch (err) {

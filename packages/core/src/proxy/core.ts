@@ -7,6 +7,7 @@ import { Upstream } from '../upstream/index.js';
 import type { Exchange } from './exchange.js';
 import type { Step } from './flow.js';
 import type { Forwarded } from './headers.js';
+import { Observer } from './observe.js';
 import type { ResolvedProxyOptions } from './options.js';
 import { schemeOf } from './request.js';
 import type { Tunnel } from './tunnel.js';
@@ -26,6 +27,8 @@ export interface CloseOptions {
 export class ProxyCore {
   readonly o: ResolvedProxyOptions;
   readonly upstream: Upstream;
+  /** `onResponse`, the logger and the diagnostics channels. */
+  readonly observer: Observer;
   private pools = new Map<Peer, Pool>();
   /** Groups of one server made for `proxy_pass http://address` targets, by target. */
   private implicit = new Map<string, Upstream>();
@@ -48,6 +51,7 @@ export class ProxyCore {
   constructor(o: ResolvedProxyOptions) {
     this.o = o;
     this.upstream = o.upstream;
+    this.observer = new Observer(o.observe, (err, req) => this.tell(err, req));
     this.upstream.on('peer:remove', this.onRemove);
     for (const up of o.upstreams.values()) if (up !== this.upstream) up.on('peer:remove', this.onRemove);
     const base = buildConnector({ timeout: o.connectTimeoutMs });
@@ -127,8 +131,14 @@ export class ProxyCore {
     };
   }
 
-  /** Tells `onError`; a throwing hook is ignored. */
+  /** Tells `onError` and the logger. */
   report(err: SwitchyardError, req: IncomingMessage): void {
+    this.observer.error(err, req);
+    this.tell(err, req);
+  }
+
+  /** Tells `onError`; a throwing hook is ignored. */
+  private tell(err: SwitchyardError, req: IncomingMessage): void {
     if (this.o.onError === undefined) return;
     try {
       this.o.onError(err, req);

@@ -1,12 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ResponseHead } from '@switchyard/balancers';
-import {
-  BodyConsumedError,
-  type HookError,
-  NoLiveUpstreamError,
-  UpstreamError,
-  UpstreamTimeoutError,
-} from '../errors.js';
+import { BodyConsumedError, type HookError, UpstreamError, UpstreamTimeoutError } from '../errors.js';
 import { STATUS_TEXT, sendAnswer, sendCached, sendText } from './answer.js';
 import type { Attempt } from './attempt.js';
 import type { ProxyCore } from './core.js';
@@ -54,6 +48,10 @@ export class Exchange extends Flow {
   /** nginx `send_timeout`: runs while data waits for a client that takes none. */
   sendTimer: NodeJS.Timeout | undefined;
   clientGone = false;
+  /** Response body bytes written to the client (`$body_bytes_sent`). */
+  private bodyBytes = 0;
+  /** The cache status of this request (`$upstream_cache_status`), once the cache was asked. */
+  private cacheStatus: string | undefined;
   /** A streamed body is counted, for the attempt that sends it (`countSent`). */
   private counting = false;
 
@@ -97,8 +95,44 @@ export class Exchange extends Flow {
       else attempt.release('abandoned');
     }
     const res = this.res;
-    if (res !== undefined) this.respond(res, f);
+    if (res !== undefined) {
+      this.respond(res, f);
+      this.observeEnd(res, f);
+    }
     this.core.leave();
+  }
+
+  /** Tells the observers what the client got. */
+  private observeEnd(res: ServerResponse, f: Finish): void {
+    switch (f.kind) {
+      case 'complete':
+        this.observe(res.statusCode, 'proxied', this.bodyBytes, this.cacheStatus);
+        break;
+      case 'cached':
+        this.observe(f.response.status, 'cache', f.response.body?.length ?? 0, f.response.cacheStatus);
+        break;
+      case 'text': {
+        const outcome = f.close === true ? 'refused' : 'error';
+        this.observe(f.status, outcome, 0, this.cacheStatus);
+        break;
+      }
+      case 'answer':
+        this.observe(f.status, 'answered', Buffer.byteLength(f.body), undefined);
+        break;
+      case 'cut':
+        this.observe(res.statusCode, 'aborted', this.bodyBytes, this.cacheStatus);
+        break;
+      case 'gone':
+        // nginx logs 499 for a client that closed the connection first.
+        this.observe(499, 'aborted', this.bodyBytes, this.cacheStatus);
+        break;
+      case 'drop':
+        this.observe(444, 'answered', 0, undefined);
+        break;
+      case 'next':
+        this.observe(500, 'error', 0, this.cacheStatus);
+        break;
+    }
   }
 
   private respond(res: ServerResponse, f: Finish): void {
@@ -155,7 +189,7 @@ export class Exchange extends Flow {
   }
 
   protected noPeer(): void {
-    this.core.report(new NoLiveUpstreamError(this.upstream.name), this.req);
+    this.noLivePeer();
     this.giveUp('error');
   }
 
@@ -168,6 +202,7 @@ export class Exchange extends Flow {
 
   /** The cache stage: answers from the cache, or goes on with the fill it asks for. */
   lookup(cache: ProxyCache): boolean | Promise<boolean> {
+    this.routed = true;
     const l = cache.lookup({
       method: this.method,
       // nginx's cache key reads $request_uri: the client's, not the rewritten URI.
@@ -192,6 +227,7 @@ export class Exchange extends Flow {
       return false;
     }
     this.fill = forward;
+    this.cacheStatus = forward?.cacheStatus;
     return true;
   }
 
@@ -210,6 +246,7 @@ export class Exchange extends Flow {
 
   /** The last stage: builds the upstream request (body, headers) and sends the first attempt. */
   prepare(): boolean {
+    this.routed = true;
     const req = this.req;
     let bodyLength: number | undefined;
     if (hasBody(req)) {
@@ -304,6 +341,7 @@ export class Exchange extends Flow {
 
   data(_attempt: Attempt, chunk: Buffer): boolean {
     this.fill?.data(chunk);
+    this.bodyBytes += chunk.length;
     const res = this.res;
     if (res === undefined || res.write(chunk)) return true;
     // Backpressure: the body waits until the client drains.
@@ -379,6 +417,7 @@ const kExchange = Symbol('switchyard.exchange');
  */
 export function admit(ex: Exchange): void {
   const res = ex.res as ServerResponse;
+  ex.core.observer.start(ex.req);
   if (!ex.core.enter()) {
     sendText(res, 503, STATUS_TEXT[503] as string, true);
     return;

@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { RequestInfo } from '@switchyard/balancers';
 import type { Dispatcher } from 'undici';
-import { HookError, UpstreamError, UpstreamTimeoutError } from '../errors.js';
+import { HookError, NoLiveUpstreamError, UpstreamError, UpstreamTimeoutError } from '../errors.js';
 import type { Peer } from '../peer/index.js';
 import type { Upstream } from '../upstream/index.js';
 import { Attempt, type AttemptSink } from './attempt.js';
@@ -17,6 +17,7 @@ import {
   requestSent,
   staleConnection,
 } from './next.js';
+import type { ResponseRecord, UpstreamTry } from './observe.js';
 import type { ProxyRewriter } from './options.js';
 import { evaluate, refusal, targetOf, withChanges } from './request.js';
 
@@ -63,6 +64,12 @@ export abstract class Flow implements RequestInfo, AttemptSink {
   private resends = 0;
   /** When the first attempt started, for `tryTimeoutMs` only. */
   private startedAt = 0;
+  /** When the request arrived, and every attempt, while someone wants a record of it. */
+  private readonly record: { readonly at: number; readonly tries: UpstreamTry[] } | undefined;
+  /** The request reached the cache or a peer: the record names its group. */
+  protected routed = false;
+  /** The last attempt whose try is in the record. */
+  private noted: Attempt | undefined;
 
   constructor(core: ProxyCore, req: IncomingMessage) {
     this.core = core;
@@ -72,6 +79,34 @@ export abstract class Flow implements RequestInfo, AttemptSink {
     this.upstream = core.upstream;
     this.headers = req.headers;
     this.clientIp = req.socket.remoteAddress;
+    if (core.observer.recording()) this.record = { at: performance.now(), tries: [] };
+  }
+
+  /**
+   * Tells the observers how the request ended (`onResponse`, the access log, the
+   * `responseEnd` channel), when someone listens.
+   */
+  protected observe(
+    status: number,
+    outcome: ResponseRecord['outcome'],
+    bytesSent: number,
+    cacheStatus: string | undefined,
+  ): void {
+    const record = this.record;
+    if (record === undefined) return;
+    this.noteTry();
+    this.core.observer.finish({
+      req: this.req,
+      method: this.method,
+      uri: targetOf(this.req) ?? this.req.url ?? '',
+      upstream: this.routed ? this.upstream.name : undefined,
+      status,
+      outcome,
+      cacheStatus,
+      tries: record.tries,
+      bytesSent,
+      requestMs: performance.now() - record.at,
+    });
   }
 
   /** Whether the client went away. */
@@ -247,11 +282,42 @@ export abstract class Flow implements RequestInfo, AttemptSink {
     }
     this.attempts++;
     this.upstream.begin(peer);
+    this.noteTry();
+    this.core.observer.chosen(this.req, this.upstream.name, peer.id, this.attempts);
     const request = this.request as Dispatcher.DispatchOptions;
     if (this.hostIndex !== -1) (request.headers as string[])[this.hostIndex] = peer.hostHeader;
     const attempt = new Attempt(this, this.upstream, peer, this.headerBytes);
     this.attempt = attempt;
     this.core.pool(peer).dispatch(request, attempt);
+  }
+
+  /**
+   * No peer could take the request: nginx's `$upstream_addr` names the group, with status
+   * 502, for that try.
+   */
+  protected noLivePeer(): void {
+    this.core.report(new NoLiveUpstreamError(this.upstream.name), this.req);
+    const name = this.upstream.name;
+    this.noteTry();
+    this.record?.tries.push({
+      upstream: name,
+      peer: name,
+      addr: name,
+      status: 0,
+      failure: 'error',
+      headerMs: -1,
+      responseMs: 0,
+      bytesSent: 0,
+      bytesReceived: 0,
+    });
+  }
+
+  /** Puts the last attempt in the record, once, when someone wants a record. */
+  private noteTry(): void {
+    const attempt = this.attempt;
+    if (this.record === undefined || attempt === undefined || attempt === this.noted) return;
+    this.noted = attempt;
+    this.record.tries.push(tryOf(attempt));
   }
 
   /** The request as the retry rules see it after a failure. */
@@ -278,6 +344,7 @@ export abstract class Flow implements RequestInfo, AttemptSink {
     if (!this.core.o.nextStatuses.has(status)) return false;
     if (nextUpstream(this.core.o, this.state(status, true)) !== true) return false;
     attempt.drop(status !== 403 && status !== 404 ? 'status' : 'abandoned');
+    this.core.observer.retry(this.req, this.upstream.name, attempt.peer.id, 'status');
     this.next(attempt.peer);
     return true;
   }
@@ -300,6 +367,7 @@ export abstract class Flow implements RequestInfo, AttemptSink {
       attempt.release('abandoned');
       this.resends++;
       this.attempts--;
+      this.core.observer.retry(this.req, this.upstream.name, peer.id, 'resend');
       this.send(peer);
       return;
     }
@@ -311,8 +379,10 @@ export abstract class Flow implements RequestInfo, AttemptSink {
         : new UpstreamError(peer.id, err.message, err),
       this.req,
     );
-    if (nextUpstream(this.core.o, this.state(kind, requestSent(code))) === true) this.next(peer);
-    else this.giveUp(kind);
+    if (nextUpstream(this.core.o, this.state(kind, requestSent(code))) === true) {
+      this.core.observer.retry(this.req, this.upstream.name, peer.id, kind);
+      this.next(peer);
+    } else this.giveUp(kind);
   }
 
   /** Passes the request to the next peer, never this one again. */
@@ -321,4 +391,19 @@ export abstract class Flow implements RequestInfo, AttemptSink {
     this.tried.add(peer.id);
     this.choose();
   }
+}
+
+/** One attempt as the observers see it (nginx's `$upstream_*` for one peer). */
+function tryOf(a: Attempt): UpstreamTry {
+  return {
+    upstream: a.upstreamName,
+    peer: a.peer.id,
+    addr: a.peer.id,
+    status: a.answered,
+    failure: a.failure,
+    headerMs: a.headerMs,
+    responseMs: a.tookMs,
+    bytesSent: a.sent,
+    bytesReceived: a.received,
+  };
 }

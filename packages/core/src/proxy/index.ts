@@ -14,6 +14,25 @@ import {
 import { Tunnel } from './tunnel.js';
 
 export type { CloseOptions } from './core.js';
+export {
+  type AccessLogFields,
+  accessLogFields,
+  accessLogLine,
+  CHANNELS,
+  type Logger,
+  type ObserveOptions,
+  type PeerChosenMessage,
+  type RequestStartMessage,
+  type ResponseEndMessage,
+  type ResponseRecord,
+  type RetryMessage,
+  type RetryReason,
+  type UpstreamTry,
+  upstreamAddr,
+  upstreamHeaderTime,
+  upstreamResponseTime,
+  upstreamStatus,
+} from './observe.js';
 export type {
   NextFunction,
   NextUpstreamCondition,

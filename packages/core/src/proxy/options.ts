@@ -3,6 +3,7 @@ import proxyaddr from 'proxy-addr';
 import { boolAt, intAt, isObject, knownKeys, objectAt } from '../config/validate.js';
 import { InvalidOptionError, type SwitchyardError } from '../errors.js';
 import { Upstream, type UpstreamOptions } from '../upstream/index.js';
+import { type ObserveOptions, type ResolvedObserveOptions, resolveObserveOptions } from './observe.js';
 
 /** A Connect/Express `next`. */
 export type NextFunction = (err?: unknown) => void;
@@ -99,6 +100,8 @@ export interface ProxyCachedResponse {
   readonly headers: string[];
   /** `null`: send no body (HEAD). */
   readonly body: Buffer | null;
+  /** The cache status it is served with (`$upstream_cache_status`), for the observers. */
+  readonly cacheStatus?: string;
 }
 
 /** One upstream exchange a cache follows (see `@switchyard/cache`'s `CacheForward`). */
@@ -109,6 +112,8 @@ export interface ProxyCacheForward {
   readonly requestHeaders: ReadonlyArray<readonly [name: string, value: string | undefined]>;
   /** `true` for a background update: the client was already answered from the cache. */
   readonly background: boolean;
+  /** The cache status of this exchange (`MISS`, `EXPIRED`, …), for the observers. */
+  readonly cacheStatus?: string | undefined;
   /**
    * Called with the final response head (status ≥ 200); the cache may append its status
    * header to `headers`. Returns a response to send instead, discarding the upstream body.
@@ -163,8 +168,8 @@ export interface ProxyCache {
       }>;
 }
 
-/** Options of {@link createProxy}. */
-export interface ProxyOptions {
+/** Options of {@link createProxy}; `onResponse` and `logger` are described on {@link ObserveOptions}. */
+export interface ProxyOptions extends ObserveOptions {
   /**
    * An HTTP cache in front of the upstream (`createCache()` from `@switchyard/cache`):
    * nginx `proxy_cache` with its `proxy_cache_*` settings.
@@ -282,6 +287,8 @@ export interface ResolvedProxyOptions {
   /** Pass header names with `_` (`underscoresInHeaders`). */
   underscores: boolean;
   onError: ((error: SwitchyardError, req: IncomingMessage) => void) | undefined;
+  /** `onResponse` and `logger`. */
+  observe: ResolvedObserveOptions;
 }
 
 const KEYS = [
@@ -303,6 +310,8 @@ const KEYS = [
   'sendTimeoutMs',
   'underscoresInHeaders',
   'onError',
+  'onResponse',
+  'logger',
 ] as const;
 
 export function resolveProxyOptions(options: ProxyOptions): ResolvedProxyOptions {
@@ -412,5 +421,6 @@ export function resolveProxyOptions(options: ProxyOptions): ResolvedProxyOptions
     sendTimeoutMs: intAt('sendTimeoutMs', o.sendTimeoutMs, 60_000, 0, 2_147_483_647),
     underscores: boolAt('underscoresInHeaders', o.underscoresInHeaders, false),
     onError: o.onError as ResolvedProxyOptions['onError'],
+    observe: resolveObserveOptions(o),
   };
 }

@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { type HookError, NoLiveUpstreamError } from '../errors.js';
+import type { HookError } from '../errors.js';
 import { rawAnswer, rawText } from './answer.js';
 import type { Attempt } from './attempt.js';
 import { noop, type ProxyCore } from './core.js';
@@ -52,6 +52,7 @@ export class Tunnel extends Flow {
   /** Runs the proxy's upgrade pipeline; a closing proxy answers 503. */
   start(): void {
     this.socket.on('error', noop);
+    this.core.observer.start(this.req);
     if (!this.core.enter()) {
       rawText(this.socket, 503);
       return;
@@ -67,6 +68,7 @@ export class Tunnel extends Flow {
   private finish(f: TunnelEnd): void {
     if (this.finished) return;
     this.finished = true;
+    const clientGone = this.socket.destroyed;
     const attempt = this.attempt;
     if (attempt !== undefined) {
       const success = f.kind === 'relayed' || (f.kind === 'close' && this.upstreamSocket !== undefined);
@@ -81,7 +83,18 @@ export class Tunnel extends Flow {
     this.upstreamSocket?.destroy();
     if (this.idle !== undefined) clearTimeout(this.idle);
     this.core.tunnels.delete(this.cut);
+    this.observeEnd(f, clientGone);
     this.core.leave();
+  }
+
+  /** Tells the observers what the client got. */
+  private observeEnd(f: TunnelEnd, clientGone: boolean): void {
+    if (f.kind === 'text') this.observe(f.status, f.status >= 500 ? 'error' : 'refused', 0, undefined);
+    else if (f.kind === 'answer') this.observe(f.status, 'answered', Buffer.byteLength(f.body), undefined);
+    else if (f.kind === 'relayed') this.observe(this.attempt?.answered ?? 0, 'proxied', 0, undefined);
+    else if (this.upstreamSocket !== undefined) this.observe(101, 'proxied', 0, undefined);
+    // nginx logs 499 for a client that closed first, 444 for a connection closed on purpose.
+    else this.observe(clientGone ? 499 : 444, 'aborted', 0, undefined);
   }
 
   /** Cuts an open tunnel, for a closing proxy. */
@@ -109,7 +122,7 @@ export class Tunnel extends Flow {
   }
 
   protected noPeer(): void {
-    this.core.report(new NoLiveUpstreamError(this.upstream.name), this.req);
+    this.noLivePeer();
     this.finish({ kind: 'text', status: 502 });
   }
 
@@ -119,6 +132,7 @@ export class Tunnel extends Flow {
 
   /** The last stage: builds the upgrade request and sends the first attempt. */
   prepare(): boolean {
+    this.routed = true;
     const headers = this.headerList(undefined);
     if (headers === undefined) {
       this.finish({ kind: 'text', status: 400 });
@@ -180,9 +194,7 @@ export class Tunnel extends Flow {
 
   private readonly upstreamData = (): void => {
     const o = this.core.o;
-    this.arm(
-      this.socket.writableNeedDrain ? o.sendTimeoutMs : o.bodyTimeoutMs,
-    );
+    this.arm(this.socket.writableNeedDrain ? o.sendTimeoutMs : o.bodyTimeoutMs);
   };
 
   private readonly clientDrained = (): void => this.arm(this.core.o.bodyTimeoutMs);

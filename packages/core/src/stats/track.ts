@@ -2,7 +2,7 @@ import { isObject, objectAt } from '../config/validate.js';
 import { InvalidOptionError } from '../errors.js';
 import type { Peer } from '../peer/index.js';
 import { Upstream } from '../upstream/index.js';
-import type { CacheZone } from './types.js';
+import type { CacheZone, UpstreamSource } from './types.js';
 
 /**
  * What the API keeps per upstream beside the `Peer` counters: numeric ids, removed peers
@@ -134,11 +134,25 @@ function createTracking(upstream: Upstream): Tracking {
   };
 }
 
+/** The groups shown, by name, each with its tracking record; called once per API request or scrape. */
+export type Groups = () => ReadonlyMap<string, Tracking>;
+
 /**
- * Validates the `upstreams` option and returns the groups by the name the API shows:
- * `upstream.name` for a list, the key for a map.
+ * Validates the `upstreams` option and returns how to read the groups by the name shown:
+ * `upstream.name` for a list or an {@link UpstreamSource}, the key for a map. A list or a
+ * map is read now, once; a source is asked again on each call, so groups it makes later
+ * show up (the first of two with one name wins, as a lookup by name would find it).
  */
-export function upstreamMap(path: string, value: unknown): Map<string, Upstream> {
+export function groupsAt(path: string, value: unknown): Groups {
+  if (isObject(value) && typeof value.groups === 'function') {
+    return sourceGroups(path, value as unknown as UpstreamSource);
+  }
+  const fixed = new Map<string, Tracking>();
+  for (const [name, u] of upstreamMap(path, value)) fixed.set(name, track(u));
+  return () => fixed;
+}
+
+function upstreamMap(path: string, value: unknown): Map<string, Upstream> {
   const map = new Map<string, Upstream>();
   if (Array.isArray(value)) {
     for (const [i, u] of value.entries()) {
@@ -150,12 +164,40 @@ export function upstreamMap(path: string, value: unknown): Map<string, Upstream>
     }
     return map;
   }
-  if (!isObject(value)) throw new InvalidOptionError(path, 'an array or a record of Upstreams', value);
+  if (!isObject(value)) throw new InvalidOptionError(path, UPSTREAMS, value);
   for (const [k, u] of Object.entries(value)) {
     if (!(u instanceof Upstream)) throw new InvalidOptionError(`${path}.${k}`, 'an Upstream', u);
     map.set(k, u);
   }
   return map;
+}
+
+const UPSTREAMS = 'an array or a record of Upstreams, or an object with a groups() method';
+
+/**
+ * Reads a source's groups once now, so a source that does not work fails when the API or
+ * the metrics are built; later reads skip what is not an `Upstream` rather than fail a request.
+ */
+function sourceGroups(path: string, source: UpstreamSource): Groups {
+  const at = `${path}.groups()`;
+  const list = source.groups();
+  if (!isIterable(list)) throw new InvalidOptionError(at, 'an iterable of Upstreams', list);
+  for (const [i, u] of [...list].entries()) {
+    if (!(u instanceof Upstream)) throw new InvalidOptionError(`${at}[${i}]`, 'an Upstream', u);
+  }
+  return () => {
+    const map = new Map<string, Tracking>();
+    const now = source.groups();
+    if (!isIterable(now)) return map;
+    for (const u of now) {
+      if (u instanceof Upstream && !map.has(u.name)) map.set(u.name, track(u));
+    }
+    return map;
+  };
+}
+
+function isIterable(v: unknown): v is Iterable<unknown> {
+  return typeof (v as { [Symbol.iterator]?: unknown } | null | undefined)?.[Symbol.iterator] === 'function';
 }
 
 /** Checks the `caches` option. */

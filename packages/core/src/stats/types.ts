@@ -1,7 +1,30 @@
+/**
+ * The statistics the admin API and the metrics both read, declared by their shape: what
+ * they are given (groups, cache zones, traffic counts) and what the API serves at
+ * `/metrics`. Neither `admin/` nor `metrics/` imports the other; both import this.
+ */
 import type { Upstream } from '../upstream/index.js';
 
 /** Upstream groups as the API and the metrics take them: a list (keyed by `upstream.name`) or a map. */
 export type UpstreamList = readonly Upstream[] | Readonly<Record<string, Upstream>>;
+
+/**
+ * Anything that can say which upstream groups exist right now, such as a `ReverseProxy`
+ * (its {@link ReverseProxy.groups | groups()} includes the one-server groups it makes for
+ * `proxy_pass` addresses that name no group). The admin API calls `groups()` on each
+ * request and the metrics on each scrape, so groups made later show up; each is named by
+ * `upstream.name`, and when two share a name the first listed wins.
+ *
+ * @example
+ * ```ts
+ * const proxy = createProxy({ upstream, rewrite });
+ * createAdminApi({ upstreams: proxy }); // or { groups: () => myGroups }
+ * ```
+ */
+export interface UpstreamSource {
+  /** The groups now, in the order shown. */
+  groups(): Iterable<Upstream>;
+}
 
 /** Responses and bytes of one cache outcome (NGINX Plus `hit`, `stale`, `updating`, `revalidated`). */
 export interface CacheOutcome {
@@ -107,4 +130,15 @@ export interface TrafficStats {
   resetConnections?(): void;
   /** Zeroes `total` (NGINX Plus `DELETE /http/requests`). */
   resetRequests?(): void;
+}
+
+/**
+ * What the admin API serves at `/metrics`; `createMetrics()` of `@switchyard/core/metrics`
+ * gives one. Declared by its shape, so that `@switchyard/core` never loads prom-client.
+ */
+export interface AdminMetrics {
+  /** The exposition format's content type. */
+  readonly contentType: string;
+  /** The metrics in the Prometheus text format, read now. */
+  metrics(): Promise<string>;
 }
