@@ -111,6 +111,7 @@ export {
   createUpstream,
   type HealthCheckResult,
   type HealthPolicy,
+  type Lease,
   Upstream,
   type UpstreamEvents,
   type UpstreamOptions,

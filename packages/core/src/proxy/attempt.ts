@@ -1,7 +1,7 @@
 import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { Peer } from '../peer/index.js';
-import type { AttemptFailure, AttemptOutcome, Upstream } from '../upstream/index.js';
+import type { AttemptFailure, AttemptOutcome, Lease } from '../upstream/index.js';
 import { rawHeadersOf } from './headers.js';
 
 export type Controller = Dispatcher.DispatchController;
@@ -62,33 +62,31 @@ export class Attempt implements Dispatcher.DispatchHandler, AttemptOutcome {
   private controller: Controller | undefined;
   private readonly sentAt = performance.now();
   private headAt = 0;
-  private released = false;
-  /** The group that leased the peer, and records the outcome. */
-  private readonly upstream: Upstream;
+  /** The hold on the peer, whose release records this attempt. */
+  private readonly lease: Lease;
 
-  constructor(sink: AttemptSink, upstream: Upstream, peer: Peer, headerBytes: number) {
+  constructor(sink: AttemptSink, lease: Lease, headerBytes: number) {
     this.sink = sink;
-    this.upstream = upstream;
-    this.peer = peer;
+    this.lease = lease;
+    this.peer = lease.peer;
     this.sent = headerBytes;
   }
 
   /** The name of the group the peer belongs to. */
   get upstreamName(): string {
-    return this.upstream.name;
+    return this.lease.upstream.name;
   }
 
   /** The lease ends: the upstream records this attempt as its outcome. Once only. */
   release(failure: AttemptFailure, status = this.status): void {
-    if (this.released) return;
-    this.released = true;
+    if (this.lease.released) return;
     this.failure = failure;
     this.status = status;
     if (this.headAt !== 0) this.headerMs = this.headAt - this.sentAt;
     this.tookMs = performance.now() - this.sentAt;
     if (failure === 'none') this.responseMs = this.tookMs;
     try {
-      this.upstream.release(this.peer, this);
+      this.lease.release(this);
     } catch (err) {
       // Only after the outcome was recorded: a hook of the balancer or a listener.
       this.sink.releaseFailed(err);

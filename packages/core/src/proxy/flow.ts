@@ -281,12 +281,12 @@ export abstract class Flow implements RequestInfo, AttemptSink {
       return;
     }
     this.attempts++;
-    this.upstream.begin(peer);
+    const lease = this.upstream.lease(peer);
     this.noteTry();
     this.core.observer.chosen(this.req, this.upstream.name, peer.id, this.attempts);
     const request = this.request as Dispatcher.DispatchOptions;
     if (this.hostIndex !== -1) (request.headers as string[])[this.hostIndex] = peer.hostHeader;
-    const attempt = new Attempt(this, this.upstream, peer, this.headerBytes);
+    const attempt = new Attempt(this, lease, this.headerBytes);
     this.attempt = attempt;
     this.core.pool(peer).dispatch(request, attempt);
   }

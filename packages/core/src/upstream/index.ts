@@ -105,6 +105,38 @@ export interface AttemptOutcome {
   readonly received?: number;
 }
 
+/**
+ * One attempt's hold on a peer of a group, from {@link Upstream.lease} to its `release`:
+ * the peer counts the attempt as in flight until then.
+ */
+export class Lease {
+  /** The group the peer belongs to. */
+  readonly upstream: Upstream;
+  /** The peer leased. */
+  readonly peer: Peer;
+  #released = false;
+
+  constructor(upstream: Upstream, peer: Peer) {
+    this.upstream = upstream;
+    this.peer = peer;
+  }
+
+  /** Whether the lease ended. */
+  get released(): boolean {
+    return this.#released;
+  }
+
+  /**
+   * Ends the lease: the group records the attempt's outcome ({@link Upstream.release}).
+   * Later calls do nothing. Throws, after recording, what `release` throws.
+   */
+  release(outcome: AttemptOutcome): void {
+    if (this.#released) return;
+    this.#released = true;
+    this.upstream.release(this.peer, outcome);
+  }
+}
+
 /** How an active health checker judges its results (nginx `health_check` parameters). */
 export interface HealthPolicy {
   /** Consecutive failed checks that make a peer unhealthy. */
@@ -272,10 +304,20 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
 
   /**
    * An attempt to `peer` starts: it counts as in flight until {@link Upstream.release}.
-   * Call it once per attempt, after `select` chose the peer.
+   * Call it once per attempt, after `select` chose the peer; {@link Upstream.lease} does
+   * both halves for you.
    */
   begin(peer: Peer): void {
     peerFields(peer).active++;
+  }
+
+  /**
+   * Takes `peer` for one attempt (`begin`): the lease's `release(outcome)` records the
+   * attempt (`release`), once, however often it is called.
+   */
+  lease(peer: Peer): Lease {
+    this.begin(peer);
+    return new Lease(this, peer);
   }
 
   /**

@@ -11,6 +11,17 @@ function clocked(servers: ServerConfig[] = ['http://127.0.0.1:9001', 'http://127
 const policy: HealthPolicy = { fails: 2, passes: 2, mandatory: false, persistent: false };
 
 describe('Upstream, the one writer of peer state', () => {
+  it('leases a peer for one attempt, and records its release once', () => {
+    const { up } = clocked();
+    const peer = up.select({}) as Peer;
+    const lease = up.lease(peer);
+    expect([lease.peer, lease.upstream, lease.released, peer.active]).toEqual([peer, up, false, 1]);
+    lease.release({ failure: 'none', status: 204, sent: 10 });
+    lease.release({ failure: 'error', status: 502, sent: 10 });
+    expect([lease.released, peer.active, peer.sent, peer.stats().responses.total]).toEqual([true, 0, 10, 1]);
+    expect(peer.failsTotal).toBe(0);
+  });
+
   it('records an attempt once, on release: bytes, status, timings, in flight', () => {
     const { up } = clocked();
     const peer = up.select({}) as Peer;
