@@ -226,9 +226,10 @@ export async function start({ port = 0, adminPort = 0, adminToken, traffic = fal
   // The front's client connections and requests, for /connections and /http/requests.
   const stats = countTraffic([server]);
   // The Prometheus metrics the admin port serves at /metrics (they need prom-client).
-  const metrics = createMetrics({ upstreams: [proxy.upstream], caches: { demo: cache }, stats });
+  // `upstreams: proxy` also lists the groups the proxy makes for proxy_pass addresses.
+  const metrics = createMetrics({ upstreams: proxy, caches: { demo: cache }, stats });
   const admin = createAdminApi({
-    upstreams: [proxy.upstream],
+    upstreams: proxy,
     caches: { demo: cache },
     stats,
     metrics,
@@ -245,8 +246,8 @@ export async function start({ port = 0, adminPort = 0, adminToken, traffic = fal
     await adminListening?.close();
     admin.close();
     stats.close();
-    await front?.close();
-    await proxy.close();
+    // Requests in flight may finish (for up to 2 s) while new ones get 503.
+    await Promise.all([front?.close(), proxy.close({ graceful: true, timeoutMs: 2_000 })]);
     await Promise.all(backends.map((b) => b.close()));
   };
   try {
