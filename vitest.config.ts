@@ -14,6 +14,7 @@ export default defineConfig({
       { find: /^@switchyard\/balancers$/, replacement: src('balancers') },
       { find: /^@switchyard\/cache$/, replacement: src('cache') },
       { find: /^@switchyard\/rewrite$/, replacement: src('rewrite') },
+      { find: /^@switchyard\/limit$/, replacement: src('limit') },
       { find: /^@switchyard\/testkit$/, replacement: src('testkit') },
     ],
   },

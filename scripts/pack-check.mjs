@@ -16,7 +16,7 @@ const run = promisify(execFile);
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const bin = (name) => join(root, 'node_modules', '.bin', name);
 /** In dependency order: core's prepack build needs the types of a built balancers. */
-const PACKAGES = ['balancers', 'core', 'cache', 'rewrite'];
+const PACKAGES = ['balancers', 'core', 'cache', 'rewrite', 'limit'];
 /** Every entry point of the published packages. */
 const SPECIFIERS = [
   '@switchyard/balancers',
@@ -25,6 +25,7 @@ const SPECIFIERS = [
   '@switchyard/core/metrics',
   '@switchyard/cache',
   '@switchyard/rewrite',
+  '@switchyard/limit',
 ];
 const keep = process.argv.includes('--keep');
 
@@ -207,6 +208,7 @@ import { switchyard } from '@switchyard/core/fastify';
 import { createMetrics } from '@switchyard/core/metrics';
 import { createCache } from '@switchyard/cache';
 import { compileNginx } from '@switchyard/rewrite';
+import { createLimits, rateZone } from '@switchyard/limit';
 import Fastify from 'fastify';
 import { Registry } from 'prom-client';
 `
@@ -221,6 +223,7 @@ const { switchyard } = require('@switchyard/core/fastify');
 const { createMetrics } = require('@switchyard/core/metrics');
 const { createCache } = require('@switchyard/cache');
 const { compileNginx } = require('@switchyard/rewrite');
+const { createLimits, rateZone } = require('@switchyard/limit');
 const Fastify = require('fastify');
 const { Registry } = require('prom-client');
 `;
@@ -291,6 +294,16 @@ async function main() {
       target: 'http://127.0.0.1:9211',
     });
   }
+
+  // limit: limit_req zone=one rate=1r/s, no burst: the second request at once is refused.
+  const limits = createLimits({ req: [{ zone: rateZone({ name: 'one', rate: '1r/s' }) }], reqStatus: 429 });
+  const client = { headers: {}, socket: { remoteAddress: '127.0.0.1' } };
+  const decisions = [limits.check(client), limits.check(client)];
+  assert.deepEqual(
+    decisions.map((d) => [d.action, d.status, d.limitReq]),
+    [['pass', 0, 'PASSED'], ['reject', 429, 'REJECTED']],
+  );
+  for (const d of decisions) d.release();
 }
 
 main().catch((err) => {
@@ -306,6 +319,7 @@ import { type CacheOptions, createCache } from '@switchyard/cache';
 import { type AdminMetrics, createAdminApi, createUpstream, type Upstream } from '@switchyard/core';
 import { switchyard } from '@switchyard/core/fastify';
 import { createMetrics, type Metrics, type MetricsOptions } from '@switchyard/core/metrics';
+import { type LimitDecision, type Limiter, createLimits, rateZone } from '@switchyard/limit';
 import { compileNginx, type RewriteEngine } from '@switchyard/rewrite';
 import Fastify from 'fastify';
 import { Registry } from 'prom-client';
@@ -324,6 +338,8 @@ const engine: RewriteEngine = compileNginx('return 204;');
 const decision = engine.evaluate({ uri: '/' });
 export const status: number | undefined = decision.action === 'return' ? decision.status : undefined;
 Fastify().register(switchyard, { upstream: { name: 'api', servers: ['http://127.0.0.1:9001'] } });
+export const limits: Limiter = createLimits({ req: [{ zone: rateZone({ name: 'one', rate: '1r/s' }) }] });
+export const limited: LimitDecision | Promise<LimitDecision> = limits.check({ headers: {}, socket: {} });
 `;
 }
 
@@ -334,6 +350,7 @@ import { createMetrics, type Metrics } from '@switchyard/core/metrics';
 import { roundRobin } from '@switchyard/balancers';
 import { createCache } from '@switchyard/cache';
 import { compileNginx } from '@switchyard/rewrite';
+import { connZone, createLimits } from '@switchyard/limit';
 
 const upstream = createUpstream({ name: 'app', servers: ['http://127.0.0.1:9001'], balancer: roundRobin() });
 export const metrics: Metrics = createMetrics({ upstreams: [upstream] });
@@ -341,5 +358,6 @@ export const plugin: typeof switchyard = switchyard;
 export const options: SwitchyardFastifyOptions = { upstream: { name: 'api', servers: ['http://127.0.0.1:9001'] } };
 export const cache = createCache({ valid: { 200: '1s' } });
 export const engine = compileNginx('return 204;');
+export const limits = createLimits({ conn: [{ zone: connZone({ name: 'addr' }), max: 1 }] });
 `;
 }

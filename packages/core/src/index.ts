@@ -77,6 +77,8 @@ export {
   type ProxyCache,
   type ProxyCachedResponse,
   type ProxyCacheForward,
+  type ProxyLimitDecision,
+  type ProxyLimiter,
   type ProxyOptions,
   type ProxyRewriter,
   type RequestStartMessage,
@@ -91,6 +93,7 @@ export {
   upstreamResponseTime,
   upstreamStatus,
 } from './proxy/index.js';
+export type { LimitConnCounts, LimitReqCounts, LimitZones } from './stats/index.js';
 export {
   type AdminMetrics,
   type CacheOutcome,

@@ -1,4 +1,5 @@
 import { Agent, createServer, type IncomingMessage, request, type ServerResponse } from 'node:http';
+import { connZone, createLimits, memoryRateStore, rateZone } from '@switchyard/limit';
 import { compileNginx } from '@switchyard/rewrite';
 import {
   type Backend,
@@ -509,6 +510,162 @@ describe('admin API: reads', () => {
     );
   });
 
+  it('reports limit_req and limit_conn zones, merged by name from several limiters, and resets them with DELETE', async () => {
+    const a = await backend('a');
+    const req = { passed: 9, delayed: 2, rejected: 3, delayed_dry_run: 1, rejected_dry_run: 4 };
+    const conn = { passed: 5, rejected: 1, rejected_dry_run: 0 };
+    const resets: Array<[string, string | undefined]> = [];
+    let later = false;
+    const first = {
+      limitReqs: () => ({ one: { ...req }, ...(later ? { three: { ...req, passed: 1 } } : {}) }),
+      limitConns: () => ({ addr: { ...conn } }),
+      resetLimitReq(zone?: string) {
+        resets.push(['req', zone]);
+        Object.assign(req, { passed: 0, delayed: 0, rejected: 0, delayed_dry_run: 0, rejected_dry_run: 0 });
+      },
+      resetLimitConn(zone?: string) {
+        resets.push(['conn', zone]);
+        Object.assign(conn, { passed: 0, rejected: 0, rejected_dry_run: 0 });
+      },
+    };
+    // A second limiter without resets; its "one" is hidden by the first's.
+    const zero = { passed: 0, delayed: 0, rejected: 0, delayed_dry_run: 0, rejected_dry_run: 0 };
+    const second = {
+      limitReqs: () => ({ one: { ...zero, passed: 100 }, two: { ...zero, rejected: 7 } }),
+      limitConns: () => ({ server: { passed: 2, rejected: 0, rejected_dry_run: 3 } }),
+    };
+    const { url } = await admin({
+      upstreams: [createUpstream({ name: 'app', servers: [a.url] })],
+      limits: [first, second],
+      auth: { token: TOKEN },
+    });
+    const two = { ...zero, rejected: 7 };
+    expect((await get(url, '/api/9/http/limit_reqs')).json).toEqual({ one: req, two });
+    expect((await get(url, '/api/9/http/limit_reqs/one')).json).toEqual(req);
+    expect((await get(url, '/api/8/http/limit_reqs/two')).json).toEqual(two);
+    expect((await get(url, '/api/9/http/limit_conns')).json).toEqual({
+      addr: conn,
+      server: { passed: 2, rejected: 0, rejected_dry_run: 3 },
+    });
+    expect((await get(url, '/api/9/http/limit_conns/addr')).json).toEqual(conn);
+    // Read on each request: a zone the limiter adds later shows up.
+    later = true;
+    expect(Object.keys((await get(url, '/api/9/http/limit_reqs')).json as object)).toEqual([
+      'one',
+      'three',
+      'two',
+    ]);
+
+    // A write: the token is needed, and the zone's own limiter is reset.
+    const unauthorized = await call(url, 'DELETE', '/api/9/http/limit_reqs/one');
+    expect([unauthorized.status, resets]).toEqual([401, []]);
+    const crossSite = await call(url, 'DELETE', '/api/9/http/limit_reqs/one', {
+      token: TOKEN,
+      headers: { origin: 'http://evil.example' },
+    });
+    expect([crossSite.json, resets]).toEqual([
+      apiError(403, 'CrossSiteRequest', 'cross-site write refused'),
+      [],
+    ]);
+    const del = await call(url, 'DELETE', '/api/9/http/limit_reqs/one', { token: TOKEN });
+    expect([del.status, del.body, resets]).toEqual([204, '', [['req', 'one']]]);
+    expect((await get(url, '/api/9/http/limit_reqs/one')).json).toEqual(zero);
+    const delConn = await call(url, 'DELETE', '/api/9/http/limit_conns/addr', { token: TOKEN });
+    expect([delConn.status, resets.at(-1)]).toEqual([204, ['conn', 'addr']]);
+    expect((await get(url, '/api/9/http/limit_conns/addr')).json).toEqual({
+      passed: 0,
+      rejected: 0,
+      rejected_dry_run: 0,
+    });
+
+    // A zone whose limiter cannot reset refuses DELETE, as a cache zone without resetStats() does.
+    const refused = await call(url, 'DELETE', '/api/9/http/limit_reqs/two', { token: TOKEN });
+    expect([refused.status, refused.headers.allow, refused.json]).toEqual([
+      405,
+      'GET, HEAD',
+      apiError(405, 'MethodNotSupported', 'method not supported'),
+    ]);
+    expect((await call(url, 'DELETE', '/api/9/http/limit_conns/server', { token: TOKEN })).status).toBe(405);
+    // The collections take no DELETE (NGINX Plus resets one zone at a time).
+    expect((await call(url, 'DELETE', '/api/9/http/limit_reqs', { token: TOKEN })).status).toBe(405);
+
+    // Unknown zones: NGINX Plus's codes, for reads and (authorised) writes alike.
+    expect((await get(url, '/api/9/http/limit_reqs/none')).json).toEqual(
+      apiError(404, 'LimitReqNotFound', 'limit_req not found'),
+    );
+    expect((await call(url, 'DELETE', '/api/9/http/limit_reqs/none', { token: TOKEN })).json).toEqual(
+      apiError(404, 'LimitReqNotFound', 'limit_req not found'),
+    );
+    expect((await get(url, '/api/9/http/limit_conns/none')).json).toEqual(
+      apiError(404, 'LimitConnNotFound', 'limit_conn not found'),
+    );
+    expect((await get(url, '/api/9/http/limit_reqs/one/x')).json).toEqual(
+      apiError(404, 'PathNotFound', 'path not found'),
+    );
+    // Stream limits are not counted: still empty.
+    expect((await get(url, '/api/9/stream/limit_conns')).json).toEqual({});
+    expect(resets).toEqual([
+      ['req', 'one'],
+      ['conn', 'addr'],
+    ]);
+  });
+
+  it('shows the counters of real limiters from @switchyard/limit, as their checks move them', async () => {
+    const a = await backend('a');
+    const clock = { ms: 1_000 };
+    const perIp = rateZone({ name: 'perip', rate: '1r/s', store: memoryRateStore({ now: () => clock.ms }) });
+    const rates = createLimits({ req: [{ zone: perIp }] });
+    const conns = createLimits({ conn: [{ zone: connZone({ name: 'addr' }), max: 1 }] });
+    const { url } = await admin({
+      upstreams: [createUpstream({ name: 'app', servers: [a.url] })],
+      limits: [rates, conns],
+      auth: { token: TOKEN },
+    });
+    const client = { method: 'GET', url: '/', headers: {}, socket: { remoteAddress: '192.0.2.1' } };
+
+    // 1 r/s, no burst: the second request in the same millisecond is refused.
+    expect((await rates.check(client)).action).toBe('pass');
+    expect((await rates.check(client)).action).toBe('reject');
+    // One request in progress per address: a second one at once is refused.
+    const held = await conns.check(client);
+    expect([held.action, (await conns.check(client)).action]).toEqual(['pass', 'reject']);
+    held.release();
+
+    const perip = { passed: 1, delayed: 0, rejected: 1, delayed_dry_run: 0, rejected_dry_run: 0 };
+    const addr = { passed: 1, rejected: 1, rejected_dry_run: 0 };
+    expect((await get(url, '/api/9/http/limit_reqs')).json).toEqual({ perip });
+    expect((await get(url, '/api/9/http/limit_conns')).json).toEqual({ addr });
+    expect((await get(url, '/api/9/http/limit_reqs/perip')).json).toEqual(rates.limitReqs().perip);
+
+    // A second later the rate lets one more through.
+    clock.ms += 1_000;
+    expect((await rates.check(client)).action).toBe('pass');
+    expect((await get(url, '/api/9/http/limit_reqs/perip')).json).toEqual({ ...perip, passed: 2 });
+
+    const del = await call(url, 'DELETE', '/api/9/http/limit_reqs/perip', { token: TOKEN });
+    expect(del.status).toBe(204);
+    expect(rates.limitReqs().perip).toEqual({ ...perip, passed: 0, rejected: 0 });
+    expect((await call(url, 'DELETE', '/api/9/http/limit_conns/addr', { token: TOKEN })).status).toBe(204);
+    expect((await get(url, '/api/9/http/limit_conns/addr')).json).toEqual({
+      passed: 0,
+      rejected: 0,
+      rejected_dry_run: 0,
+    });
+  });
+
+  it('takes one limiter as well as a list, and shows what it counts as numbers', async () => {
+    const a = await backend('a');
+    const limits = {
+      limitReqs: () => ({ api: { passed: 1, delayed: Number.NaN, rejected: '2' } }) as never,
+      limitConns: () => 'nothing' as never,
+    };
+    const { url } = await admin({ upstreams: [createUpstream({ name: 'app', servers: [a.url] })], limits });
+    expect((await get(url, '/api/9/http/limit_reqs')).json).toEqual({
+      api: { passed: 1, delayed: 0, rejected: 0, delayed_dry_run: 0, rejected_dry_run: 0 },
+    });
+    expect((await get(url, '/api/9/http/limit_conns')).json).toEqual({});
+  });
+
   it('counts client connections and requests on the servers it is given', async () => {
     const gate = { hold: false, waiting: [] as ServerResponse[] };
     const a = await backend('a', gate);
@@ -773,6 +930,22 @@ describe('admin API: errors', () => {
       [{ upstreams: [u, u] }, 'upstreams[1].name: expected a name no other upstream has, got "app"'],
       [{ upstreams: [{ name: 'x' }] }, 'upstreams[0]: expected an Upstream, got {"name":"x"}'],
       [{ upstreams: [u], caches: { c: {} } }, 'caches.c: expected an object with a stats() method, got {}'],
+      [
+        { upstreams: [u], limits: 1 },
+        'limits: expected an object with limitReqs() and limitConns() methods (a Limiter), or an array of them, got 1',
+      ],
+      [
+        { upstreams: [u], limits: [{ limitReqs: () => ({}), limitConns: () => ({}) }, { limitReqs: 1 }] },
+        'limits[1]: expected an object with limitReqs() and limitConns() methods (a Limiter), got {"limitReqs":1}',
+      ],
+      [
+        { upstreams: [u], limits: { limitReqs: () => ({}), limitConns: () => ({}), resetLimitConn: 'x' } },
+        'limits.resetLimitConn: expected a function, got "x"',
+      ],
+      [
+        { upstreams: [u], limits: [{ limitReqs: () => ({}), limitConns: () => ({}), resetLimitReq: 1 }] },
+        'limits[0].resetLimitReq: expected a function, got 1',
+      ],
       [{ upstreams: [u], auth: {} }, 'auth: expected a token or an authorize hook, got {}'],
       [{ upstreams: [u], auth: { token: '' } }, 'auth.token: expected a non-empty string, got ""'],
       [{ upstreams: [u], auth: { authorize: 1 } }, 'auth.authorize: expected a function, got 1'],
@@ -797,7 +970,7 @@ describe('admin API: errors', () => {
       [{ upstreams: [u], now: 1 }, 'now: expected a function, got 1'],
       [
         { upstreams: [u], tokn: 'x' },
-        'tokn: unknown option (known: upstreams, caches, auth, prefix, servers, stats, metrics, version, build, now, requestId, maxBodyBytes, trustedOrigins, allowedHosts)',
+        'tokn: unknown option (known: upstreams, caches, limits, auth, prefix, servers, stats, metrics, version, build, now, requestId, maxBodyBytes, trustedOrigins, allowedHosts)',
       ],
     ];
     for (const [options, message] of bad) {
@@ -822,6 +995,7 @@ describe('admin API: access', () => {
       ['DELETE', '/api/9/http/upstreams/app'],
       ['DELETE', '/api/9/connections'],
       ['DELETE', '/api/9/http/upstreams/none'],
+      ['DELETE', '/api/9/http/limit_reqs/none'],
       ['POST', '/api/9/http/keyvals/one'],
     ] as const) {
       const r = await call(url, method, path, { body: { weight: 5 }, token: TOKEN });

@@ -2,11 +2,18 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { connZone, createLimits, memoryRateStore, rateZone } from '@switchyard/limit';
 import { type Listening, listen, manualTimers, startBackend } from '@switchyard/testkit';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createHealthCheck, type HealthCheck } from '../src/health/index.js';
-import { type CacheZone, createAdminApi, type PeerJson, type UpstreamJson } from '../src/index.js';
+import {
+  type CacheZone,
+  createAdminApi,
+  type LimitZones,
+  type PeerJson,
+  type UpstreamJson,
+} from '../src/index.js';
 import { createMetrics } from '../src/metrics/index.js';
 import { createProxy } from '../src/proxy/index.js';
 import { createUpstream, type Upstream } from '../src/upstream/index.js';
@@ -99,6 +106,7 @@ async function setup(
   options: {
     auth?: boolean;
     caches?: Record<string, CacheZone>;
+    limits?: LimitZones | LimitZones[];
     outage?: { on: boolean };
     metrics?: boolean;
   } = {},
@@ -128,6 +136,7 @@ async function setup(
     prefix: '/admin',
     ...(options.auth === false ? {} : { auth: { token: TOKEN } }),
     ...(options.caches === undefined ? {} : { caches: options.caches }),
+    ...(options.limits === undefined ? {} : { limits: options.limits }),
     ...(options.metrics === true ? { metrics: createMetrics({ upstreams: [upstream] }) } : {}),
   });
   closers.push(() => api.close());
@@ -228,7 +237,22 @@ describe('dashboard in headless Chromium', () => {
         bypass: { responses: 1 },
       }),
     };
-    const s = await setup({ caches: { pages }, metrics: true });
+    // Two limiters from @switchyard/limit, driven by hand: 1 r/s with a burst of 1 on a
+    // stopped clock, and one request in progress per address (a zone named with markup).
+    const rates = createLimits({
+      req: [
+        { zone: rateZone({ name: 'api', rate: '1r/s', store: memoryRateStore({ now: () => 0 }) }), burst: 1 },
+      ],
+    });
+    const conns = createLimits({ conn: [{ zone: connZone({ name: '<b>addr</b>' }), max: 1 }] });
+    const client = { headers: {}, socket: { remoteAddress: '192.0.2.1' } };
+    const actions = [];
+    for (let i = 0; i < 3; i++) actions.push((await rates.check(client)).action);
+    const held = await conns.check(client);
+    actions.push(held.action, (await conns.check(client)).action);
+    held.release();
+    expect(actions).toEqual(['pass', 'delay', 'reject', 'pass', 'reject']);
+    const s = await setup({ caches: { pages }, limits: [rates, conns], metrics: true });
     const load = traffic(s.frontUrl);
     closers.push(() => load.stop().then(() => undefined));
     const page = await newPage();
@@ -279,6 +303,23 @@ describe('dashboard in headless Chromium', () => {
     // Cache hit ratio: (hit + stale) / all = 9 / 12.
     expect(await page.textContent('tr[data-cache="pages"] .hit-ratio')).toBe('75.0%');
     expect(await page.textContent('#cache-ratio')).toBe('75.0%');
+
+    // Limits: one row per zone, limit_req then limit_conn (which has no delayed count).
+    expect(await page.isVisible('#limits')).toBe(true);
+    expect(await page.locator('tr[data-limit="limit_req"][data-zone="api"] > td').allTextContents()).toEqual([
+      'api',
+      'limit_req',
+      '1',
+      '1',
+      '1',
+      '0',
+    ]);
+    expect(
+      await page.locator('tr[data-limit="limit_conn"][data-zone="<b>addr</b>"] > td').allTextContents(),
+    ).toEqual(['<b>addr</b>', 'limit_conn', '1', '–', '1', '0']);
+    // More refusals: the page follows the counters.
+    for (let i = 0; i < 1233; i++) await rates.check(client);
+    await page.locator('tr[data-zone="api"] > td:nth-child(5)', { hasText: exactly('1,234') }).waitFor(WAIT);
 
     // Data is text, never markup.
     expect(await page.locator('section.group h2').allTextContents()).toEqual([
@@ -359,8 +400,9 @@ describe('dashboard in headless Chromium', () => {
     const overflow = await page.evaluate(
       `[...document.querySelectorAll('.scroll')].map((e) => e.scrollWidth - e.clientWidth)`,
     );
-    // The scroll box of each group's table and of the (hidden, empty) cache table: none scrolls.
-    expect(overflow).toEqual([0, 0, 0]);
+    // The scroll box of each group's table and of the (hidden, empty) cache and limit
+    // tables: none scrolls.
+    expect(overflow).toEqual([0, 0, 0, 0]);
     expect(await page.evaluate('document.documentElement.scrollWidth')).toBeLessThanOrEqual(1366);
     const rights = await page.evaluate(
       `[...document.querySelectorAll('tr[data-upstream="app"] .actions > *')].map((e) => Math.ceil(e.getBoundingClientRect().right))`,
@@ -382,6 +424,8 @@ describe('dashboard in headless Chromium', () => {
     expect(await page.textContent(`${row(0)} .state`)).toBe('up');
     // No metrics were given: the footer does not link to a 404.
     expect(await page.isHidden('#metrics-link')).toBe(true);
+    // No limits were given: no Limits panel.
+    expect(await page.isHidden('#limits')).toBe(true);
 
     outage.on = true;
     await page.locator('#live.err').waitFor(WAIT);

@@ -76,6 +76,38 @@ describe('dashboard page', () => {
     expect(DASHBOARD_SCRIPT).not.toMatch(/innerHTML|outerHTML|insertAdjacentHTML|document\.write|eval\(/);
   });
 
+  it('has a Limits panel, hidden until the API it reads has limit_req or limit_conn zones', async () => {
+    expect(DASHBOARD_HTML).toContain('<section class="limits" id="limits" hidden>');
+    expect(DASHBOARD_HTML).toContain('<tbody id="limit-rows"></tbody>');
+    const heads = /<section class="limits"[\s\S]*?<thead>([\s\S]*?)<\/thead>/.exec(DASHBOARD_HTML)?.[1] ?? '';
+    expect(heads.match(/<th[^>]*>[^<]*<\/th>/g)?.map((th) => th.replace(/<[^>]+>/g, ''))).toEqual([
+      'Zone',
+      'Directive',
+      'Passed',
+      'Delayed',
+      'Rejected',
+      'Rejected/s',
+    ]);
+    // The page reads both collections each second and shows the panel only when they have zones.
+    expect(DASHBOARD_SCRIPT).toContain("getJson('http/limit_reqs'),");
+    expect(DASHBOARD_SCRIPT).toContain("getJson('http/limit_conns'),");
+    expect(DASHBOARD_SCRIPT).toContain("$('limits').hidden = rows.length === 0;");
+
+    // What those reads answer, with limits and without.
+    const zone = { passed: 4, delayed: 1, rejected: 2, delayed_dry_run: 0, rejected_dry_run: 0 };
+    const limited = await admin({
+      limits: { limitReqs: () => ({ api: zone }), limitConns: () => ({}) },
+    });
+    expect(JSON.parse((await send(limited.url, { path: '/api/9/http/limit_reqs' })).body)).toEqual({
+      api: zone,
+    });
+    expect(JSON.parse((await send(limited.url, { path: '/api/9/http/limit_conns' })).body)).toEqual({});
+    const plain = await admin();
+    for (const path of ['/api/9/http/limit_reqs', '/api/9/http/limit_conns']) {
+      expect(JSON.parse((await send(plain.url, { path })).body)).toEqual({});
+    }
+  });
+
   it('answers other methods with 405 MethodNotSupported', async () => {
     const { url } = await admin({ auth: { token: 't' } });
     const r = await send(url, { method: 'POST', path: '/dashboard', headers: { authorization: 'Bearer t' } });

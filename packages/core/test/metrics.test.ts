@@ -1,4 +1,5 @@
 import { createServer } from 'node:http';
+import { connZone, createLimits, rateZone } from '@switchyard/limit';
 import {
   type Backend,
   type Listening,
@@ -114,6 +115,14 @@ describe('Prometheus metrics', () => {
       nginxplus_cache_expired_bytes_written: 'counter',
       nginxplus_cache_bypass_responses_written: 'counter',
       nginxplus_cache_bypass_bytes_written: 'counter',
+      nginxplus_limit_request_passed: 'counter',
+      nginxplus_limit_request_delayed: 'counter',
+      nginxplus_limit_request_rejected: 'counter',
+      nginxplus_limit_request_delayed_dry_run: 'counter',
+      nginxplus_limit_request_rejected_dry_run: 'counter',
+      nginxplus_limit_connection_passed: 'counter',
+      nginxplus_limit_connection_rejected: 'counter',
+      nginxplus_limit_connection_rejected_dry_run: 'counter',
     });
   });
 
@@ -301,6 +310,79 @@ describe('Prometheus metrics', () => {
     });
   });
 
+  it('reports limit_req and limit_conn zones with the exporter’s names, help and zone label, read when scraped', async () => {
+    const req = { passed: 9, delayed: 2, rejected: 3, delayed_dry_run: 1, rejected_dry_run: 4 };
+    const first = {
+      limitReqs: () => ({ one: { ...req } }),
+      limitConns: () => ({ addr: { passed: 5, rejected: 1, rejected_dry_run: 0 } }),
+    };
+    const zero = { passed: 0, delayed: 0, rejected: 0, delayed_dry_run: 0, rejected_dry_run: 0 };
+    const second = {
+      limitReqs: () => ({ one: { ...zero, passed: 100 }, two: { ...zero, rejected: 7 } }),
+      limitConns: () => ({}),
+    };
+    const metrics = createMetrics({ upstreams: [], limits: [first, second] });
+    const text = await metrics.metrics();
+    const { samples } = parse(text);
+    expect(only(samples, 'nginxplus_limit_')).toEqual({
+      'nginxplus_limit_request_passed{zone="one"}': 9,
+      'nginxplus_limit_request_passed{zone="two"}': 0,
+      'nginxplus_limit_request_delayed{zone="one"}': 2,
+      'nginxplus_limit_request_delayed{zone="two"}': 0,
+      'nginxplus_limit_request_rejected{zone="one"}': 3,
+      'nginxplus_limit_request_rejected{zone="two"}': 7,
+      'nginxplus_limit_request_delayed_dry_run{zone="one"}': 1,
+      'nginxplus_limit_request_delayed_dry_run{zone="two"}': 0,
+      'nginxplus_limit_request_rejected_dry_run{zone="one"}': 4,
+      'nginxplus_limit_request_rejected_dry_run{zone="two"}': 0,
+      'nginxplus_limit_connection_passed{zone="addr"}': 5,
+      'nginxplus_limit_connection_rejected{zone="addr"}': 1,
+      'nginxplus_limit_connection_rejected_dry_run{zone="addr"}': 0,
+    });
+    // The help texts are the exporter's (collector/nginx_plus.go).
+    expect(text).toContain(
+      '# HELP nginxplus_limit_request_passed Total number of requests that were neither limited nor accounted as limited\n',
+    );
+    expect(text).toContain(
+      '# HELP nginxplus_limit_request_delayed_dry_run Total number of requests accounted as delayed in the dry run mode\n',
+    );
+    expect(text).toContain(
+      '# HELP nginxplus_limit_connection_rejected Total number of connections that were rejected\n',
+    );
+    // Read again on each scrape.
+    req.rejected = 30;
+    expect(parse(await metrics.metrics()).samples['nginxplus_limit_request_rejected{zone="one"}']).toBe(30);
+    // Without limits the families are there, with no series.
+    const none = parse(await createMetrics({ upstreams: [] }).metrics());
+    expect(only(none.samples, 'nginxplus_limit_')).toEqual({});
+  });
+
+  it('reads a real limiter from @switchyard/limit on each scrape', async () => {
+    const limiter = createLimits({
+      req: [{ zone: rateZone({ name: 'perip', rate: '1r/m' }) }],
+      conn: [{ zone: connZone({ name: 'addr' }), max: 10 }],
+    });
+    const metrics = createMetrics({ upstreams: [], limits: limiter });
+    const client = { headers: {}, socket: { remoteAddress: '192.0.2.1' } };
+    const first = await limiter.check(client);
+    first.release();
+    // 1 r/m: refused by limit_req, so limit_conn never sees it.
+    expect((await limiter.check(client)).action).toBe('reject');
+    expect(only(parse(await metrics.metrics()).samples, 'nginxplus_limit_')).toEqual({
+      'nginxplus_limit_request_passed{zone="perip"}': 1,
+      'nginxplus_limit_request_delayed{zone="perip"}': 0,
+      'nginxplus_limit_request_rejected{zone="perip"}': 1,
+      'nginxplus_limit_request_delayed_dry_run{zone="perip"}': 0,
+      'nginxplus_limit_request_rejected_dry_run{zone="perip"}': 0,
+      'nginxplus_limit_connection_passed{zone="addr"}': 1,
+      'nginxplus_limit_connection_rejected{zone="addr"}': 0,
+      'nginxplus_limit_connection_rejected_dry_run{zone="addr"}': 0,
+    });
+    limiter.resetLimitReq();
+    const after = parse(await metrics.metrics()).samples;
+    expect(after['nginxplus_limit_request_rejected{zone="perip"}']).toBe(0);
+  });
+
   it('adds its metrics to a registry it is given, beside others', async () => {
     const registry = new Registry();
     new Counter({ name: 'app_logins', help: 'Logins', registers: [registry] }).inc(3);
@@ -424,12 +506,20 @@ describe('Prometheus metrics', () => {
       ],
       [{ upstreams: [u], registry: {} }, 'registry: expected a prom-client Registry, got {}'],
       [
+        { upstreams: [u], limits: 'x' },
+        'limits: expected an object with limitReqs() and limitConns() methods (a Limiter), or an array of them, got "x"',
+      ],
+      [
+        { upstreams: [u], limits: [{ limitConns: () => ({}) }] },
+        'limits[0]: expected an object with limitReqs() and limitConns() methods (a Limiter), got {}',
+      ],
+      [
         { upstreams: [u], servers: [], stats: { connections: () => 0, requests: () => 0 } },
         'stats: give either servers or stats, not both',
       ],
       [
         { upstreams: [u], namespace: 'x' },
-        'namespace: unknown option (known: upstreams, caches, servers, stats, registry)',
+        'namespace: unknown option (known: upstreams, caches, limits, servers, stats, registry)',
       ],
     ];
     for (const [options, message] of bad) {

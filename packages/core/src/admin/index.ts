@@ -3,9 +3,17 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { intAt, isObject, knownKeys, objectAt, stringAt } from '../config/validate.js';
 import { InvalidOptionError, PeerExistsError } from '../errors.js';
 import type { Peer, PeerPatch } from '../peer/index.js';
+import { limitsAt } from '../stats/limits.js';
 import { cacheMap, groupsAt, type Tracking } from '../stats/track.js';
 import { trafficFrom } from '../stats/traffic.js';
-import type { AdminMetrics, CacheZone, TrafficStats, UpstreamList, UpstreamSource } from '../stats/types.js';
+import type {
+  AdminMetrics,
+  CacheZone,
+  LimitZones,
+  TrafficStats,
+  UpstreamList,
+  UpstreamSource,
+} from '../stats/types.js';
 import type { Upstream } from '../upstream/index.js';
 import { DASHBOARD_HEADERS, DASHBOARD_HTML, DASHBOARD_PATHS } from './dashboard/index.js';
 import { cacheJson, serverJson, serversJson, upstreamJson } from './json.js';
@@ -50,6 +58,13 @@ export interface AdminApiOptions {
   upstreams: UpstreamList | UpstreamSource;
   /** Cache zones for `/http/caches`, by zone name. @default none: `{}` */
   caches?: Readonly<Record<string, CacheZone>>;
+  /**
+   * Request-rate and connection limits for `/http/limit_reqs` and `/http/limit_conns`: a
+   * `Limiter` from `createLimits()` of `@switchyard/limit`, or a list of them, their zones
+   * merged by name (of two with one zone name, the first listed). Read on each request.
+   * @default none: `{}`
+   */
+  limits?: LimitZones | readonly LimitZones[];
   /** Who may write. Without it every write is refused (`405 MethodDisabled`, as nginx's `api write=off`). */
   auth?: AdminAuth;
   /**
@@ -131,8 +146,6 @@ const EMPTY: Record<string, readonly [code: string, text: string]> = {
   resolvers: ['ResolverZoneNotFound', 'resolver zone not found'],
   'http/server_zones': ['ServerZoneNotFound', 'server zone not found'],
   'http/location_zones': ['LocationZoneNotFound', 'location zone not found'],
-  'http/limit_conns': ['LimitConnNotFound', 'limit_conn not found'],
-  'http/limit_reqs': ['LimitReqNotFound', 'limit_req not found'],
   'http/keyvals': ['KeyvalNotFound', 'keyval not found'],
   'stream/server_zones': ['ServerZoneNotFound', 'server zone not found'],
   'stream/limit_conns': ['LimitConnNotFound', 'limit_conn not found'],
@@ -154,6 +167,7 @@ const SSL = {
 const KEYS = [
   'upstreams',
   'caches',
+  'limits',
   'auth',
   'prefix',
   'servers',
@@ -190,18 +204,22 @@ const noContent: Reply = { status: 204 };
  * The live stats and management API in the shape of the NGINX Plus API, versions 8 and 9,
  * so tools written for it work unchanged: `GET /api/` lists the versions, and
  * `/api/9/http/upstreams[/{name}[/servers[/{id}]]]` reads and changes upstream groups;
- * `/metrics` serves the Prometheus `metrics` it is given, if any, and `/dashboard` a live
- * dashboard page that reads the API every second and, for a user allowed to write, drains,
- * marks down or reweights servers. Reads are open; writes need `auth` (a bearer token
- * compared in constant time, or a hook) and are refused without it.
+ * `/api/9/http/caches[/{name}]`, `/api/9/http/limit_reqs[/{zone}]` and
+ * `/api/9/http/limit_conns[/{zone}]` read the cache and limit zones it is given (`DELETE`
+ * on a zone zeroes its counters); `/metrics` serves the Prometheus `metrics` it is given,
+ * if any, and `/dashboard` a live dashboard page that reads the API every second and, for
+ * a user allowed to write, drains, marks down or reweights servers. Reads are open;
+ * writes need `auth` (a bearer token compared in constant time, or a hook) and are
+ * refused without it.
  *
  * Server ids: configuration order (primaries, then backups), then each added server takes
  * the next number; ids are not reused.
  *
- * Differs from NGINX Plus: no `fields` argument, `/license`, keyvals, zones, TLS or
- * `service` data (those endpoints answer valid empty objects); `keepalive` is 0; writes
- * are authorised by `auth`, not by nginx's `api write=on` plus `allow`/`deny`; a group
- * keeps at least one server; `drain: false` ends draining.
+ * Differs from NGINX Plus: no `fields` argument, `/license`, keyvals, server and location
+ * zones, stream limits, TLS or `service` data (those endpoints answer valid empty
+ * objects); `keepalive` is 0; writes are authorised by `auth`, not by nginx's `api
+ * write=on` plus `allow`/`deny`; a group keeps at least one server; `drain: false` ends
+ * draining.
  *
  * @example
  * ```ts
@@ -226,6 +244,7 @@ export function createAdminApi(options: AdminApiOptions): AdminApi {
   knownKeys('', o, KEYS);
   const groups = groupsAt('upstreams', o.upstreams);
   const caches = cacheMap('caches', o.caches);
+  const limits = limitsAt('limits', o.limits);
   const auth = parseAuth(o.auth);
   const prefix = o.prefix === undefined ? '' : stringAt('prefix', o.prefix);
   if (prefix !== '' && (!prefix.startsWith('/') || prefix.endsWith('/'))) {
@@ -338,6 +357,39 @@ export function createAdminApi(options: AdminApiOptions): AdminApi {
   }
 
   /**
+   * `/http/limit_reqs[/{zone}]` and `/http/limit_conns[/{zone}]`: the collection, or one
+   * zone, whose `DELETE` zeroes it (204) when its source can reset, as a cache zone's does.
+   */
+  function limitRoute(kind: 'limit_reqs' | 'limit_conns', zone: string | undefined): Route | ApiError {
+    const read = kind === 'limit_reqs' ? limits.reqs : limits.conns;
+    if (zone === undefined) {
+      return {
+        GET: () => {
+          const all: Record<string, unknown> = {};
+          for (const [name, z] of read()) all[name] = z.counts;
+          return ok(all);
+        },
+      };
+    }
+    const found = read().get(zone);
+    if (found === undefined) {
+      // NGINX Plus's codes for an unknown zone (its API's 404 for these paths).
+      return kind === 'limit_reqs'
+        ? new ApiError(404, 'LimitReqNotFound', 'limit_req not found')
+        : new ApiError(404, 'LimitConnNotFound', 'limit_conn not found');
+    }
+    const route: Route = { GET: () => ok(found.counts) };
+    const reset = found.reset;
+    if (reset !== undefined) {
+      route.DELETE = () => {
+        reset();
+        return noContent;
+      };
+    }
+    return route;
+  }
+
+  /**
    * Purge, beyond the NGINX Plus API (nginx has `proxy_cache_purge` for this):
    * `DELETE …/caches/{name}/keys?key=/path` (or `?key=/prefix*`, or `?tag=t`) → `{ purged }`.
    */
@@ -438,6 +490,10 @@ export function createAdminApi(options: AdminApiOptions): AdminApi {
           if (n === 4 && segs[3] === 'keys') return purgeRoute(segs[2] as string);
           if (n !== 3) break;
           return cacheRoute(segs[2] as string);
+        }
+        if (second === 'limit_reqs' || second === 'limit_conns') {
+          if (n > 3) break;
+          return limitRoute(second, segs[2]);
         }
         return emptyRoute(`http/${second}`, rest.slice(1));
       case 'stream':

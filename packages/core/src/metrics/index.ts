@@ -1,7 +1,7 @@
 /**
- * `@switchyard/core/metrics`: Prometheus metrics of the upstreams, cache zones and client
- * traffic ({@link createMetrics}), named as the NGINX Prometheus exporter names them.
- * Needs prom-client installed; the main entry never loads it.
+ * `@switchyard/core/metrics`: Prometheus metrics of the upstreams, cache zones, limit zones
+ * and client traffic ({@link createMetrics}), named as the NGINX Prometheus exporter names
+ * them. Needs prom-client installed; the main entry never loads it.
  *
  * @packageDocumentation
  * @module @switchyard/core/metrics
@@ -11,12 +11,16 @@ import { Counter, Gauge, Registry } from 'prom-client';
 import { isObject, knownKeys, objectAt } from '../config/validate.js';
 import { InvalidOptionError } from '../errors.js';
 import type { Peer, PeerState } from '../peer/index.js';
+import { type LimitTable, limitsAt } from '../stats/limits.js';
 import { cacheMap, type Groups, groupsAt, type Tracking } from '../stats/track.js';
 import { trafficFrom } from '../stats/traffic.js';
 import type {
   AdminMetrics,
   CacheOutcome,
   CacheZone,
+  LimitConnCounts,
+  LimitReqCounts,
+  LimitZones,
   TrafficStats,
   UpstreamList,
   UpstreamSource,
@@ -42,6 +46,13 @@ export interface MetricsOptions<R extends MetricsRegistry = Registry> {
   upstreams: UpstreamList | UpstreamSource;
   /** Cache zones to report, by zone name. */
   caches?: Readonly<Record<string, CacheZone>>;
+  /**
+   * Request-rate and connection limits to report (`nginxplus_limit_request_*`,
+   * `nginxplus_limit_connection_*`): a `Limiter` from `createLimits()` of
+   * `@switchyard/limit`, or a list of them, their zones merged by name (of two with one
+   * zone name, the first listed). Read on each scrape. @default none
+   */
+  limits?: LimitZones | readonly LimitZones[];
   /** Count client connections and requests on these servers (`nginxplus_connections_*`, `nginxplus_http_requests_*`). */
   servers?: readonly Server[];
   /** Or read them from here; without `servers` and `stats` they are 0. */
@@ -84,7 +95,7 @@ export const STATE_VALUES: Readonly<Record<PeerState, number>> = {
   unhealthy: 6,
 };
 
-const KEYS = ['upstreams', 'caches', 'servers', 'stats', 'registry'] as const;
+const KEYS = ['upstreams', 'caches', 'limits', 'servers', 'stats', 'registry'] as const;
 
 type Labels = Record<string, string>;
 type Sample = readonly [Labels, number];
@@ -93,6 +104,8 @@ interface Source {
   /** Read on each scrape (by each family), so groups a source makes later show up. */
   groups: Groups;
   caches: ReadonlyArray<readonly [string, CacheZone]>;
+  /** Read on each scrape (by each family), so zones a limiter adds later show up. */
+  limits: LimitTable;
   stats: TrafficStats;
 }
 
@@ -157,6 +170,25 @@ function* perCode(src: Source, classes: boolean): Iterable<Sample> {
 function* perCache(src: Source, value: (zone: CacheZone) => number): Iterable<Sample> {
   for (const [name, zone] of src.caches) yield [{ zone: name }, value(zone)];
 }
+
+/**
+ * The NGINX Prometheus exporter's limit families: `nginxplus_limit_request_*` and
+ * `nginxplus_limit_connection_*`, labelled `zone`, with its help texts.
+ *
+ * @see https://github.com/nginx/nginx-prometheus-exporter/blob/main/collector/nginx_plus.go
+ */
+const LIMIT_REQUEST: ReadonlyArray<readonly [keyof LimitReqCounts, string]> = [
+  ['passed', 'Total number of requests that were neither limited nor accounted as limited'],
+  ['delayed', 'Total number of requests that were delayed'],
+  ['rejected', 'Total number of requests that were rejected'],
+  ['delayed_dry_run', 'Total number of requests accounted as delayed in the dry run mode'],
+  ['rejected_dry_run', 'Total number of requests accounted as rejected in the dry run mode'],
+];
+const LIMIT_CONNECTION: ReadonlyArray<readonly [keyof LimitConnCounts, string]> = [
+  ['passed', 'Total number of connections that were neither limited nor accounted as limited'],
+  ['rejected', 'Total number of connections that were rejected'],
+  ['rejected_dry_run', 'Total number of connections accounted as rejected in the dry run mode'],
+];
 
 function register(registry: Registry, src: Source): void {
   const ns = 'nginxplus';
@@ -284,6 +316,17 @@ function register(registry: Registry, src: Source): void {
       return z.stats()[o]?.bytesWritten ?? 0;
     });
   }
+
+  for (const [field, help] of LIMIT_REQUEST) {
+    family(registry, 'counter', `${ns}_limit_request_${field}`, help, ['zone'], () =>
+      Array.from(src.limits.reqs(), ([zone, z]) => [{ zone }, z.counts[field]] as const),
+    );
+  }
+  for (const [field, help] of LIMIT_CONNECTION) {
+    family(registry, 'counter', `${ns}_limit_connection_${field}`, help, ['zone'], () =>
+      Array.from(src.limits.conns(), ([zone, z]) => [{ zone }, z.counts[field]] as const),
+    );
+  }
 }
 
 /**
@@ -327,11 +370,13 @@ export function createMetrics<R extends MetricsRegistry = Registry>(options: Met
   knownKeys('', o, KEYS);
   const groups = groupsAt('upstreams', o.upstreams);
   const caches = cacheMap('caches', o.caches);
+  const limits = limitsAt('limits', o.limits);
   const traffic = trafficFrom(o.servers, o.stats);
   const registry = o.registry === undefined ? new Registry() : registryAt('registry', o.registry);
   const src: Source = {
     groups,
     caches: [...caches],
+    limits,
     stats: traffic.stats,
   };
   register(registry, src);

@@ -5,6 +5,8 @@ import type { ProxyCachedResponse } from './options.js';
 /** The proxy's own short answers, as nginx words them. */
 export const STATUS_TEXT: Readonly<Record<number, string>> = {
   400: '400 Bad Request',
+  413: '413 Request Entity Too Large',
+  429: '429 Too Many Requests',
   431: '431 Request Header Fields Too Large',
   500: '500 Internal Server Error',
   501: '501 Not Implemented',
@@ -12,6 +14,14 @@ export const STATUS_TEXT: Readonly<Record<number, string>> = {
   503: '503 Service Temporarily Unavailable',
   504: '504 Gateway Timeout',
 };
+
+/**
+ * The proxy's short answer for any status: nginx's wording where the table has it, else
+ * the status and Node's reason phrase (a `limit_req_status` may be any of 400..599).
+ */
+export function statusText(status: number): string {
+  return STATUS_TEXT[status] ?? `${status} ${STATUS_CODES[status] ?? ''}`.trimEnd();
+}
 
 /**
  * Answers with a short text body; `close` asks the client to close the connection. A
@@ -78,5 +88,5 @@ export function rawAnswer(socket: Duplex, status: number, body: string, location
 
 /** The proxy's own short answer (400, 502, 504…) on the raw socket of an upgrade request. */
 export function rawText(socket: Duplex, status: number): void {
-  rawAnswer(socket, status, `${STATUS_TEXT[status]}\n`);
+  rawAnswer(socket, status, `${statusText(status)}\n`);
 }

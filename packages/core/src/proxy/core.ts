@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
+import proxyaddr from 'proxy-addr';
 import { buildConnector, Pool } from 'undici';
 import { InvalidOptionError, type SwitchyardError } from '../errors.js';
 import type { Peer } from '../peer/index.js';
@@ -129,6 +130,19 @@ export class ProxyCore {
       forwardedProto: trusted && typeof xfp === 'string' && xfp !== '' ? xfp : schemeOf(req),
       forwardedHost: trusted && typeof xfh === 'string' && xfh !== '' ? xfh : clientHost,
     };
+  }
+
+  /**
+   * The client address the proxy trusts (Express's `req.ip`): the connection's address,
+   * or with `trustProxy`, the nearest `X-Forwarded-For` address that is not a trusted
+   * proxy (nginx's realip module with `real_ip_recursive on`). The limits key on it.
+   */
+  clientAddress(req: IncomingMessage): string | undefined {
+    const trust = this.o.trust;
+    const remote = req.socket.remoteAddress;
+    if (trust === undefined || remote === undefined || req.headers['x-forwarded-for'] === undefined)
+      return remote;
+    return proxyaddr(req, trust);
   }
 
   /** Tells `onError` and the logger. */

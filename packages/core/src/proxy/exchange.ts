@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ResponseHead } from '@switchyard/balancers';
 import { BodyConsumedError, type HookError, UpstreamError, UpstreamTimeoutError } from '../errors.js';
-import { STATUS_TEXT, sendAnswer, sendCached, sendText } from './answer.js';
+import { STATUS_TEXT, sendAnswer, sendCached, sendText, statusText } from './answer.js';
 import type { Attempt } from './attempt.js';
 import type { ProxyCore } from './core.js';
 import { Flow } from './flow.js';
@@ -20,6 +20,8 @@ export type Finish =
   | { readonly kind: 'text'; readonly status: number; readonly message?: string; readonly close?: boolean }
   /** A rewrite rule's return or redirect. */
   | { readonly kind: 'answer'; readonly status: number; readonly body: string; readonly location?: string }
+  /** Refused by the limits (`limit_req_status` / `limit_conn_status`); the connection stays open. */
+  | { readonly kind: 'limited'; readonly status: number }
   /** The response head went out and its body broke: the client's connection is cut. */
   | { readonly kind: 'cut'; readonly error: Error }
   /** The client went away. */
@@ -54,6 +56,8 @@ export class Exchange extends Flow {
   private cacheStatus: string | undefined;
   /** A streamed body is counted, for the attempt that sends it (`countSent`). */
   private counting = false;
+  /** Request body bytes read from the client, while `clientMaxBodySize` needs them. */
+  private bodyReceived = 0;
 
   constructor(
     core: ProxyCore,
@@ -78,11 +82,13 @@ export class Exchange extends Flow {
 
   /**
    * The only exit: settles the cache fill (stored only when complete), ends the lease of
-   * the attempt still open, answers or ends the client's response, and leaves the proxy.
+   * the attempt still open, stops a `limit_req` delay and gives back the `limit_conn`
+   * slots, answers or ends the client's response, and leaves the proxy.
    */
   finish(f: Finish): void {
     if (this.finished) return;
     this.finished = true;
+    this.settleLimits();
     const fill = this.fill;
     if (fill !== undefined) {
       if (f.kind === 'complete') fill.end();
@@ -119,6 +125,9 @@ export class Exchange extends Flow {
       case 'answer':
         this.observe(f.status, 'answered', Buffer.byteLength(f.body), undefined);
         break;
+      case 'limited':
+        this.observe(f.status, 'refused', 0, this.cacheStatus);
+        break;
       case 'cut':
         this.observe(res.statusCode, 'aborted', this.bodyBytes, this.cacheStatus);
         break;
@@ -146,7 +155,10 @@ export class Exchange extends Flow {
         this.watchTail();
         break;
       case 'text':
-        sendText(res, f.status, f.message ?? (STATUS_TEXT[f.status] as string), f.close);
+        sendText(res, f.status, f.message ?? statusText(f.status), f.close);
+        break;
+      case 'limited':
+        sendText(res, f.status, statusText(f.status));
         break;
       case 'answer':
         sendAnswer(res, f.status, f.body, f.location);
@@ -175,6 +187,10 @@ export class Exchange extends Flow {
 
   drop(): void {
     this.finish({ kind: 'drop' });
+  }
+
+  protected refuseByLimit(status: number): void {
+    this.finish({ kind: 'limited', status });
   }
 
   protected leave(): void {
@@ -259,6 +275,11 @@ export class Exchange extends Flow {
           else this.finish({ kind: 'text', status: 500, message: `${STATUS_TEXT[500]}: ${err.message}` });
           return false;
         }
+        const max = this.core.o.clientMaxBodySize;
+        if (max !== 0 && rebuilt.length > max) {
+          this.refuse(413);
+          return false;
+        }
         this.body = rebuilt;
         bodyLength = rebuilt.length;
       } else {
@@ -293,7 +314,20 @@ export class Exchange extends Flow {
     if (!this.counting) {
       this.counting = true;
       req.on('data', countSent);
+      // client_max_body_size for a body without a declared length (chunked): counted as
+      // it streams, in the same tick as undici's own listener.
+      if (this.core.o.clientMaxBodySize !== 0 && req.headers['content-length'] === undefined) {
+        req.on('data', (chunk: Buffer) => this.received(chunk.length));
+      }
     }
+  }
+
+  /** Request body bytes arrived: past `clientMaxBodySize`, 413 (or a cut, once answering). */
+  private received(bytes: number): void {
+    this.bodyReceived += bytes;
+    if (this.finished || this.bodyReceived <= this.core.o.clientMaxBodySize) return;
+    if (this.res?.headersSent) this.finish({ kind: 'cut', error: new Error('request body too large') });
+    else this.refuse(413);
   }
 
   head(attempt: Attempt, status: number, raw: ReadonlyArray<Buffer | string>, statusText: string): void {

@@ -18,7 +18,7 @@ import {
   staleConnection,
 } from './next.js';
 import type { ResponseRecord, UpstreamTry } from './observe.js';
-import type { ProxyRewriter } from './options.js';
+import type { ProxyLimitDecision, ProxyLimiter, ProxyRewriter } from './options.js';
 import { evaluate, refusal, targetOf, withChanges } from './request.js';
 
 /**
@@ -46,6 +46,12 @@ export abstract class Flow implements RequestInfo, AttemptSink {
   upstream: Upstream;
   /** The request-target to send: the client's, or the rewritten one. */
   url: string;
+  /** The location the rewrite rules chose, as written after `location`; the limits read it. */
+  location: string | undefined;
+  /** What the limits decided; released by `finish`, once. */
+  protected limitDecision: ProxyLimitDecision | undefined;
+  /** Holds a request `limit_req` delays. */
+  private holdTimer: NodeJS.Timeout | undefined;
   /** The attempt in flight, or the last one. */
   attempt: Attempt | undefined;
   /** The flow ended: `finish` ran. */
@@ -106,6 +112,8 @@ export abstract class Flow implements RequestInfo, AttemptSink {
       tries: record.tries,
       bytesSent,
       requestMs: performance.now() - record.at,
+      limitReq: this.limitDecision?.limitReq,
+      limitConn: this.limitDecision?.limitConn,
     });
   }
 
@@ -120,6 +128,17 @@ export abstract class Flow implements RequestInfo, AttemptSink {
 
   /** Closes the client connection without an answer (nginx's 444). */
   abstract drop(): void;
+
+  /** The limits refused the request: answers `status` with nginx's short text. */
+  protected abstract refuseByLimit(status: number): void;
+
+  /**
+   * A request is held by `limit_req`: a flow that cannot otherwise see its client leave
+   * watches now, and returns how to stop watching when the hold ends.
+   */
+  protected holding(): (() => void) | undefined {
+    return undefined;
+  }
 
   /** A user hook failed: 500, settling what the request opened. */
   protected abstract internalError(err: HookError): void;
@@ -169,7 +188,10 @@ export abstract class Flow implements RequestInfo, AttemptSink {
 
   /** The first stage: nginx refuses what it cannot read (400, 431, 501). */
   checkRequest(): boolean {
-    const status = refusal(this.req, this.url);
+    let status = refusal(this.req, this.url);
+    // nginx checks client_max_body_size against the declared length when it picks the
+    // location (find-config phase), before the rewrite and preaccess phases.
+    if (status === 0 && tooLarge(this.req, this.core.o.clientMaxBodySize)) status = 413;
     if (status === 0) return true;
     this.refuse(status);
     return false;
@@ -188,6 +210,7 @@ export abstract class Flow implements RequestInfo, AttemptSink {
     }
     if (result.action === 'pass') {
       this.url = result.uri;
+      this.location = result.location;
       if (result.target !== undefined) this.upstream = this.core.upstreamFor(result.target);
       return true;
     }
@@ -195,6 +218,71 @@ export abstract class Flow implements RequestInfo, AttemptSink {
     else if (result.action === 'redirect') this.answer(result.status, '', result.location);
     else this.answer(result.status, result.body ?? '', undefined);
     return false;
+  }
+
+  /**
+   * nginx's preaccess phase: `limit_req`, then `limit_conn`, for the location the rewrite
+   * rules chose. nginx runs it after the rewrite phase, so a location's `return` is
+   * never limited. Refused: answered with the decision's status; delayed: the pipeline
+   * goes on after `delayMs`, unless the client left meanwhile.
+   * @see https://nginx.org/en/docs/dev/development_guide.html#http_phases
+   */
+  checkLimits(limiter: ProxyLimiter): boolean | Promise<boolean> {
+    let address: string | undefined;
+    try {
+      address = this.core.clientAddress(this.req);
+    } catch (err) {
+      throw new HookError('trustProxy', err);
+    }
+    const req = this.req;
+    // The key reads the address the proxy trusts: with trustProxy, X-Forwarded-For's client.
+    const limited =
+      address === req.socket.remoteAddress
+        ? req
+        : { method: req.method, url: req.url, headers: req.headers, socket: { remoteAddress: address } };
+    const d = limiter.check(limited, this.location);
+    if (d instanceof Promise) return d.then((decided) => this.limited(decided));
+    return this.limited(d);
+  }
+
+  private limited(d: ProxyLimitDecision): boolean | Promise<boolean> {
+    if (this.finished) {
+      // The client left while an asynchronous store answered.
+      d.release();
+      return false;
+    }
+    this.limitDecision = d;
+    if (d.action === 'reject') {
+      this.refuseByLimit(d.status);
+      return false;
+    }
+    if (d.action !== 'delay' || !(d.delayMs > 0)) return true;
+    const unwatch = this.holding();
+    return new Promise<boolean>((resolve) => {
+      this.holdTimer = setTimeout(() => {
+        this.holdTimer = undefined;
+        unwatch?.();
+        resolve(true);
+      }, d.delayMs);
+    });
+  }
+
+  /**
+   * For `finish`, once: stops a `limit_req` delay and gives back the `limit_conn` slots.
+   * A delayed flow that ends here never resumes (its promise stays pending).
+   */
+  protected settleLimits(): void {
+    if (this.holdTimer !== undefined) {
+      clearTimeout(this.holdTimer);
+      this.holdTimer = undefined;
+    }
+    const d = this.limitDecision;
+    if (d === undefined) return;
+    try {
+      d.release();
+    } catch (err) {
+      this.core.report(new HookError('limits.release', err), this.req);
+    }
   }
 
   /**
@@ -391,6 +479,13 @@ export abstract class Flow implements RequestInfo, AttemptSink {
     this.tried.add(peer.id);
     this.choose();
   }
+}
+
+/** Whether the request declares a body longer than `max` bytes (0: no limit). */
+function tooLarge(req: IncomingMessage, max: number): boolean {
+  if (max === 0) return false;
+  const cl = req.headers['content-length'];
+  return cl !== undefined && Number(cl) > max;
 }
 
 /** One attempt as the observers see it (nginx's `$upstream_*` for one peer). */

@@ -7,6 +7,7 @@ import type { Flow, Step } from './flow.js';
 import {
   type NextFunction,
   type ProxyCache,
+  type ProxyLimiter,
   type ProxyOptions,
   type ProxyRewriter,
   resolveProxyOptions,
@@ -39,6 +40,8 @@ export type {
   ProxyCache,
   ProxyCachedResponse,
   ProxyCacheForward,
+  ProxyLimitDecision,
+  ProxyLimiter,
   ProxyOptions,
   ProxyRewriter,
 } from './options.js';
@@ -96,10 +99,13 @@ export interface ReverseProxy {
 export function createProxy(options: ProxyOptions): ReverseProxy {
   const o = resolveProxyOptions(options);
   const core = new ProxyCore(o);
-  // The pipeline, composed once: checks → rewrite → cache → select and forward. A stage
-  // that is not configured is not there at all.
+  // The pipeline, composed once: checks → rewrite → limits → cache → select and forward.
+  // A stage that is not configured is not there at all. The limits come after the rewrite
+  // rules as nginx's preaccess phase (limit_req, limit_conn) comes after its rewrite
+  // phase: a location's `return` is never limited (conformance `req-return-not-limited`).
   const common: Step<Flow>[] = [CHECK];
   if (o.rewrite !== undefined) common.push(rewriteStep(o.rewrite));
+  if (o.limits !== undefined) common.push(limitsStep(o.limits));
   const requestSteps: Step<Exchange>[] = [...common];
   if (o.cache !== undefined) requestSteps.push(cacheStep(o.cache));
   requestSteps.push(FORWARD);
@@ -128,6 +134,11 @@ const CHECK: Step<Flow> = { hook: 'request', run: (flow) => flow.checkRequest() 
 /** nginx's rewrite phase and `location` choice. */
 function rewriteStep(rewrite: ProxyRewriter): Step<Flow> {
   return { hook: 'rewrite.evaluate', run: (flow) => flow.rewrite(rewrite) };
+}
+
+/** nginx's preaccess phase: `limit_req` and `limit_conn`, for the location chosen. */
+function limitsStep(limits: ProxyLimiter): Step<Flow> {
+  return { hook: 'limits.check', run: (flow) => flow.checkLimits(limits) };
 }
 
 /** The cache: a hit answers, a miss goes on with the fill the cache follows. */

@@ -63,6 +63,16 @@ export interface ResponseRecord {
   readonly bytesSent: number;
   /** From the start of the request to its end, ms (`$request_time`, in ms). */
   readonly requestMs: number;
+  /**
+   * nginx `$limit_req_status` (`PASSED`, `DELAYED`, `REJECTED`, `DELAYED_DRY_RUN`,
+   * `REJECTED_DRY_RUN`), with `limits`; absent when no `limit_req` zone limited the request.
+   */
+  readonly limitReq?: string | undefined;
+  /**
+   * nginx `$limit_conn_status` (`PASSED`, `REJECTED`, `REJECTED_DRY_RUN`), with `limits`;
+   * absent when no `limit_conn` zone limited the request.
+   */
+  readonly limitConn?: string | undefined;
 }
 
 /**

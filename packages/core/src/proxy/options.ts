@@ -1,4 +1,4 @@
-import type { IncomingMessage } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import proxyaddr from 'proxy-addr';
 import { boolAt, intAt, isObject, knownKeys, objectAt } from '../config/validate.js';
 import { InvalidOptionError, type SwitchyardError } from '../errors.js';
@@ -168,6 +168,55 @@ export interface ProxyCache {
       }>;
 }
 
+/**
+ * What a limiter decided for one request (see `@switchyard/limit`'s `LimitDecision`).
+ * The proxy calls `release()` exactly once, when the exchange ends, whatever the ending.
+ */
+export interface ProxyLimitDecision {
+  /** `pass`: go on now; `delay`: go on after `delayMs`; `reject`: answer `status`. */
+  readonly action: 'pass' | 'delay' | 'reject';
+  /** The status a rejected request is answered with (nginx `limit_req_status` / `limit_conn_status`). */
+  readonly status: number;
+  /** With `delay`: how long to hold the request, ms. */
+  readonly delayMs: number;
+  /** nginx `$limit_req_status` (`PASSED`, `DELAYED`, `REJECTED`, `…_DRY_RUN`); `undefined`: not limited. */
+  readonly limitReq: string | undefined;
+  /** nginx `$limit_conn_status` (`PASSED`, `REJECTED`, `REJECTED_DRY_RUN`); `undefined`: not limited. */
+  readonly limitConn: string | undefined;
+  /** Gives back the `limit_conn` slots taken for the request; safe to call twice. */
+  release(): void;
+}
+
+/**
+ * What the proxy needs of a limiter; `createLimits()` from `@switchyard/limit` returns
+ * one. Declared here, structurally, so core does not depend on the limit package.
+ *
+ * Call sequence: for each request and upgrade, after the rewrite rules chose a location
+ * and before the cache, `check(req, location)` once; then, whatever the decision,
+ * `release()` once when the exchange ends (answered, refused, cut, or the client gone).
+ */
+export interface ProxyLimiter {
+  /**
+   * Decides for one request; answers now or with a promise that never rejects (a
+   * rejection is reported as a `HookError` and answered 500). `req.socket.remoteAddress`
+   * is the client address the proxy trusts: with `trustProxy`, the client named in
+   * `X-Forwarded-For`. `location` is the location the rewrite rules chose, if any.
+   */
+  check(
+    req: {
+      /** The request method. */
+      readonly method?: string;
+      /** The client's request-target, as received. */
+      readonly url?: string;
+      /** The request headers, names in lower case. */
+      readonly headers: IncomingHttpHeaders;
+      /** `remoteAddress`: the client address (`$binary_remote_addr`, after `trustProxy`). */
+      readonly socket?: { readonly remoteAddress?: string | undefined };
+    },
+    location?: string,
+  ): ProxyLimitDecision | Promise<ProxyLimitDecision>;
+}
+
 /** Options of {@link createProxy}; `onResponse` and `logger` are described on {@link ObserveOptions}. */
 export interface ProxyOptions extends ObserveOptions {
   /**
@@ -187,6 +236,26 @@ export interface ProxyOptions extends ObserveOptions {
    * through the same rules: a return or redirect is answered and the connection closed.
    */
   rewrite?: ProxyRewriter;
+  /**
+   * Request-rate and connection limits (`createLimits()` from `@switchyard/limit`): nginx's
+   * `limit_req` and `limit_conn`. Checked after the rewrite rules, with the location they
+   * chose, and before the cache, as nginx runs its preaccess phase after the rewrite
+   * phase: a `return` or redirect is never limited. A refused request gets the
+   * decision's status with nginx's short text; a delayed one goes on after `delayMs`.
+   * Upgrades go through the same check.
+   * @see https://nginx.org/en/docs/http/ngx_http_limit_req_module.html
+   */
+  limits?: ProxyLimiter;
+  /**
+   * nginx `client_max_body_size`, in bytes: a request whose `Content-Length` says more is
+   * answered 413 before anything else; a chunked body is counted as it streams, and
+   * answered 413 when it passes the size (or cut, if the response already began).
+   * 0 = no limit. nginx's default is 1 MiB; the proxy streams bodies without buffering
+   * them, so it sets no limit unless asked, and uploads keep working as before.
+   * @default 0
+   * @see https://nginx.org/en/docs/http/ngx_http_core_module.html#client_max_body_size
+   */
+  clientMaxBodySize?: number;
   /**
    * Groups that `proxy_pass http://<name>` can name, by name. A `proxy_pass` to an address
    * (`http://127.0.0.1:9211`) that names no group gets a group of that one server.
@@ -263,6 +332,9 @@ export interface ResolvedProxyOptions {
   upstream: Upstream;
   cache: ProxyCache | undefined;
   rewrite: ProxyRewriter | undefined;
+  limits: ProxyLimiter | undefined;
+  /** `client_max_body_size` in bytes; 0: no limit. */
+  clientMaxBodySize: number;
   /** Named groups for `proxy_pass`, by name. */
   upstreams: Map<string, Upstream>;
   /** `upstream` was built from options: the proxy owns it. */
@@ -295,6 +367,8 @@ const KEYS = [
   'upstream',
   'cache',
   'rewrite',
+  'limits',
+  'clientMaxBodySize',
   'upstreams',
   'connectTimeoutMs',
   'headersTimeoutMs',
@@ -382,6 +456,13 @@ export function resolveProxyOptions(options: ProxyOptions): ResolvedProxyOptions
     }
     rewrite = o.rewrite as unknown as ProxyRewriter;
   }
+  if (o.limits !== undefined && (!isObject(o.limits) || typeof o.limits.check !== 'function')) {
+    throw new InvalidOptionError(
+      'limits',
+      'a limiter with check() (createLimits from @switchyard/limit)',
+      o.limits,
+    );
+  }
   const upstreams = new Map<string, Upstream>();
   const ownedGroups = new Set<string>();
   if (o.upstreams !== undefined) {
@@ -401,6 +482,8 @@ export function resolveProxyOptions(options: ProxyOptions): ResolvedProxyOptions
     upstream,
     cache: o.cache as ProxyCache | undefined,
     rewrite,
+    limits: o.limits as ProxyLimiter | undefined,
+    clientMaxBodySize: intAt('clientMaxBodySize', o.clientMaxBodySize, 0, 0),
     upstreams,
     ownsUpstream,
     ownedGroups,

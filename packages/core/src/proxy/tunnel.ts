@@ -14,6 +14,8 @@ type TunnelEnd =
   | { readonly kind: 'text'; readonly status: number }
   /** A rewrite rule's return or redirect. */
   | { readonly kind: 'answer'; readonly status: number; readonly body: string; readonly location?: string }
+  /** Refused by the limits, with their status. */
+  | { readonly kind: 'limited'; readonly status: number }
   /** The peer's answer to a declined upgrade went to the client whole. */
   | { readonly kind: 'relayed' }
   /** The connection closes: a tunnel that ended, a client gone, a 444. */
@@ -62,12 +64,13 @@ export class Tunnel extends Flow {
 
   /**
    * The only exit: ends the lease still open (a tunnel that opened, or an answer relayed
-   * whole, count as the peer's success), answers or closes the client socket, and leaves
-   * the proxy.
+   * whole, count as the peer's success), stops a `limit_req` delay and gives back the
+   * `limit_conn` slots, answers or closes the client socket, and leaves the proxy.
    */
   private finish(f: TunnelEnd): void {
     if (this.finished) return;
     this.finished = true;
+    this.settleLimits();
     const clientGone = this.socket.destroyed;
     const attempt = this.attempt;
     if (attempt !== undefined) {
@@ -76,7 +79,7 @@ export class Tunnel extends Flow {
       else attempt.release(success ? 'none' : 'abandoned', success ? attempt.answered : attempt.status);
     }
     const socket = this.socket;
-    if (f.kind === 'text') rawText(socket, f.status);
+    if (f.kind === 'text' || f.kind === 'limited') rawText(socket, f.status);
     else if (f.kind === 'answer') rawAnswer(socket, f.status, f.body, f.location);
     else if (f.kind === 'relayed') socket.end();
     else socket.destroy();
@@ -90,6 +93,7 @@ export class Tunnel extends Flow {
   /** Tells the observers what the client got. */
   private observeEnd(f: TunnelEnd, clientGone: boolean): void {
     if (f.kind === 'text') this.observe(f.status, f.status >= 500 ? 'error' : 'refused', 0, undefined);
+    else if (f.kind === 'limited') this.observe(f.status, 'refused', 0, undefined);
     else if (f.kind === 'answer') this.observe(f.status, 'answered', Buffer.byteLength(f.body), undefined);
     else if (f.kind === 'relayed') this.observe(this.attempt?.answered ?? 0, 'proxied', 0, undefined);
     else if (this.upstreamSocket !== undefined) this.observe(101, 'proxied', 0, undefined);
@@ -111,6 +115,25 @@ export class Tunnel extends Flow {
 
   drop(): void {
     this.finish(CLOSE);
+  }
+
+  protected refuseByLimit(status: number): void {
+    this.finish({ kind: 'limited', status });
+  }
+
+  /**
+   * A delayed upgrade: a client that closes its socket meanwhile ends the flow now. Its
+   * end of the stream counts too (nginx's `ngx_http_test_reading` takes EOF for a client
+   * gone), but only while held: an open tunnel relays a half-close.
+   */
+  protected override holding(): () => void {
+    const socket = this.socket;
+    socket.once('end', this.cut);
+    socket.once('close', this.cut);
+    return () => {
+      socket.off('end', this.cut);
+      socket.off('close', this.cut);
+    };
   }
 
   protected leave(): void {

@@ -1,6 +1,6 @@
 /**
- * What the admin API and the metrics both read: client traffic counts, cache zone and
- * upstream group shapes, and the per-upstream tracking records. `admin/` and `metrics/`
+ * What the admin API and the metrics both read: client traffic counts, cache zone, limit
+ * zone and upstream group shapes, and the per-upstream tracking records. `admin/` and `metrics/`
  * import from here, never from each other.
  */
 export { countTraffic, type TrafficCounter } from './traffic.js';
@@ -11,6 +11,9 @@ export type {
   CacheZone,
   CacheZoneStats,
   ConnectionCounts,
+  LimitConnCounts,
+  LimitReqCounts,
+  LimitZones,
   RequestCounts,
   TrafficStats,
   UpstreamList,

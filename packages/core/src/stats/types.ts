@@ -142,3 +142,65 @@ export interface AdminMetrics {
   /** The metrics in the Prometheus text format, read now. */
   metrics(): Promise<string>;
 }
+
+/**
+ * The counters of one `limit_req` zone, as NGINX Plus `/http/limit_reqs/{zone}` shows them.
+ * The same shape as `LimitReqCounts` of `@switchyard/limit`, declared here so that core
+ * does not depend on it.
+ *
+ * @see https://nginx.org/en/docs/http/ngx_http_api_module.html#def_nginx_http_limit_req_zone
+ */
+export interface LimitReqCounts {
+  /** Requests neither limited nor accounted as limited. */
+  passed: number;
+  /** Requests delayed. */
+  delayed: number;
+  /** Requests rejected. */
+  rejected: number;
+  /** Requests accounted as delayed in dry run mode (`limit_req_dry_run`). */
+  delayed_dry_run: number;
+  /** Requests accounted as rejected in dry run mode. */
+  rejected_dry_run: number;
+}
+
+/**
+ * The counters of one `limit_conn` zone, as NGINX Plus `/http/limit_conns/{zone}` shows them;
+ * the shape of `LimitConnCounts` of `@switchyard/limit`.
+ *
+ * @see https://nginx.org/en/docs/http/ngx_http_api_module.html#def_nginx_http_limit_conn_zone
+ */
+export interface LimitConnCounts {
+  /** Requests neither limited nor accounted as limited. */
+  passed: number;
+  /** Requests rejected. */
+  rejected: number;
+  /** Requests accounted as rejected in dry run mode (`limit_conn_dry_run`). */
+  rejected_dry_run: number;
+}
+
+/**
+ * What the admin API and the metrics read from request-rate and connection limits: the
+ * counters of their zones, by zone name, read on each request or scrape. A `Limiter` from
+ * `createLimits()` of `@switchyard/limit` fits; so does any object of this shape, since
+ * core does not depend on that package.
+ *
+ * @example
+ * ```ts
+ * import { createLimits } from '@switchyard/limit';
+ *
+ * const limits = createLimits({ … });
+ * createAdminApi({ upstreams: proxy, limits }); // /api/9/http/limit_reqs, /limit_conns
+ * createMetrics({ upstreams: proxy, limits }); // nginxplus_limit_request_*, …_connection_*
+ * ```
+ * @see https://nginx.org/en/docs/http/ngx_http_api_module.html#http_limit_reqs_
+ */
+export interface LimitZones {
+  /** The counters of every `limit_req` zone now, by zone name. */
+  limitReqs(): Readonly<Record<string, LimitReqCounts>>;
+  /** The counters of every `limit_conn` zone now, by zone name. */
+  limitConns(): Readonly<Record<string, LimitConnCounts>>;
+  /** Zeroes one `limit_req` zone's counters (NGINX Plus `DELETE /http/limit_reqs/{zone}`); without it that `DELETE` is refused. */
+  resetLimitReq?(zone?: string): void;
+  /** Zeroes one `limit_conn` zone's counters (`DELETE /http/limit_conns/{zone}`); without it that `DELETE` is refused. */
+  resetLimitConn?(zone?: string): void;
+}

@@ -72,6 +72,15 @@ export const DASHBOARD_HTML = `<!doctype html>
       <tbody id="cache-rows"></tbody>
     </table></div>
   </section>
+  <section class="limits" id="limits" hidden>
+    <h2>Limits</h2>
+    <div class="scroll"><table>
+      <thead>
+        <tr><th class="l">Zone</th><th class="l">Directive</th><th class="sep">Passed</th><th>Delayed</th><th>Rejected</th><th>Rejected/s</th></tr>
+      </thead>
+      <tbody id="limit-rows"></tbody>
+    </table></div>
+  </section>
 </main>
 <footer>Updated every second from the <a id="api-link" href="#">NGINX Plus-shaped API</a><span id="metrics-part" hidden> · <a id="metrics-link" href="#">Prometheus metrics</a></span></footer>
 <script>${DASHBOARD_SCRIPT}</script>

@@ -527,6 +527,29 @@ export const DASHBOARD_SCRIPT = String.raw`
     set($('cache-counts'), num(allHits) + ' of ' + num(all) + ' responses from cache');
   }
 
+  // ---- limits --------------------------------------------------------------------------
+
+  /** One row per zone: limit_req zones first, then limit_conn (which never delays). */
+  function renderLimits(reqs, conns, now) {
+    const rows = [];
+    const add = (directive, name, z) => {
+      const tr = el('tr');
+      tr.dataset.limit = directive;
+      tr.dataset.zone = name;
+      tr.appendChild(el('td', 'l name', name));
+      tr.appendChild(el('td', 'l', directive));
+      tr.appendChild(el('td', 'sep', num(z.passed)));
+      tr.appendChild(el('td', '', directive === 'limit_req' ? num(z.delayed) : '–'));
+      tr.appendChild(el('td', z.rejected > 0 ? 'warn' : '', num(z.rejected)));
+      tr.appendChild(el('td', '', rate(perSecond(directive + '\u0000' + name, z.rejected, now))));
+      rows.push(tr);
+    };
+    for (const name of Object.keys(reqs)) add('limit_req', name, reqs[name] || {});
+    for (const name of Object.keys(conns)) add('limit_conn', name, conns[name] || {});
+    $('limits').hidden = rows.length === 0;
+    $('limit-rows').replaceChildren(...rows);
+  }
+
   // ---- the whole page ------------------------------------------------------------------
 
   const history = [];
@@ -613,16 +636,20 @@ export const DASHBOARD_SCRIPT = String.raw`
         getJson('http/requests'),
         getJson('http/upstreams'),
         getJson('http/caches'),
+        getJson('http/limit_reqs'),
+        getJson('http/limit_conns'),
       ]);
       // The first read that failed in this order, not the first to fail in time: the
       // message stays the same from one poll to the next.
       const failed = results.find((r) => r.status === 'rejected');
       if (failed) throw failed.reason;
-      const [nginx, connections, requests, upstreams, caches] = results.map((r) => r.value);
+      const [nginx, connections, requests, upstreams, caches, limitReqs, limitConns] =
+        results.map((r) => r.value);
       const now = performance.now();
       renderTop(nginx, connections, requests, now);
       renderGroups(upstreams, now);
       renderCaches(caches);
+      renderLimits(limitReqs, limitConns, now);
       live(true, 'live · ' + new Date().toLocaleTimeString('en-GB'));
       $('main').classList.remove('stale');
       if (unreachable) {

@@ -44,10 +44,10 @@ main { padding: 16px 20px 8px; }
 .kv { color: var(--muted); font-size: 12px; font-variant-numeric: tabular-nums; }
 .kv b { color: var(--ink); font-weight: 600; }
 canvas.spark { position: absolute; right: 12px; top: 12px; width: 110px; height: 34px; }
-.group, .caches { background: var(--card); border: 1px solid var(--line); border-radius: 6px; margin-bottom: 16px; }
+.group, .caches, .limits { background: var(--card); border: 1px solid var(--line); border-radius: 6px; margin-bottom: 16px; }
 .group-head { display: flex; align-items: baseline; flex-wrap: wrap; gap: 6px 16px; padding: 10px 14px; border-bottom: 1px solid var(--line); }
-.group-head h2, .caches h2 { margin: 0; font-size: 15px; }
-.caches h2 { padding: 10px 14px; border-bottom: 1px solid var(--line); }
+.group-head h2, .caches h2, .limits h2 { margin: 0; font-size: 15px; }
+.caches h2, .limits h2 { padding: 10px 14px; border-bottom: 1px solid var(--line); }
 .scroll { overflow-x: auto; }
 table { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; }
 th, td { padding: 5px 4px; text-align: right; white-space: nowrap; border-bottom: 1px solid var(--line); }
