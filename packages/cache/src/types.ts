@@ -92,6 +92,13 @@ export interface CacheRequest {
    * request header
    */
   readonly proxyHost?: string;
+  /**
+   * The `Host` the proxy sends upstream when it is the client's own (the proxy's
+   * `host: 'preserve'`): the upstream may answer by it, so the default key ends with it
+   * (after a space), and one client's `Host` cannot fill another's page. Absent when the
+   * proxy sends a Host of its own, as nginx does (`$proxy_host`).
+   */
+  readonly upstreamHost?: string;
 }
 
 /** A response the cache answers with, instead of (or before) the upstream's. */

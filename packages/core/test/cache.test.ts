@@ -217,6 +217,41 @@ describe('the proxy with a cache', () => {
     expect([bad.status, JSON.parse(bad.body).error.code]).toEqual([400, 'CacheBadPurge']);
   });
 
+  it("keys a page by the Host it forwards: one client's Host cannot poison another's page", async () => {
+    const b = await startBackend((req, res) => {
+      res.setHeader('cache-control', 'max-age=60');
+      res.end(`page for ${req.headers.host}`);
+    });
+    closers.push(() => b.close());
+    const preserve = createProxy({
+      upstream: { name: 'app', servers: [b.url] },
+      cache: createCache({ store: memoryStore() }),
+    });
+    const peer = createProxy({
+      upstream: { name: 'app', servers: [b.url] },
+      host: 'peer',
+      cache: createCache({ store: memoryStore() }),
+    });
+    const [p, q] = [await frontFor(preserve), await frontFor(peer)];
+    closers.push(
+      () => p.close(),
+      () => preserve.close(),
+      () => q.close(),
+      () => peer.close(),
+    );
+    const get = async (url: string, host: string) => {
+      const r = await send(url, { path: '/home', headers: { host } });
+      return [r.body, r.headers['x-cache-status']];
+    };
+    expect(await get(p.url, 'evil.example')).toEqual(['page for evil.example', 'MISS']);
+    expect(await get(p.url, 'shop.example')).toEqual(['page for shop.example', 'MISS']);
+    expect(await get(p.url, 'shop.example')).toEqual(['page for shop.example', 'HIT']);
+    // With the peer's own Host sent (nginx's default), the client's Host changes nothing.
+    const own = new URL(b.url).host;
+    expect(await get(q.url, 'evil.example')).toEqual([`page for ${own}`, 'MISS']);
+    expect(await get(q.url, 'shop.example')).toEqual([`page for ${own}`, 'HIT']);
+  });
+
   it('rejects a cache without lookup()', () => {
     expect(() =>
       createProxy({ upstream: { name: 'x', servers: ['http://127.0.0.1:9'] }, cache: {} as never }),

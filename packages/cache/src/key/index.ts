@@ -73,7 +73,9 @@ const VARIABLE = /\$(?:\{(\w+)\}|(\w+))/g;
  * Compiles a cache key once: a template such as `$scheme$proxy_host$request_uri` (nginx
  * `proxy_cache_key`; variables `$scheme $host $proxy_host $request_uri $uri $args
  * $query_string $is_args $request_method $http_NAME $cookie_NAME $arg_NAME`, also as
- * `${name}`), or a function of the request. An unknown variable throws now.
+ * `${name}`), or a function of the request. An unknown variable throws now. Without an
+ * option, the default key (`$scheme$proxy_host$request_uri`), followed by a space and
+ * the request's `upstreamHost` when the proxy forwards the client's `Host`.
  * @example
  * ```ts
  * const key = compileKey('$host$uri$is_args$args');
@@ -81,8 +83,19 @@ const VARIABLE = /\$(?:\{(\w+)\}|(\w+))/g;
  * ```
  * @see https://nginx.org/en/docs/http/ngx_http_proxy_module.html#proxy_cache_key
  */
-export function compileKey(option: KeyOption = DEFAULT_KEY, path = 'key'): (req: CacheRequest) => string {
+export function compileKey(option?: KeyOption, path = 'key'): (req: CacheRequest) => string {
+  if (option === undefined) {
+    const key = compileTemplate(DEFAULT_KEY, path);
+    // A request-target holds no space, so `<key> <Host>` is unambiguous and a purge by
+    // prefix (`httpapp/news/*`) still finds every Host's entry.
+    return (req) => (req.upstreamHost === undefined ? key(req) : `${key(req)} ${req.upstreamHost}`);
+  }
   if (typeof option === 'function') return option;
+  return compileTemplate(option, path);
+}
+
+/** A key template, or a value given where one was expected (refused, naming `path`). */
+function compileTemplate(option: unknown, path: string): (req: CacheRequest) => string {
   if (typeof option !== 'string' || option === '') {
     throw new InvalidOptionError(
       path,

@@ -15,6 +15,12 @@ describe('compileKey', () => {
     );
   });
 
+  it('ends the default key with the Host a proxy forwards as the client sent it, and only that one', () => {
+    const forwarded = { ...req, proxyHost: 'backend', upstreamHost: 'evil.example' };
+    expect(compileKey()(forwarded)).toBe('httpbackend/a/b?x=1&y=two evil.example');
+    expect(compileKey('$scheme$proxy_host$request_uri')(forwarded)).toBe('httpbackend/a/b?x=1&y=two');
+  });
+
   it('reads every supported variable', () => {
     const key = compileKey(
       // biome-ignore lint/suspicious/noTemplateCurlyInString: an nginx template, not a JS one

@@ -226,6 +226,8 @@ export class Exchange extends Flow {
       headers: this.req.headers,
       scheme: schemeOf(this.req),
       proxyHost: this.upstream.name,
+      // The upstream may answer by the Host it gets: a preserved one is part of the key.
+      upstreamHost: this.core.o.hostFromPeer ? undefined : (this.req.headers.host ?? ''),
     });
     if (l instanceof Promise) return l.then((r) => this.cached(r.response, r.forward));
     return this.cached(l.response, l.forward);

@@ -153,6 +153,8 @@ export interface ProxyCache {
     readonly scheme?: string;
     /** The name of the upstream group the request goes to (`$proxy_host`). */
     readonly proxyHost?: string;
+    /** The client's `Host`, when the proxy sends it upstream as it came (`host: 'preserve'`). */
+    readonly upstreamHost?: string;
   }):
     | {
         /** A response to send right away; `undefined`: go upstream. */
