@@ -3,13 +3,15 @@
 //
 // The INPUTS of every case (upstream blocks, server configs, request lines, client addresses,
 // backend answers) are read from the committed JSON files; the OUTPUTS (which backend answered,
-// statuses, Location, what the backend received, X-Cache-Status, ...) are recorded afresh from
-// nginx. Each file kind gets its own fresh nginx (master + one worker, not a daemon) with a
-// generated nginx.conf in a new temp directory, listening only on 127.0.0.1, in front of small
-// backends this script runs itself on 127.0.0.1. At the end (or on failure, timeout or signal)
-// it stops exactly the nginx processes and backends it started and removes its temp directories.
+// statuses, Location, what the backend received, X-Cache-Status, limit_req / limit_conn
+// outcomes, ...) are recorded afresh from nginx. Each file kind gets its own fresh nginx
+// (master + one worker, not a daemon) with a generated nginx.conf in a new temp directory,
+// listening only on 127.0.0.1, in front of small backends this script runs itself on
+// 127.0.0.1 (clients bind to other 127.0.0.x source addresses where a case says so). At the
+// end (or on failure, timeout or signal) it stops exactly the nginx processes and backends it
+// started and removes its temp directories.
 //
-//   node conformance/record.mjs [--only rr,hash,iphash,rewrite,cache] [--out DIR] [--check]
+//   node conformance/record.mjs [--only rr,hash,iphash,rewrite,cache,limits] [--out DIR] [--check]
 //
 // --out DIR  where to write the files (default: this directory, overwriting the recordings).
 // --check    record into memory, compare case by case with the committed files, print every
@@ -40,16 +42,14 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
-const KINDS = ['rr', 'hash', 'iphash', 'rewrite', 'cache'];
-const NOT_YET = {
-  limits:
-    'limits.json (rate limits) is not yet recorded here: a later issue adds its recorder; the committed file stays as recorded.',
-};
+const KINDS = ['rr', 'hash', 'iphash', 'rewrite', 'cache', 'limits'];
 
 /** Ports of the echo backends the recorded upstreams and configs name (`127.0.0.1:9211` ...). */
 const ECHO_PORTS = [9211, 9212, 9213, 9214, 9215];
 /** Port of the cache backend (cache.json's suites proxy to it). */
 const CACHE_BACKEND_PORT = 9290;
+/** Port of the limits backend (limits.json's servers proxy to it). */
+const LIMITS_BACKEND_PORT = 9751;
 /** Listen ports of the per-case servers of rr / hash / iphash (not recorded in those files). */
 const FRONT_PORT_BASE = { rr: 9240, hash: 9250, iphash: 9260 };
 
@@ -57,6 +57,8 @@ const REQUEST_TIMEOUT_MS = 10_000;
 const NGINX_START_TIMEOUT_MS = 10_000;
 const NGINX_STOP_TIMEOUT_MS = 5_000;
 const RUN_TIMEOUT_MS = 300_000;
+/** How long to wait after a limits case for nginx to write its last access_log lines. */
+const LOG_SETTLE_TIMEOUT_MS = 3000;
 /** Pause between the three requests of a cache case, as in the recording. */
 const CACHE_GAP_MS = 150;
 
@@ -90,6 +92,20 @@ const NOTES = {
     'upstreamCalls / upstreamMethods = how often / with which method the backend actually saw this URI during the case.',
     'every case uses a distinct URI (case=<port>-<id>) so cases never share cache entries.',
     'headerOrderSensitive: the case mixes Expires / Cache-Control / X-Accel-Expires; nginx 1.22 processes them in header order (a later header cannot re-enable caching disabled by an earlier one, X-Accel-Expires only wins if it comes first). nginx 1.23.0 changed this to be order-independent, so these cases are 1.22-specific.',
+  ],
+  limits: [
+    'one nginx 1.22.1 (master + 1 worker, fresh start for the whole run of conformance/record.mjs); each case has its own server (listen), its own zones, and runs alone (cases are sequential); the backend (run by record.mjs, 127.0.0.1:9751) is reset before each case.',
+    'http = http-level lines (limit_req_zone / limit_conn_zone / map); server = the text inside `server { listen <listen>; error_log <rundir>/logs/<case>.error.log info; access_log <rundir>/logs/<case>.access.log limits; root <rundir>/html (empty dir); ... }`. Every location adds: add_header X-Limit-Req $limit_req_status always; add_header X-Limit-Conn $limit_conn_status always; (always: so refused 503/429 answers carry them too; an empty variable = no header). proxy_pass http://127.0.0.1:9751 unless the location answers by return / try_files.',
+    "client: requests without conn use a new TCP connection each (raw HTTP/1.1 over node:net), Connection: close, Host: example.com (then the request's own headers), from 127.0.0.1 unless `from` says otherwise (client source address: 127.0.0.2 / .3 / .4 are distinct $binary_remote_addr keys). Requests with conn use a raw persistent HTTP/1.1 socket of that name (keep-alive; requests issued while earlier ones are outstanding are pipelined); socket = the n-th TCP connection opened under that name.",
+    'steps: {req} = send and wait for the full response; {sleep: ms}; {waitUntil: ms} = pause until ms after the case started; {concurrent: [{at, req}]} = start each request at ms after the step began, wait for all; {background: [{at, req}]} likewise without waiting; {join: true} = wait for every background request started so far (the case also waits for them at its end). Concurrent groups are staggered (12-20 ms apart, see `at`) so nginx sees them in a fixed order. Response ids r0, r1, ... follow the order the requests appear in steps.',
+    "responses[]: status (0 = no response, see error: the client's message); xLimitReq = $limit_req_status, xLimitConn = $limit_conn_status (null = header absent, i.e. empty: the module did not evaluate a non-empty key for this request); backend = answered by the backend (x-backend present) vs generated by nginx (then body = nginx's page); slots = round(ms / slotMs) where ms = answer time - send time: 0 = answered at once, N = held ~N x slotMs (limit_req delay, or backend ?delay for limit_conn cases). slotMs is per case: 1000 / rate of the delaying zone, or the backend hold time.",
+    'TIMING FIELDS (vary from run to run; compare everything else exactly): responses[].timing {sentAt, answeredAt: ms since the case started; ms: answered - sent}, errorLog[].excess, accessLog[].rt, and `generated`. slots is deterministic: every case keeps the true delay >= ~0.2 x slotMs away from a rounding boundary.',
+    'backendRequests: how many requests the backend received during the case and "METHOD request-target" in arrival order (refused requests never reach it; delayed ones arrive when released).',
+    "errorLog: the case server's error_log lines about limiting (limiting requests / delaying request / limiting connections / client prematurely closed connection), in order, as {level, msg (excess value replaced by <x>), excess (timing-dependent number), client, request}. accessLog: every access_log line of the case server, format '$remote_addr \"$request\" $status lr=$limit_req_status lc=$limit_conn_status' (line) + rt=$request_time (timing), attributed to its response (id; same address, request line and status, 499 = client gave up) and listed in response-id order (nginx writes them in completion order, which varies for near-simultaneous requests).",
+    'limit_req algorithm observed (and consistent with ngx_http_limit_req_module.c): per key the zone stores excess (in 1/1000 requests) and last (ms). A request computes excess = max(0, stored - rate*(now - last) + 1000) (the first request of a new key: 0). excess > burst*1000 -> refused, nothing stored. Otherwise stored (also with nodelay / dry run); delay = (excess - delay_param*1000) / rate seconds when positive (nodelay: never), else passed at once. X-Limit-Req: PASSED when not delayed, DELAYED when held.',
+    'backend behaviours (record.mjs, 127.0.0.1:9751, Connection: close): answers 200 at once, or after ?delay=MS; every answer carries x-backend / x-seq headers and a JSON body.',
+    'rates: 2r/s (slot 500 ms), 1r/s (slot 1000 ms), 30r/m (slot 2000 ms). The drain between two requests of a staggered group (12-20 ms) is 0.01-0.04 requests, far from any burst boundary; paced sends and the probes of the recovery cases are placed >= ~200 ms away from the instants where the outcome would change (a probe that is late drains more, so the margins are on that side too).',
+    'limit_conn cases hold requests in progress with the backend ?delay=MS; the competing requests start >= 100 ms after / before the held ones so the outcome does not depend on scheduling.',
   ],
 };
 
@@ -232,6 +248,7 @@ function portsNamedIn(text) {
  * @property {number} status
  * @property {[string, string][]} headers in order, before the framing headers
  * @property {string} body
+ * @property {number} [delayMs] answer only this long after the request arrived
  */
 
 /**
@@ -271,7 +288,13 @@ function startBackend(port, log, respond) {
       const head = [`HTTP/1.1 ${answer.status} ${STATUS_CODES[answer.status] ?? 'Unknown'}`];
       for (const [name, value] of answer.headers) head.push(`${name}: ${value}`);
       head.push(`Content-Length: ${Buffer.byteLength(answer.body)}`, 'Connection: close');
-      socket.end(`${head.join('\r\n')}\r\n\r\n${answer.body}`);
+      const send = () => {
+        if (!socket.destroyed) socket.end(`${head.join('\r\n')}\r\n\r\n${answer.body}`);
+      };
+      if (answer.delayMs) {
+        const timer = setTimeout(send, answer.delayMs);
+        socket.on('close', () => clearTimeout(timer));
+      } else send();
     });
   });
   server.on('close', () => running.servers.delete(server));
@@ -368,11 +391,12 @@ function rawRequest({ port, method, target, headers, localAddress }) {
 }
 
 /**
- * The complete response in `buf`, or null while more bytes are needed.
- * @returns {Response | null}
+ * The complete first response in `buf` (and `used`, how many bytes of `buf` it took), or null
+ * while more bytes are needed.
+ * @returns {(Response & { used: number }) | null}
  */
 function parseResponse(buf, method, closed) {
-  if (buf.length === 0) return closed ? { status: 0, headers: [], body: Buffer.alloc(0) } : null;
+  if (buf.length === 0) return closed ? { status: 0, headers: [], body: Buffer.alloc(0), used: 0 } : null;
   const end = buf.indexOf('\r\n\r\n');
   if (end < 0) return null;
   const lines = buf.subarray(0, end).toString('latin1').split('\r\n');
@@ -381,18 +405,21 @@ function parseResponse(buf, method, closed) {
   const status = Number(m[1]);
   const headers = parseHeaderLines(lines.slice(1));
   const rest = buf.subarray(end + 4);
-  const res = (body) => ({ status, headers, body });
-  if (method === 'HEAD' || status === 204 || status === 304 || status < 200) return res(Buffer.alloc(0));
+  const res = (body, used) => ({ status, headers, body, used: end + 4 + used });
+  if (method === 'HEAD' || status === 204 || status === 304 || status < 200) return res(Buffer.alloc(0), 0);
   const length = headerOf(headers, 'content-length');
-  if (length !== null) return rest.length >= Number(length) ? res(rest.subarray(0, Number(length))) : null;
-  if (/chunked/i.test(headerOf(headers, 'transfer-encoding') ?? '')) {
-    const body = dechunk(rest);
-    return body === null ? null : res(body);
+  if (length !== null) {
+    const n = Number(length);
+    return rest.length >= n ? res(rest.subarray(0, n), n) : null;
   }
-  return closed ? res(rest) : null;
+  if (/chunked/i.test(headerOf(headers, 'transfer-encoding') ?? '')) {
+    const chunked = dechunk(rest);
+    return chunked === null ? null : res(chunked.body, chunked.used);
+  }
+  return closed ? res(rest, rest.length) : null;
 }
 
-/** Decodes a chunked body, or null while incomplete. */
+/** Decodes a chunked body (and how many bytes it took), or null while incomplete. */
 function dechunk(buf) {
   const parts = [];
   let at = 0;
@@ -400,7 +427,11 @@ function dechunk(buf) {
     const eol = buf.indexOf('\r\n', at);
     if (eol < 0) return null;
     const size = Number.parseInt(buf.subarray(at, eol).toString('latin1'), 16);
-    if (size === 0) return Buffer.concat(parts);
+    if (size === 0) {
+      // No trailers are expected: the last chunk ends with an empty line.
+      if (buf.length < eol + 4) return null;
+      return { body: Buffer.concat(parts), used: eol + 4 };
+    }
     if (buf.length < eol + 2 + size + 2) return null;
     parts.push(buf.subarray(eol + 2, eol + 2 + size));
     at = eol + 2 + size + 2;
@@ -512,7 +543,8 @@ function indent(text, n) {
  * @param {number[]} rig.listen ports nginx listens on
  * @param {string} rig.backendText text naming the backend ports (upstreams, proxy_pass lines)
  * @param {(req: SeenRequest) => Answer} [rig.cacheAnswer] how the cache backend answers
- * @param {(ctx: { log: SeenRequest[] }) => Promise<T>} fn
+ * @param {(req: SeenRequest) => Answer} [rig.limitsAnswer] how the limits backend answers
+ * @param {(ctx: { log: SeenRequest[], dir: string }) => Promise<T>} fn
  * @returns {Promise<T>}
  * @template T
  */
@@ -520,11 +552,15 @@ async function withNginx(rig, fn) {
   const named = [...new Set(portsNamedIn(rig.backendText))].sort((a, b) => a - b);
   const echo = named.filter((p) => ECHO_PORTS.includes(p));
   const cache = named.filter((p) => p === CACHE_BACKEND_PORT);
-  const dead = named.filter((p) => !ECHO_PORTS.includes(p) && p !== CACHE_BACKEND_PORT);
+  const limits = named.filter((p) => p === LIMITS_BACKEND_PORT);
+  const dead = named.filter(
+    (p) => !ECHO_PORTS.includes(p) && p !== CACHE_BACKEND_PORT && p !== LIMITS_BACKEND_PORT,
+  );
   await requireFreePorts([
     ...rig.listen.map((port) => ({ port, why: `nginx listen for ${rig.kind}` })),
     ...echo.map((port) => ({ port, why: 'echo backend' })),
     ...cache.map((port) => ({ port, why: 'cache backend' })),
+    ...limits.map((port) => ({ port, why: 'limits backend' })),
     ...dead.map((port) => ({ port, why: 'dead peer: nothing may listen there' })),
   ]);
 
@@ -540,9 +576,10 @@ async function withNginx(rig, fn) {
   try {
     for (const port of echo) servers.push(await startBackend(port, log, echoAnswer));
     for (const port of cache) servers.push(await startBackend(port, log, rig.cacheAnswer ?? echoAnswer));
+    for (const port of limits) servers.push(await startBackend(port, log, rig.limitsAnswer ?? echoAnswer));
     const conf = writeConfig(dir, rig.httpBody);
     run = await startNginx(rig.nginx, dir, conf, rig.listen[0]);
-    return await fn({ log });
+    return await fn({ log, dir });
   } finally {
     if (run !== undefined) await stopNginx(run);
     for (const server of servers) await closeServer(server);
@@ -863,12 +900,432 @@ async function recordCache(file, nginx) {
   });
 }
 
+// ---------------------------------------------------------------------------------------------
+// limits.json: limit_req / limit_conn, one server (and its own zones) per case, one nginx for all.
+
+/** access_log format of the limits servers; `rt=` (timing) is split off the recorded line. */
+const LIMITS_LOG_FORMAT =
+  'log_format limits \'$remote_addr "$request" $status lr=$limit_req_status lc=$limit_conn_status rt=$request_time\';';
+
+/** Error-log lines about limiting, the ones limits.json keeps. */
+const LIMITS_ERROR_LINE =
+  /limiting requests|delaying request|limiting connections|client prematurely closed connection/;
+
+/** The port of a `127.0.0.1:PORT` listen address. */
+function listenPort(listen) {
+  return Number(listen.slice(listen.lastIndexOf(':') + 1));
+}
+
+/** A case name as a file name. */
+function logName(name) {
+  return name.replace(/[^A-Za-z0-9._-]/g, '_');
+}
+
+/**
+ * Refuses a server text with a location that lacks the two probe headers the recording needs
+ * (`add_header ... always` in every location, so refused answers carry them too).
+ */
+function requireProbeHeaders(c) {
+  for (const m of c.server.matchAll(/location\s+(\S+)\s*\{([^}]*)\}/g)) {
+    for (const line of [
+      'add_header X-Limit-Req $limit_req_status always;',
+      'add_header X-Limit-Conn $limit_conn_status always;',
+    ]) {
+      if (!m[2].includes(line)) {
+        throw new Error(`record.mjs: limits.json ${c.name}: location ${m[1]} lacks \`${line}\``);
+      }
+    }
+  }
+}
+
+/** The http-level lines and one server per case. */
+function limitsHttpBody(cases) {
+  const parts = [LIMITS_LOG_FORMAT, ''];
+  for (const c of cases) parts.push(...c.http);
+  for (const c of cases) {
+    const log = logName(c.name);
+    parts.push(
+      '',
+      `server {
+    listen ${c.listen};
+    error_log <rundir>/logs/${log}.error.log info;
+    access_log <rundir>/logs/${log}.access.log limits;
+    root <rundir>/html;
+${indent(c.server, 4)}
+}`,
+    );
+  }
+  return `${parts.join('\n')}\n`;
+}
+
+/**
+ * The limits backend: 200 at once, or after `?delay=MS`; x-backend / x-seq headers and a JSON
+ * body. `reset()` starts the sequence again (before each case).
+ */
+function limitsBackend() {
+  let seq = 0;
+  /** @param {SeenRequest} req */
+  const answer = (req) => {
+    seq += 1;
+    const delayMs = Number(/[?&]delay=(\d+)/.exec(req.target)?.[1] ?? 0);
+    return {
+      status: 200,
+      headers: [
+        ['Content-Type', 'application/json'],
+        ['X-Backend', String(req.port)],
+        ['X-Seq', String(seq)],
+      ],
+      body: JSON.stringify({ seq, method: req.method, target: req.target, delayMs }),
+      delayMs,
+    };
+  };
+  return {
+    answer,
+    reset: () => {
+      seq = 0;
+    },
+  };
+}
+
+/** Header lines of a limits request: Host, then the case's own, then Connection: close if asked. */
+function limitsHeaders(req, close) {
+  /** @type {[string, string][]} */
+  const headers = [['Host', 'example.com']];
+  for (const [name, value] of Object.entries(req.headers ?? {})) headers.push([name, value]);
+  if (close) headers.push(['Connection', 'close']);
+  return headers;
+}
+
+/**
+ * A named keep-alive connection: requests on it are written at once (pipelined when earlier
+ * ones are outstanding) and answered in order. When nginx closes it, the next request opens
+ * a new one (`socket` counts them).
+ */
+class NamedConnection {
+  constructor(port, localAddress, what) {
+    this.port = port;
+    this.localAddress = localAddress;
+    this.what = what;
+    this.socket = null;
+    this.count = 0;
+    /** @type {{ method: string, done: (r: any) => void, timer: NodeJS.Timeout }[]} */
+    this.pending = [];
+    this.buf = Buffer.alloc(0);
+  }
+
+  /** Sends `req`; resolves with the response, its socket number and its answer time. */
+  send(req) {
+    if (this.socket === null) this.open();
+    const socketNo = this.count;
+    const text = `${req.method} ${req.uri} HTTP/1.1\r\n${limitsHeaders(req, false)
+      .map(([n, v]) => `${n}: ${v}\r\n`)
+      .join('')}\r\n`;
+    return new Promise((done) => {
+      const timer = setTimeout(
+        () => this.fail(`no complete answer on connection ${this.what} within ${REQUEST_TIMEOUT_MS} ms`),
+        REQUEST_TIMEOUT_MS,
+      );
+      this.pending.push({ method: req.method, done: (r) => done({ ...r, socketNo }), timer });
+      this.socket.write(Buffer.from(text, 'latin1'));
+    });
+  }
+
+  open() {
+    this.count += 1;
+    this.buf = Buffer.alloc(0);
+    const socket = connect({ host: '127.0.0.1', port: this.port, localAddress: this.localAddress });
+    this.socket = socket;
+    socket.on('data', (chunk) => {
+      this.buf = Buffer.concat([this.buf, chunk]);
+      this.drain(false);
+    });
+    const closed = () => {
+      if (this.socket !== socket) return;
+      this.drain(true);
+      this.socket = null;
+      this.fail('connection closed without a response');
+    };
+    socket.on('end', closed);
+    socket.on('close', closed);
+    socket.on('error', (err) => {
+      if (this.socket === socket) this.fail(err.message);
+    });
+  }
+
+  drain(closed) {
+    while (this.pending.length > 0) {
+      const head = this.pending[0];
+      let res;
+      try {
+        res = parseResponse(this.buf, head.method, closed);
+      } catch (err) {
+        this.fail(`bad response: ${err.message}`);
+        return;
+      }
+      if (res === null || res.status === 0) return;
+      this.buf = this.buf.subarray(res.used);
+      this.pending.shift();
+      clearTimeout(head.timer);
+      head.done({ res, at: performance.now() });
+    }
+  }
+
+  /** Every outstanding request ends with status 0 and `error`; the socket is dropped. */
+  fail(error) {
+    const socket = this.socket;
+    this.socket = null;
+    socket?.destroy();
+    for (const p of this.pending.splice(0)) {
+      clearTimeout(p.timer);
+      p.done({ res: { status: 0, headers: [], body: Buffer.alloc(0) }, at: performance.now(), error });
+    }
+  }
+
+  close() {
+    const socket = this.socket;
+    this.socket = null;
+    socket?.destroy();
+  }
+}
+
+/** Every request of a case's steps, in step order, with its response id. */
+function planRequests(steps) {
+  const plan = [];
+  for (const [step, s] of steps.entries()) {
+    const group = s.req ? [{ at: 0, req: s.req }] : (s.concurrent ?? s.background ?? []);
+    for (const g of group) plan.push({ id: `r${plan.length}`, step, at: g.at, req: g.req });
+  }
+  return plan;
+}
+
+/** A parsed error-log line of a limits server, or null for lines limits.json does not keep. */
+function errorLogEntry(line) {
+  const m =
+    /^\S+ \S+ \[(\w+)\] \d+#\d+: (?:\*\d+ )?(.*?), client: ([^,]+), server: [^,]*, request: "(.*?)"/.exec(
+      line,
+    );
+  if (m === null || !LIMITS_ERROR_LINE.test(m[2])) return null;
+  const excess = /excess: (\d+\.\d+)/.exec(m[2]);
+  return {
+    level: m[1],
+    msg: m[2].replace(/excess: \d+\.\d+/, 'excess: <x>'),
+    ...(excess && { excess: Number(excess[1]) }),
+    client: m[3],
+    request: m[4],
+  };
+}
+
+/**
+ * The access-log lines of a case, attributed to its responses (same address, request line and
+ * status; 499 for a request the client gave up), in response-id order; unattributed lines last.
+ */
+function attributeAccessLog(lines, responses) {
+  const entries = lines.map((text) => {
+    const m = /^(.*) rt=([\d.]+)$/.exec(text);
+    const line = m ? m[1] : text;
+    const parts = /^(\S+) "(.*)" (\d{3}) /.exec(line);
+    return {
+      line,
+      rt: m ? Number(m[2]) : null,
+      from: parts?.[1],
+      request: parts?.[2],
+      status: Number(parts?.[3]),
+      used: false,
+    };
+  });
+  const out = [];
+  for (const r of responses) {
+    const request = `${r.method} ${r.uri} HTTP/1.1`;
+    const found = entries.find(
+      (e) =>
+        !e.used &&
+        e.from === r.from &&
+        e.request === request &&
+        (e.status === r.status || (r.status === 0 && e.status === 499)),
+    );
+    if (found === undefined) continue;
+    found.used = true;
+    out.push({ id: r.id, line: found.line, rt: found.rt });
+  }
+  for (const e of entries) if (!e.used) out.push({ id: null, line: e.line, rt: e.rt });
+  return out;
+}
+
+/** Lines of a file that exists, else none. */
+function fileLines(file) {
+  return existsSync(file)
+    ? readFileSync(file, 'utf8')
+        .split('\n')
+        .filter((l) => l !== '')
+    : [];
+}
+
+/** Runs one case against the running nginx; the recorded case (inputs + outputs). */
+async function recordLimitsCase(c, dir, log, backend) {
+  const port = listenPort(c.listen);
+  const logs = join(dir, 'logs', logName(c.name));
+  backend.reset();
+  const before = log.length;
+  const plan = planRequests(c.steps);
+  /** @type {Map<string, NamedConnection>} */
+  const conns = new Map();
+  const results = new Map();
+  const t0 = performance.now();
+  const since = (t) => Math.round(t - t0);
+
+  /** Sends one planned request, stores its result. */
+  const send = async (p) => {
+    const from = p.req.from ?? '127.0.0.1';
+    const sent = performance.now();
+    let res;
+    let at;
+    let socketNo;
+    let error;
+    if (p.req.conn !== undefined) {
+      const key = `${p.req.conn}@${from}`;
+      if (!conns.has(key)) conns.set(key, new NamedConnection(port, from, p.req.conn));
+      ({ res, at, socketNo, error } = await conns.get(key).send(p.req));
+    } else {
+      try {
+        res = await rawRequest({
+          port,
+          method: p.req.method,
+          target: p.req.uri,
+          headers: limitsHeaders(p.req, true),
+          localAddress: from,
+        });
+      } catch (err) {
+        res = { status: 0, headers: [], body: Buffer.alloc(0) };
+        error = err.message;
+      }
+      at = performance.now();
+    }
+    results.set(p.id, { p, from, res, sent, at, socketNo, error });
+  };
+
+  /** Starts every request of a group at its `at` (ms after the step began). */
+  const startGroup = (group) => {
+    const begun = performance.now();
+    return group.map(
+      (p) =>
+        new Promise((done) => {
+          setTimeout(() => send(p).then(done), Math.max(0, begun + p.at - performance.now()));
+        }),
+    );
+  };
+
+  /** @type {Promise<void>[]} */
+  let background = [];
+  for (const [step, s] of c.steps.entries()) {
+    const group = plan.filter((p) => p.step === step);
+    if (s.req) await send(group[0]);
+    else if (s.sleep !== undefined) await sleep(s.sleep);
+    else if (s.waitUntil !== undefined) await sleep(Math.max(0, t0 + s.waitUntil - performance.now()));
+    else if (s.concurrent) await Promise.all(startGroup(group));
+    else if (s.background) background.push(...startGroup(group));
+    else if (s.join !== undefined) {
+      await Promise.all(background);
+      background = [];
+    } else throw new Error(`record.mjs: limits.json ${c.name}: unknown step ${JSON.stringify(s)}`);
+  }
+  await Promise.all(background);
+  for (const conn of conns.values()) conn.close();
+
+  const responses = plan.map((p) => {
+    const r = results.get(p.id);
+    const ms = r.at - r.sent;
+    const backendAnswered = headerOf(r.res.headers, 'x-backend') !== null;
+    return {
+      id: p.id,
+      step: p.step,
+      from: r.from,
+      method: p.req.method,
+      uri: p.req.uri,
+      ...(p.req.conn !== undefined && { conn: p.req.conn, socket: r.socketNo }),
+      ...(p.req.headers !== undefined && { requestHeaders: p.req.headers }),
+      status: r.res.status,
+      ...(r.error !== undefined && { error: r.error }),
+      xLimitReq: headerOf(r.res.headers, 'x-limit-req'),
+      xLimitConn: headerOf(r.res.headers, 'x-limit-conn'),
+      backend: backendAnswered,
+      slots: Math.round(ms / c.slotMs),
+      timing: { sentAt: since(r.sent), answeredAt: since(r.at), ms: Math.round(ms) },
+      ...(!backendAnswered && r.res.status !== 0 && { body: r.res.body.toString('utf8') }),
+    };
+  });
+
+  // nginx writes the access_log line once a request is over: wait until every one is there.
+  const settleBy = Date.now() + LOG_SETTLE_TIMEOUT_MS;
+  while (fileLines(`${logs}.access.log`).length < responses.length && Date.now() < settleBy) {
+    await sleep(20);
+  }
+  await sleep(20);
+
+  const summaries = [];
+  for (const [step, s] of c.steps.entries()) {
+    if (!s.concurrent && !s.background) continue;
+    const counts = {};
+    for (const r of responses.filter((x) => x.step === step)) {
+      const key = `${r.status} ${r.xLimitReq ?? '-'} ${r.xLimitConn ?? '-'}`;
+      counts[key] = (counts[key] ?? 0) + 1;
+    }
+    summaries.push({ step, counts });
+  }
+  const seen = log.slice(before);
+  const { docCheck, note } = c;
+  return {
+    name: c.name,
+    listen: c.listen,
+    http: c.http,
+    server: c.server,
+    slotMs: c.slotMs,
+    steps: c.steps,
+    responses,
+    ...(summaries.length > 0 && { concurrentSummary: summaries }),
+    backendRequests: { count: seen.length, requests: seen.map((r) => `${r.method} ${r.target}`) },
+    errorLog: fileLines(`${logs}.error.log`)
+      .map(errorLogEntry)
+      .filter((e) => e !== null),
+    accessLog: attributeAccessLog(fileLines(`${logs}.access.log`), responses),
+    ...(docCheck !== undefined && { docCheck }),
+    ...(note !== undefined && { note }),
+  };
+}
+
+/** limits.json: every case's responses, backend requests and log lines, cases one after another. */
+async function recordLimits(file, nginx) {
+  const listens = new Set();
+  for (const c of file.cases) {
+    if (listens.has(c.listen)) throw new Error(`record.mjs: limits.json: two cases listen on ${c.listen}`);
+    listens.add(c.listen);
+    if (!/^127\.0\.0\.1:\d+$/.test(c.listen)) {
+      throw new Error(`record.mjs: limits.json ${c.name}: listen ${c.listen} is not 127.0.0.1:PORT`);
+    }
+    requireProbeHeaders(c);
+  }
+  const backend = limitsBackend();
+  const rig = {
+    kind: 'limits',
+    nginx,
+    httpBody: limitsHttpBody(file.cases),
+    listen: file.cases.map((c) => listenPort(c.listen)),
+    backendText: file.cases.map((c) => c.server).join('\n'),
+    limitsAnswer: backend.answer,
+  };
+  return withNginx(rig, async ({ log, dir }) => {
+    const cases = [];
+    for (const c of file.cases) cases.push(await recordLimitsCase(c, dir, log, backend));
+    return cases;
+  });
+}
+
 const RECORDERS = {
   rr: recordRr,
   hash: recordHash,
   iphash: recordIpHash,
   rewrite: recordRewrite,
   cache: recordCache,
+  limits: recordLimits,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -883,7 +1340,7 @@ export function serialize(value) {
 }
 
 /** Fields that vary from run to run and are not compared. */
-const IGNORED = new Set(['generated', 'timing']);
+const IGNORED = new Set(['generated', 'timing', 'excess', 'rt']);
 
 /** Differences between `committed` and `recorded`, as "path: committed X, recorded Y" lines. */
 function differences(committed, recorded, path = '') {
@@ -942,7 +1399,7 @@ export function compareFiles(committed, recorded) {
 // ---------------------------------------------------------------------------------------------
 
 function usage() {
-  return 'usage: node conformance/record.mjs [--only rr,hash,iphash,rewrite,cache] [--out DIR] [--check]';
+  return 'usage: node conformance/record.mjs [--only rr,hash,iphash,rewrite,cache,limits] [--out DIR] [--check]';
 }
 
 async function main() {
@@ -965,12 +1422,11 @@ async function main() {
     return 0;
   }
   const wanted = opts.only ? opts.only.split(',').map((s) => s.trim()) : KINDS;
-  const unknown = wanted.filter((k) => !KINDS.includes(k) && !(k in NOT_YET));
+  const unknown = wanted.filter((k) => !KINDS.includes(k));
   if (unknown.length > 0) {
     console.error(`record.mjs: unknown kind ${unknown.join(', ')}\n${usage()}`);
     return 2;
   }
-  for (const kind of wanted) if (kind in NOT_YET) console.log(NOT_YET[kind]);
   const kinds = KINDS.filter((k) => wanted.includes(k));
   if (kinds.length === 0) return 0;
 

@@ -10,12 +10,14 @@ import {
   type LimitsOptions,
   memoryConnStore,
   memoryRateStore,
+  type Rate,
   type RateZone,
   rateZone,
 } from '../src/index.js';
 
 /**
- * Replays the 16 cases recorded from nginx 1.22.1 (`conformance/limits.json`): each case's
+ * Replays every case recorded from nginx 1.22.1 (`conformance/limits.json`, re-recorded by
+ * `node conformance/record.mjs --only limits`): each case's
  * nginx text is translated into `createLimits` options, its requests are checked at their
  * recorded send times on an injected clock, and every answer must match nginx's status,
  * X-Limit-Req, X-Limit-Conn and `slots`.
@@ -80,7 +82,11 @@ function keyFunction(key: string): KeyFunction | undefined {
   throw new Error(`no translation for the key ${key}`);
 }
 
-/** Translates a case's nginx text into options (the subset of directives the cases use). */
+/**
+ * Translates a case's nginx text into options (the subset of directives the cases use):
+ * directives outside any `location { }` are the server level, which a location inherits
+ * unless it has its own (`createLimits` merges them as nginx does).
+ */
 function translate(c: Case, now: () => number) {
   const rateStore = memoryRateStore({ now });
   const connStore = memoryConnStore();
@@ -94,10 +100,7 @@ function translate(c: Case, now: () => number) {
     const k = keyFunction(key);
     if (directive === 'limit_req_zone') {
       const rate = (words.find((w) => w.startsWith('rate=')) as string).slice('rate='.length);
-      rateZones.set(
-        name,
-        rateZone({ name, rate: rate as `${number}r/s`, store: rateStore, ...(k && { key: k }) }),
-      );
+      rateZones.set(name, rateZone({ name, rate: rate as Rate, store: rateStore, ...(k && { key: k }) }));
     } else if (directive === 'limit_conn_zone') {
       connZones.set(name, connZone({ name, store: connStore, ...(k && { key: k }) }));
     } else {
@@ -239,8 +242,8 @@ function lower(headers: Record<string, string> | undefined): Record<string, stri
 }
 
 describe(`limits conformance (${recording.generator})`, () => {
-  it('has the 16 recorded cases', () => {
-    expect(recording.cases).toHaveLength(16);
+  it('has the 23 recorded cases', () => {
+    expect(recording.cases).toHaveLength(23);
   });
 
   for (const c of recording.cases) {
