@@ -1,9 +1,7 @@
 import { createServer } from 'node:http';
-import { type Backend, type Listening, listen, startBackend } from '@switchyard/testkit';
+import { type Backend, listen, startBackend } from '@switchyard/testkit';
 import express from 'express';
-import Fastify from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
-import { switchyard } from '../src/adapters/fastify.js';
 import { createProxy } from '../src/index.js';
 import { echoed, send } from './helpers.js';
 
@@ -125,54 +123,5 @@ describe('Express middleware', () => {
     });
     expect(r.body).toBe('SWY_ERR_BODY_CONSUMED');
     expect(b?.requests).toHaveLength(0);
-  });
-});
-
-describe('Fastify plugin', () => {
-  it('proxies every route under its prefix with the body as the client sent it', async () => {
-    const bs = await backends(2);
-    const app = Fastify();
-    app.get('/own', async () => 'own route');
-    await app.register(switchyard, {
-      prefix: '/api',
-      upstream: { name: 'f', servers: bs.map((b) => b.url) },
-    });
-    await app.listen({ port: 0, host: '127.0.0.1' });
-    closers.push(() => app.close());
-    const url = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
-    const r1 = await send(url, {
-      method: 'POST',
-      path: '/api/orders?id=7',
-      headers: { 'content-type': 'application/json' },
-      body: '{ "spaced" :  true }',
-    });
-    const r2 = await send(url, { path: '/api' });
-    expect(echoed(r1).url).toBe('/api/orders?id=7');
-    expect(echoed(r1).body).toBe('{ "spaced" :  true }');
-    expect([r1.headers['x-backend'], r2.headers['x-backend']]).toEqual(bs.map((b) => String(b.port)));
-    expect((await send(url, { path: '/own' })).body).toBe('own route');
-  });
-
-  it('relays WebSocket upgrades with websocket: true', async () => {
-    const { WebSocketServer, default: WebSocket } = await import('ws');
-    const server = createServer();
-    const wss = new WebSocketServer({ server });
-    wss.on('connection', (ws) => ws.on('message', (m) => ws.send(`echo ${m}`)));
-    const up: Listening = await listen(server);
-    closers.push(() => up.close());
-    closers.push(() => wss.close());
-    const app = Fastify();
-    await app.register(switchyard, { upstream: { name: 'w', servers: [up.url] }, websocket: true });
-    await app.listen({ port: 0, host: '127.0.0.1' });
-    closers.push(() => app.close());
-    const port = (app.server.address() as { port: number }).port;
-    const ws = new WebSocket(`ws://127.0.0.1:${port}/socket`);
-    const reply = await new Promise<string>((resolve, reject) => {
-      ws.on('open', () => ws.send('hi'));
-      ws.on('message', (m) => resolve(String(m)));
-      ws.on('error', reject);
-    });
-    ws.close();
-    expect(reply).toBe('echo hi');
   });
 });
