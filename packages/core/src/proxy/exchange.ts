@@ -1,10 +1,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ResponseHead } from '@switchyard/balancers';
-import { BodyConsumedError, type HookError, UpstreamError, UpstreamTimeoutError } from '../errors.js';
+import { BodyConsumedError, HookError, UpstreamError, UpstreamTimeoutError } from '../errors.js';
+import type { Peer } from '../peer/index.js';
 import { STATUS_TEXT, sendAnswer, sendCached, sendText, statusText } from './answer.js';
 import type { Attempt } from './attempt.js';
 import type { ProxyCore } from './core.js';
 import { Flow } from './flow.js';
+import { addedFields, responseFields } from './header-rules.js';
 import { responseHeaders } from './headers.js';
 import { codeOf } from './next.js';
 import type { NextFunction, ProxyCache, ProxyCachedResponse, ProxyCacheForward } from './options.js';
@@ -150,17 +152,23 @@ export class Exchange extends Flow {
         res.end();
         this.watchTail();
         break;
-      case 'cached':
-        sendCached(res, f.response);
+      case 'cached': {
+        const r = f.response;
+        const headers = this.outgoing(r.status, r.headers, undefined);
+        sendCached(res, headers === r.headers ? r : { ...r, headers });
         this.watchTail();
         break;
+      }
       case 'text':
+        this.addOwn(res, f.status);
         sendText(res, f.status, f.message ?? statusText(f.status), f.close);
         break;
       case 'limited':
+        this.addOwn(res, f.status);
         sendText(res, f.status, statusText(f.status));
         break;
       case 'answer':
+        this.addOwn(res, f.status);
         sendAnswer(res, f.status, f.body, f.location);
         break;
       case 'cut':
@@ -174,6 +182,55 @@ export class Exchange extends Flow {
         break;
       case 'gone':
         break;
+    }
+  }
+
+  /**
+   * A response from upstream or the cache as it goes out: `hideResponseHeaders`,
+   * `proxyRedirect`, the cookie rules and `onResponseHead`, then `addResponseHeaders`.
+   * Returns `list` itself when no rule is set. Throws what a user's function threw.
+   */
+  private outgoing(status: number, list: string[], peer: Peer | undefined): string[] {
+    const rules = this.core.o.headers;
+    let out = list;
+    if (rules.onResponse) {
+      const origins = (): string[] => {
+        const origin = peer?.origin;
+        if (origin === undefined) return [];
+        return [`${origin.slice(0, origin.indexOf('://') + 3)}${this.upstream.name}/`, `${origin}/`];
+      };
+      out = responseFields(rules, this.req, status, list, origins);
+    }
+    if (rules.add !== undefined) {
+      const added = addedFields(
+        rules,
+        this.ruleRequest(this.core.forwarded(this.req).forwardedFor),
+        status,
+        out,
+        peer?.id,
+      );
+      if (added !== undefined) out = out === list ? [...list, ...added] : (out.push(...added), out);
+    }
+    return out;
+  }
+
+  /** `addResponseHeaders` on the proxy's own answer; a rule that throws is reported and skipped. */
+  private addOwn(res: ServerResponse, status: number): void {
+    const rules = this.core.o.headers;
+    if (rules.add === undefined || res.headersSent) return;
+    try {
+      const added = addedFields(
+        rules,
+        this.ruleRequest(this.core.forwarded(this.req).forwardedFor),
+        status,
+        [],
+        undefined,
+      );
+      if (added !== undefined)
+        for (let i = 0; i < added.length; i += 2)
+          res.appendHeader(added[i] as string, added[i + 1] as string);
+    } catch (err) {
+      this.core.report(err instanceof HookError ? err : new HookError('addResponseHeaders', err), this.req);
     }
   }
 
@@ -356,6 +413,15 @@ export class Exchange extends Flow {
         // The peer answered; the hook failed.
         attempt.drop('none', status);
         this.hookFailed(err, 'persistence.bind');
+        return;
+      }
+    }
+    if (this.core.o.headers.onResponse || this.core.o.headers.add !== undefined) {
+      try {
+        sent = this.outgoing(status, sent, attempt.peer);
+      } catch (err) {
+        attempt.drop('none', status);
+        this.hookFailed(err, 'addResponseHeaders');
         return;
       }
     }

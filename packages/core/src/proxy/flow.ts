@@ -6,6 +6,7 @@ import type { Peer } from '../peer/index.js';
 import type { Upstream } from '../upstream/index.js';
 import { Attempt, type AttemptSink } from './attempt.js';
 import type { ProxyCore } from './core.js';
+import { type RuleRequest, requestChanges, rewriteRequestList } from './header-rules.js';
 import { type Forwarded, requestHeaders } from './headers.js';
 import {
   type Condition,
@@ -305,10 +306,30 @@ export abstract class Flow implements RequestInfo, AttemptSink {
     // A body rebuilt from req.body goes out whole with the head; a streamed one is counted
     // as undici reads it.
     this.headerBytes = built.bytes + this.method.length + this.url.length + 12 + (bodyLength ?? 0);
-    const list =
-      changes === undefined || changes.length === 0 ? built.list : withChanges(built.list, changes);
-    if (o.hostFromPeer || fwd.host === '') this.hostIndex = list.lastIndexOf('host') + 1;
+    const rules = o.headers;
+    if (rules.set !== undefined) {
+      const r = this.ruleRequest(fwd.forwardedFor);
+      changes = requestChanges(rules, r, changes);
+    }
+    let list = changes === undefined || changes.length === 0 ? built.list : withChanges(built.list, changes);
+    if (rules.rewriteRequestHeaders !== undefined) {
+      list = rewriteRequestList(rules, this.req, list);
+    }
+    // A Host of the rules' own stays; else the peer's goes in at each attempt when asked.
+    const hostSet = rules.setsHost || rules.rewriteRequestHeaders !== undefined;
+    if (!hostSet && (o.hostFromPeer || fwd.host === '')) this.hostIndex = list.lastIndexOf('host') + 1;
     return list;
+  }
+
+  /** What the header rules read of this request. */
+  ruleRequest(forwardedFor: string): RuleRequest {
+    let clientAddress: string | undefined;
+    try {
+      clientAddress = this.core.clientAddress(this.req);
+    } catch (err) {
+      throw new HookError('trustProxy', err);
+    }
+    return { req: this.req, groupName: this.upstream.name, clientAddress, forwardedFor };
   }
 
   /** Sends the first attempt of the request `prepare` built. */

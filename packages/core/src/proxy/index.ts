@@ -15,6 +15,13 @@ import {
 import { Tunnel } from './tunnel.js';
 
 export type { CloseOptions } from './core.js';
+export type {
+  AddedHeader,
+  HeaderOptions,
+  HeaderValue,
+  ReplaceRule,
+  ResponseHeadView,
+} from './header-rules.js';
 export {
   type AccessLogFields,
   accessLogFields,

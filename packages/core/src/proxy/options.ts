@@ -3,6 +3,7 @@ import proxyaddr from 'proxy-addr';
 import { boolAt, intAt, isObject, knownKeys, objectAt } from '../config/validate.js';
 import { InvalidOptionError, type SwitchyardError } from '../errors.js';
 import { Upstream, type UpstreamOptions } from '../upstream/index.js';
+import { compileHeaderRules, type HeaderOptions, type HeaderRules } from './header-rules.js';
 import { type ObserveOptions, type ResolvedObserveOptions, resolveObserveOptions } from './observe.js';
 
 /** A Connect/Express `next`. */
@@ -220,7 +221,7 @@ export interface ProxyLimiter {
 }
 
 /** Options of {@link createProxy}; `onResponse` and `logger` are described on {@link ObserveOptions}. */
-export interface ProxyOptions extends ObserveOptions {
+export interface ProxyOptions extends ObserveOptions, HeaderOptions {
   /**
    * An HTTP cache in front of the upstream (`createCache()` from `@switchyard/cache`):
    * nginx `proxy_cache` with its `proxy_cache_*` settings.
@@ -363,6 +364,8 @@ export interface ResolvedProxyOptions {
   onError: ((error: SwitchyardError, req: IncomingMessage) => void) | undefined;
   /** `onResponse` and `logger`. */
   observe: ResolvedObserveOptions;
+  /** The header controls (`setRequestHeaders`, `proxyRedirect`, …), compiled. */
+  headers: HeaderRules;
 }
 
 const KEYS = [
@@ -388,6 +391,14 @@ const KEYS = [
   'onError',
   'onResponse',
   'logger',
+  'setRequestHeaders',
+  'hideResponseHeaders',
+  'addResponseHeaders',
+  'proxyRedirect',
+  'cookieDomain',
+  'cookiePath',
+  'rewriteRequestHeaders',
+  'onResponseHead',
 ] as const;
 
 export function resolveProxyOptions(options: ProxyOptions): ResolvedProxyOptions {
@@ -507,5 +518,6 @@ export function resolveProxyOptions(options: ProxyOptions): ResolvedProxyOptions
     underscores: boolAt('underscoresInHeaders', o.underscoresInHeaders, false),
     onError: o.onError as ResolvedProxyOptions['onError'],
     observe: resolveObserveOptions(o),
+    headers: compileHeaderRules(o),
   };
 }

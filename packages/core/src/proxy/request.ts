@@ -101,12 +101,15 @@ export function reserialise(req: IncomingMessage): Buffer | undefined {
   return undefined;
 }
 
-/** The header list with a cache's changes: each named field removed, then set when given a value. */
+/**
+ * The header list with changes (a cache's, the header rules'): each named field removed
+ * (names in any case), then set, as named, when given a value.
+ */
 export function withChanges(
   list: string[],
   changes: ReadonlyArray<readonly [name: string, value: string | undefined]>,
 ): string[] {
-  const drop = new Set(changes.map(([name]) => name));
+  const drop = new Set(changes.map(([name]) => name.toLowerCase()));
   const out: string[] = [];
   for (let i = 0; i < list.length; i += 2) {
     if (!drop.has((list[i] as string).toLowerCase())) out.push(list[i] as string, list[i + 1] as string);
