@@ -1,6 +1,7 @@
 /**
  * @switchyard/rewrite — nginx's rewrite engine (`rewrite`, `return`, `if`, `set`, `break`,
- * `location`, `proxy_pass`) with nginx's exact results, a dry-run trace, middleware, a
+ * `location`, `proxy_pass`, and the header directives `add_header`, `proxy_set_header`,
+ * `proxy_hide_header`, `proxy_pass_header`) with nginx's exact results, a dry-run trace, middleware, a
  * typed builder, and an Apache mod_rewrite converter.
  * @packageDocumentation
  */
@@ -26,16 +27,21 @@ export { type RewriteMiddleware, type RewriteMiddlewareOptions, requestOf } from
 export { compileNginx, parseNginx, toNginx } from './nginx/index.js';
 export type {
   LocationModifier,
+  RewriteAddHeader,
   RewriteCondition,
   RewriteConfig,
   RewriteFlag,
+  RewriteHeaderDirectives,
   RewriteLocation,
   RewritePass,
+  RewriteProxySetHeader,
   RewriteRedirect,
   RewriteRequest,
+  RewriteResponseHeader,
   RewriteResult,
   RewriteReturn,
   RewriteRule,
   Rewriter,
+  RewriteUpstreamHeader,
   SourcePosition,
 } from './types.js';

@@ -101,15 +101,75 @@ export type RewriteRule =
       rules: RewriteRule[];
       /** `proxy_pass` inside an `if` in a location (without a URI part). */
       proxyPass?: string;
+      /**
+       * `add_header` inside an `if` in a location: when the `if` matches, these replace the
+       * location's list (absent or empty: the location's list applies).
+       */
+      addHeaders?: RewriteAddHeader[];
       /** Where the block was written, when parsed from nginx text. */
       at?: SourcePosition;
     };
+
+/**
+ * `add_header name value [always];` as written.
+ * @see https://nginx.org/en/docs/http/ngx_http_headers_module.html#add_header
+ */
+export interface RewriteAddHeader {
+  /** The response header's name, as it is sent. */
+  name: string;
+  /** The value; may contain variables and captures. An empty result adds nothing. */
+  value: string;
+  /**
+   * Add it whatever the status; without it, only to 200, 201, 204, 206, 301, 302, 303,
+   * 304, 307 and 308 responses. @default false
+   */
+  always?: boolean;
+  /** Where the directive was written, when parsed from nginx text. */
+  at?: SourcePosition;
+}
+
+/**
+ * `proxy_set_header name value;` as written.
+ * @see https://nginx.org/en/docs/http/ngx_http_proxy_module.html#proxy_set_header
+ */
+export interface RewriteProxySetHeader {
+  /** The request header's name, as it is sent upstream. */
+  name: string;
+  /** The value; may contain variables and captures. An empty result removes the header. */
+  value: string;
+  /** Where the directive was written, when parsed from nginx text. */
+  at?: SourcePosition;
+}
+
+/**
+ * The header directives of one level (`server`, `location`). Each list is inherited from
+ * the outer level only when it is absent or empty here, independently of the others: a
+ * location with one `add_header` of its own loses every server-level `add_header`, and
+ * keeps the server's `proxy_set_header` lines if it has none of its own.
+ */
+export interface RewriteHeaderDirectives {
+  /** `add_header` directives, in order. */
+  addHeaders?: RewriteAddHeader[];
+  /** `proxy_set_header` directives, in order. */
+  proxySetHeaders?: RewriteProxySetHeader[];
+  /**
+   * `proxy_hide_header name;`: upstream response headers not passed to the client.
+   * @see https://nginx.org/en/docs/http/ngx_http_proxy_module.html#proxy_hide_header
+   */
+  proxyHideHeaders?: string[];
+  /**
+   * `proxy_pass_header name;`: upstream response headers that nginx hides by default
+   * (`Date`, `Server`, `X-Pad`, `X-Accel-…`) passed to the client.
+   * @see https://nginx.org/en/docs/http/ngx_http_proxy_module.html#proxy_pass_header
+   */
+  proxyPassHeaders?: string[];
+}
 
 /** A location modifier: `''` prefix, `=` exact, `^~` prefix that stops the regex search, `~`/`~*` regex. */
 export type LocationModifier = '' | '=' | '^~' | '~' | '~*';
 
 /** A `location` block. */
-export interface RewriteLocation {
+export interface RewriteLocation extends RewriteHeaderDirectives {
   /** How `path` matches `$uri`. */
   modifier: LocationModifier;
   /** The prefix, exact path or regex, as written. */
@@ -122,8 +182,8 @@ export interface RewriteLocation {
   at?: SourcePosition;
 }
 
-/** The rules of one nginx `server {}` block. */
-export interface RewriteConfig {
+/** The rules of one nginx `server {}` block; the header directives are the server level's. */
+export interface RewriteConfig extends RewriteHeaderDirectives {
   /** Server-level directives, in order. */
   rules: RewriteRule[];
   /** Locations, in the order written. */
@@ -164,6 +224,57 @@ export interface RewritePass {
   location?: string;
   /** The scheme and authority of the location's `proxy_pass` (`http://127.0.0.1:9211`). */
   target?: string;
+  /**
+   * `add_header`: headers to add to the response the client gets, once its status is
+   * known: an entry without `always` only to 200, 201, 204, 206, 301, 302, 303, 304, 307
+   * and 308. Absent when none apply here.
+   */
+  addHeaders?: readonly RewriteResponseHeader[];
+  /**
+   * `proxy_set_header`: request headers to send upstream in place of the client's lines
+   * of the same name (any case); an entry whose `value` is `''` only removes them. A name
+   * listed twice is sent twice. Absent when none apply here.
+   */
+  setHeaders?: readonly RewriteUpstreamHeader[];
+  /**
+   * `proxy_hide_header`: upstream response headers not to pass to the client, lower-cased.
+   * Absent when none apply here.
+   */
+  hideHeaders?: readonly string[];
+  /**
+   * `proxy_pass_header`: headers nginx hides from upstream responses by default (`Date`,
+   * `Server`, `X-Pad`, `X-Accel-…`) to pass, lower-cased. Absent when none apply here.
+   */
+  passHeaders?: readonly string[];
+}
+
+/**
+ * A response header from `add_header`, its value evaluated for this request (a byte
+ * string; control bytes escaped as `%XX`).
+ */
+export interface RewriteResponseHeader {
+  /** The name, as written. */
+  readonly name: string;
+  /** The value; never empty unless `replace` is set. */
+  readonly value: string;
+  /** `always`: add it whatever the status. */
+  readonly always: boolean;
+  /**
+   * Set for `Last-Modified` and `ETag`: nginx replaces the response's own header instead of
+   * adding a second one, and an empty `value` removes it.
+   */
+  readonly replace: boolean;
+}
+
+/**
+ * A request header from `proxy_set_header`, its value evaluated for this request (a byte
+ * string; control bytes escaped as `%XX`).
+ */
+export interface RewriteUpstreamHeader {
+  /** The name, as written. */
+  readonly name: string;
+  /** The value; `''`: do not send this header (nor the client's lines of that name). */
+  readonly value: string;
 }
 
 /** Answer with a redirect (`rewrite … redirect|permanent`, `return 3xx URL`, a missing slash). */
@@ -174,6 +285,8 @@ export interface RewriteRedirect {
   status: 301 | 302 | 303 | 307 | 308;
   /** The `Location` header, made absolute as nginx does (a byte string). */
   location: string;
+  /** `add_header`: headers to add to the redirect (every status here takes them all). */
+  addHeaders?: readonly RewriteResponseHeader[];
 }
 
 /** Answer directly (`return code [text]`); 444 closes the connection. */
@@ -187,6 +300,11 @@ export interface RewriteReturn {
    * the status, and for HEAD requests.
    */
   body?: string;
+  /**
+   * `add_header`: headers to add to this answer, already chosen for its status (entries
+   * without `always` only for 200, 201, 204, 206, 304). Absent when none apply, and for 444.
+   */
+  addHeaders?: readonly RewriteResponseHeader[];
 }
 
 /** What evaluating the rules decided for one request. */

@@ -86,4 +86,45 @@ describe('engine.middleware()', () => {
     await start();
     await expect(raw('/close')).rejects.toThrow('socket hang up');
   });
+
+  it('adds add_header headers to its answers and to the next handler response, by status', async () => {
+    const mw = compileNginx(`
+      add_header X-Always a always;
+      add_header X-Ok o;
+      add_header ETag "";
+      location = /teapot { return 418; }
+      location = /moved { return 302 /there; }
+      location /app/ { add_header X-App $uri; add_header X-App-Too 2; proxy_pass http://127.0.0.1:9; }
+    `).middleware();
+    server = await listen(
+      createServer((req, res) => {
+        mw(req, res, () => {
+          res.setHeader('ETag', '"upstream"');
+          res.statusCode = req.url === '/app/missing' ? 404 : 200;
+          res.end('app');
+        });
+      }),
+    );
+    const teapot = await raw('/teapot');
+    expect(teapot.status).toBe(418);
+    expect(teapot.headers['x-always']).toBe('a');
+    expect(teapot.headers['x-ok']).toBeUndefined();
+    const moved = await raw('/moved');
+    expect([moved.headers['x-always'], moved.headers['x-ok']]).toEqual(['a', 'o']);
+    const plain = await raw('/other');
+    // nginx's ETag handler: an empty value removes the response's own header.
+    expect(plain.headers.etag).toBeUndefined();
+    expect(plain.headers['x-ok']).toBe('o');
+    const app = await raw('/app/x');
+    expect(app).toMatchObject({ status: 200, body: 'app' });
+    expect([app.headers['x-app'], app.headers['x-app-too'], app.headers['x-ok']]).toEqual([
+      '/app/x',
+      '2',
+      undefined,
+    ]);
+    expect(app.headers.etag).toBe('"upstream"');
+    const missing = await raw('/app/missing');
+    expect(missing.status).toBe(404);
+    expect(missing.headers['x-app']).toBeUndefined();
+  });
 });

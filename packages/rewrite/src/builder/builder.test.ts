@@ -65,4 +65,44 @@ describe('rewriteRules', () => {
       status: 444,
     });
   });
+
+  it('builds the header directives as the nginx text gives them', () => {
+    const text = `
+      add_header X-Frame-Options DENY always;
+      proxy_set_header Host $host;
+      location / {
+        if ($arg_debug) { add_header X-Debug 1; }
+        add_header X-Loc l;
+        proxy_set_header X-Real-IP $remote_addr;
+        proxy_hide_header X-Powered-By;
+        proxy_pass_header Server;
+        proxy_pass http://127.0.0.1:9000;
+      }
+    `;
+    const built = rewriteRules()
+      .addHeader('X-Frame-Options', 'DENY', true)
+      .proxySetHeader('Host', '$host')
+      .location('/', (l) =>
+        l
+          .if({ variable: '$arg_debug' }, (i) => i.addHeader('X-Debug', '1'))
+          .addHeader('X-Loc', 'l')
+          .proxySetHeader('X-Real-IP', '$remote_addr')
+          .proxyHideHeader('X-Powered-By')
+          .proxyPassHeader('Server')
+          .proxyPass('http://127.0.0.1:9000'),
+      );
+    expect(built.config).toEqual(withoutPositions(parseNginx(text)));
+    expect(
+      built.build().evaluate({ uri: '/?debug=1', headers: { host: 'h' }, remoteAddr: '10.0.0.1' }),
+    ).toEqual({
+      action: 'pass',
+      uri: '/?debug=1',
+      location: '/',
+      target: 'http://127.0.0.1:9000',
+      addHeaders: [{ name: 'X-Debug', value: '1', always: false, replace: false }],
+      setHeaders: [{ name: 'X-Real-IP', value: '10.0.0.1' }],
+      hideHeaders: ['x-powered-by'],
+      passHeaders: ['server'],
+    });
+  });
 });

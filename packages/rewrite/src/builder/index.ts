@@ -4,6 +4,7 @@ import type {
   RewriteCondition,
   RewriteConfig,
   RewriteFlag,
+  RewriteHeaderDirectives,
   RewriteLocation,
   RewriteRule,
 } from '../types.js';
@@ -49,6 +50,18 @@ export class RuleListBuilder {
 export class IfBuilder extends RuleListBuilder {
   /** @internal */
   proxy: string | undefined;
+  /** @internal */
+  addHeaders: RewriteHeaderDirectives['addHeaders'];
+
+  /**
+   * `add_header name value [always];` inside an `if` in a location: when the `if`
+   * matches, its list replaces the location's (refused in a server-level `if`, as in nginx).
+   */
+  addHeader(name: string, value: string, always?: boolean): this {
+    this.addHeaders ??= [];
+    this.addHeaders.push(always === true ? { name, value, always } : { name, value });
+    return this;
+  }
 
   /** `proxy_pass URL;` inside an `if` in a location (no URI part, as in nginx). */
   proxyPass(url: string): this {
@@ -62,14 +75,60 @@ export class IfBuilder extends RuleListBuilder {
   }
 }
 
-/** Directives that may hold an `if` block. */
+/** Directives that may hold an `if` block, and the header directives (server and location). */
 export class BlockBuilder extends RuleListBuilder {
+  /** @internal */
+  protected readonly headers: RewriteHeaderDirectives = {};
+
+  /**
+   * `add_header name value [always];`. A level with its own `add_header` does not inherit
+   * the server's.
+   * @see https://nginx.org/en/docs/http/ngx_http_headers_module.html#add_header
+   */
+  addHeader(name: string, value: string, always?: boolean): this {
+    this.headers.addHeaders ??= [];
+    this.headers.addHeaders.push(always === true ? { name, value, always } : { name, value });
+    return this;
+  }
+
+  /**
+   * `proxy_set_header name value;` (an empty value removes the header). A location with
+   * its own does not inherit the server's.
+   * @see https://nginx.org/en/docs/http/ngx_http_proxy_module.html#proxy_set_header
+   */
+  proxySetHeader(name: string, value: string): this {
+    this.headers.proxySetHeaders ??= [];
+    this.headers.proxySetHeaders.push({ name, value });
+    return this;
+  }
+
+  /**
+   * `proxy_hide_header name;`
+   * @see https://nginx.org/en/docs/http/ngx_http_proxy_module.html#proxy_hide_header
+   */
+  proxyHideHeader(name: string): this {
+    this.headers.proxyHideHeaders ??= [];
+    this.headers.proxyHideHeaders.push(name);
+    return this;
+  }
+
+  /**
+   * `proxy_pass_header name;`
+   * @see https://nginx.org/en/docs/http/ngx_http_proxy_module.html#proxy_pass_header
+   */
+  proxyPassHeader(name: string): this {
+    this.headers.proxyPassHeaders ??= [];
+    this.headers.proxyPassHeaders.push(name);
+    return this;
+  }
+
   /** `if (condition) { … }` */
   if(condition: RewriteCondition, body: (b: IfBuilder) => void): this {
     const b = new IfBuilder();
     body(b);
     const rule: RewriteRule = { type: 'if', condition: { ...condition }, rules: b.list() };
     if (b.proxy !== undefined) rule.proxyPass = b.proxy;
+    if (b.addHeaders !== undefined) rule.addHeaders = b.addHeaders;
     this.rules.push(rule);
     return this;
   }
@@ -89,6 +148,11 @@ export class LocationBuilder extends BlockBuilder {
   /** @internal */
   list(): RewriteRule[] {
     return this.rules;
+  }
+
+  /** @internal */
+  headerDirectives(): RewriteHeaderDirectives {
+    return this.headers;
   }
 }
 
@@ -120,7 +184,7 @@ export class RulesBuilder extends BlockBuilder {
   location(spec: string, body: (b: LocationBuilder) => void): this {
     const b = new LocationBuilder();
     body(b);
-    const loc: RewriteLocation = { ...locationSpec(spec), rules: b.list() };
+    const loc: RewriteLocation = { ...locationSpec(spec), rules: b.list(), ...b.headerDirectives() };
     if (b.proxy !== undefined) loc.proxyPass = b.proxy;
     this.locations.push(loc);
     return this;
@@ -128,7 +192,7 @@ export class RulesBuilder extends BlockBuilder {
 
   /** The rules built so far (a copy). */
   get config(): RewriteConfig {
-    return structuredClone({ rules: this.rules, locations: this.locations });
+    return structuredClone({ ...this.headers, rules: this.rules, locations: this.locations });
   }
 
   /** Compiles the rules; throws `InvalidOptionError` naming the rule's path when one is invalid. */

@@ -1,4 +1,4 @@
-import { utf8Bytes } from '../bytes/index.js';
+import { escapeControls, utf8Bytes } from '../bytes/index.js';
 import { InvalidOptionError, RewriteSyntaxError, show } from '../errors.js';
 import { DuplicateLocationError, LocationTree } from '../locations/index.js';
 import type { RegexDialect } from '../pcre/index.js';
@@ -7,8 +7,11 @@ import type {
   LocationModifier,
   RewriteCondition,
   RewriteConfig,
+  RewriteHeaderDirectives,
   RewriteLocation,
+  RewriteResponseHeader,
   RewriteRule,
+  RewriteUpstreamHeader,
   SourcePosition,
 } from '../types.js';
 import { BUILTIN, type VarGetter, variableGetter } from './variables.js';
@@ -64,7 +67,40 @@ export type CRule =
       regex: CompiledRegex | undefined;
       rules: CRule[];
       proxy: CompiledProxyPass | undefined;
+      /** The headers in force when this `if` (in a location) matched; `undefined`: the location's. */
+      headers: HeaderConf | undefined;
     };
+
+/** An `add_header` to evaluate per request. */
+export interface CAddHeader {
+  name: string;
+  value: Template;
+  always: boolean;
+  replace: boolean;
+}
+
+/** A `proxy_set_header` to evaluate per request. */
+export interface CSetHeader {
+  name: string;
+  value: Template;
+}
+
+/** A list of headers, with its result built once when no value has a variable. */
+export interface HeaderList<C, R> {
+  items: readonly C[];
+  /** Every value is literal: the evaluated list (empty values already left out). */
+  fixed: readonly R[] | undefined;
+  /** The same, `always` entries only (`add_header`). */
+  fixedAlways: readonly R[] | undefined;
+}
+
+/** The header directives in force at one level, after nginx's inheritance. */
+export interface HeaderConf {
+  add: HeaderList<CAddHeader, RewriteResponseHeader> | undefined;
+  set: HeaderList<CSetHeader, RewriteUpstreamHeader> | undefined;
+  hide: readonly string[] | undefined;
+  pass: readonly string[] | undefined;
+}
 
 /** A compiled location. */
 export interface Loc {
@@ -80,11 +116,15 @@ export interface Loc {
   regex: CompiledRegex | undefined;
   rules: CRule[];
   proxy: CompiledProxyPass | undefined;
+  /** The headers in force in the location (its own, or the server's). */
+  headers: HeaderConf | undefined;
 }
 
 /** A compiled rule set. */
 export interface Program {
   server: CRule[];
+  /** The server level's headers: for server-level answers and requests no location takes. */
+  headers: HeaderConf | undefined;
   tree: LocationTree<Loc>;
   regexLocations: Loc[];
 }
@@ -131,8 +171,9 @@ export function compileConfig(config: RewriteConfig, dialect: RegexDialect): Pro
     declare(loc.rules, `${path}.rules`, ctx);
   });
 
-  const server = config.rules.map((r, i) => rule(r, `rules[${i}]`, ctx, 'server'));
-  const locations = config.locations.map((loc, i) => location(loc, `locations[${i}]`, ctx));
+  const serverHeaders = headerConf(config, '', ctx, undefined);
+  const server = config.rules.map((r, i) => rule(r, `rules[${i}]`, ctx, 'server', undefined));
+  const locations = config.locations.map((loc, i) => location(loc, `locations[${i}]`, ctx, serverHeaders));
   let tree: LocationTree<Loc>;
   try {
     tree = new LocationTree(locations.filter((l) => l.regex === undefined));
@@ -148,7 +189,12 @@ export function compileConfig(config: RewriteConfig, dialect: RegexDialect): Pro
       loc.src.path,
     );
   }
-  return { server, tree, regexLocations: locations.filter((l) => l.regex !== undefined) };
+  return {
+    server,
+    headers: serverHeaders,
+    tree,
+    regexLocations: locations.filter((l) => l.regex !== undefined),
+  };
 }
 
 function declare(rules: unknown, path: string, ctx: Ctx): void {
@@ -289,6 +335,10 @@ function template(
   return { parts, literal: plain ? parts.map((p) => (p as { s: string }).s).join('') : undefined, question };
 }
 
+/** Variables whose value comes from the upstream or the response: unknown when the engine decides. */
+const RESPONSE_VARIABLE =
+  /^(?:upstream_\w|sent_http_\w|sent_trailer_\w|(?:status|body_bytes_sent|bytes_sent|request_time)$)/;
+
 function variable(
   rawName: string,
   at: SourcePosition | undefined,
@@ -299,6 +349,15 @@ function variable(
   const name = rawName.toLowerCase();
   const get = variableGetter(name);
   if (get === undefined && !ctx.declared.has(name)) {
+    if (RESPONSE_VARIABLE.test(name)) {
+      problem(
+        at,
+        path,
+        directive,
+        'a variable known before the response (the engine decides before the upstream answers: $upstream_…, $sent_http_…, $status and the like are not available)',
+        `$${rawName}`,
+      );
+    }
     problem(at, path, directive, 'a known variable', `$${rawName}`);
   }
   return { k: 'var', name, get };
@@ -345,9 +404,129 @@ function proxyPass(
   return { raw, origin: `${(m[1] as string).toLowerCase()}${m[2]}`, uri, template: undefined };
 }
 
+// RFC 9110 §5.6.2 token: Node refuses any other header name.
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+/** nginx 1.22's add_header handlers that replace the header, and remove it on an empty value. */
+const REPLACED = new Set(['last-modified', 'etag']);
+
+function headerName(value: unknown, at: SourcePosition | undefined, path: string, directive: string): string {
+  if (typeof value !== 'string' || !TOKEN.test(value)) {
+    return problem(at, path, directive, "a header name (letters, digits and !#$%&'*+-.^_`|~)", value);
+  }
+  return value;
+}
+
+function headerNames(value: unknown, path: string): readonly string[] | undefined {
+  if (value === undefined) return undefined;
+  if (!Array.isArray(value) || value.some((v) => typeof v !== 'string' || v === '')) {
+    throw new InvalidOptionError(path, 'an array of header names', value);
+  }
+  // nginx compares these names without case; Node gives response header names lower-cased.
+  return value.length === 0 ? undefined : Object.freeze(value.map((v: string) => v.toLowerCase()));
+}
+
+function addHeaders(
+  value: unknown,
+  path: string,
+  ctx: Ctx,
+): HeaderList<CAddHeader, RewriteResponseHeader> | undefined {
+  if (value === undefined) return undefined;
+  if (!Array.isArray(value)) throw new InvalidOptionError(path, 'an array of headers', value);
+  if (value.length === 0) return undefined;
+  const items = value.map((h: unknown, i): CAddHeader => {
+    const p = `${path}[${i}]`;
+    if (!isObject(h)) throw new InvalidOptionError(p, 'a header object', h);
+    const at = h.at as SourcePosition | undefined;
+    const name = headerName(h.name, at, `${p}.name`, 'add_header');
+    if (h.always !== undefined && typeof h.always !== 'boolean') {
+      problem(at, `${p}.always`, 'add_header', 'a boolean', h.always);
+    }
+    return {
+      name,
+      value: template(h.value, at, `${p}.value`, 'add_header', ctx),
+      always: h.always === true,
+      replace: REPLACED.has(name.toLowerCase()),
+    };
+  });
+  if (!items.every((h) => h.value.literal !== undefined))
+    return { items, fixed: undefined, fixedAlways: undefined };
+  const fixed = items
+    .filter((h) => h.replace || h.value.literal !== '')
+    .map((h) =>
+      Object.freeze({
+        name: h.name,
+        value: escapeControls(h.value.literal as string),
+        always: h.always,
+        replace: h.replace,
+      }),
+    );
+  return { items, fixed: Object.freeze(fixed), fixedAlways: Object.freeze(fixed.filter((h) => h.always)) };
+}
+
+function setHeaders(
+  value: unknown,
+  path: string,
+  ctx: Ctx,
+): HeaderList<CSetHeader, RewriteUpstreamHeader> | undefined {
+  if (value === undefined) return undefined;
+  if (!Array.isArray(value)) throw new InvalidOptionError(path, 'an array of headers', value);
+  if (value.length === 0) return undefined;
+  const items = value.map((h: unknown, i): CSetHeader => {
+    const p = `${path}[${i}]`;
+    if (!isObject(h)) throw new InvalidOptionError(p, 'a header object', h);
+    const at = h.at as SourcePosition | undefined;
+    return {
+      name: headerName(h.name, at, `${p}.name`, 'proxy_set_header'),
+      value: template(h.value, at, `${p}.value`, 'proxy_set_header', ctx),
+    };
+  });
+  if (!items.every((h) => h.value.literal !== undefined))
+    return { items, fixed: undefined, fixedAlways: undefined };
+  const fixed = items.map((h) =>
+    Object.freeze({ name: h.name, value: escapeControls(h.value.literal as string) }),
+  );
+  return { items, fixed: Object.freeze(fixed), fixedAlways: undefined };
+}
+
+/**
+ * The headers in force at a level: each list its own when it has one, else the outer
+ * level's, independently (ngx_http_headers_merge_conf, ngx_http_proxy_merge_loc_conf,
+ * ngx_http_upstream_hide_headers_hash).
+ */
+function headerConf(
+  level: RewriteHeaderDirectives,
+  path: string,
+  ctx: Ctx,
+  outer: HeaderConf | undefined,
+): HeaderConf | undefined {
+  const p = path === '' ? '' : `${path}.`;
+  const conf: HeaderConf = {
+    add: addHeaders(level.addHeaders, `${p}addHeaders`, ctx) ?? outer?.add,
+    set: setHeaders(level.proxySetHeaders, `${p}proxySetHeaders`, ctx) ?? outer?.set,
+    hide: headerNames(level.proxyHideHeaders, `${p}proxyHideHeaders`) ?? outer?.hide,
+    pass: headerNames(level.proxyPassHeaders, `${p}proxyPassHeaders`) ?? outer?.pass,
+  };
+  if (
+    conf.add === undefined &&
+    conf.set === undefined &&
+    conf.hide === undefined &&
+    conf.pass === undefined
+  ) {
+    return undefined;
+  }
+  return conf;
+}
+
 const FLAGS = new Set(['last', 'break', 'redirect', 'permanent']);
 
-function rule(r: RewriteRule, path: string, ctx: Ctx, context: 'server' | 'location' | 'if'): CRule {
+function rule(
+  r: RewriteRule,
+  path: string,
+  ctx: Ctx,
+  context: 'server' | 'location' | 'if',
+  outer: HeaderConf | undefined,
+): CRule {
   const at = r.at;
   switch (r.type) {
     case 'rewrite': {
@@ -439,7 +618,7 @@ function rule(r: RewriteRule, path: string, ctx: Ctx, context: 'server' | 'locat
         }
       }
       if (!Array.isArray(r.rules)) return problem(at, `${path}.rules`, 'if', 'an array of rules', r.rules);
-      const rules = r.rules.map((x, i) => rule(x, `${path}.rules[${i}]`, ctx, 'if'));
+      const rules = r.rules.map((x, i) => rule(x, `${path}.rules[${i}]`, ctx, 'if', undefined));
       const proxy =
         r.proxyPass === undefined
           ? undefined
@@ -452,7 +631,23 @@ function rule(r: RewriteRule, path: string, ctx: Ctx, context: 'server' | 'locat
                 'no "proxy_pass" in a server-level "if"',
                 r.proxyPass,
               );
-      return { k: 'if', src: r, variable: { name, get: v.get }, op, value, regex, rules, proxy };
+      let headers: HeaderConf | undefined;
+      const own = r.addHeaders;
+      if (own !== undefined && !(Array.isArray(own) && own.length === 0)) {
+        // add_header is allowed in "if in location" only; the if's own list replaces the
+        // location's when the if matches (its configuration becomes the request's).
+        if (context !== 'location') {
+          return problem(
+            own[0]?.at ?? at,
+            `${path}.addHeaders`,
+            'add_header',
+            'no "add_header" in a server-level "if"',
+            own,
+          );
+        }
+        headers = headerConf({ addHeaders: own }, path, ctx, outer);
+      }
+      return { k: 'if', src: r, variable: { name, get: v.get }, op, value, regex, rules, proxy, headers };
     }
     default:
       return problem(
@@ -465,7 +660,7 @@ function rule(r: RewriteRule, path: string, ctx: Ctx, context: 'server' | 'locat
   }
 }
 
-function location(loc: RewriteLocation, path: string, ctx: Ctx): Loc {
+function location(loc: RewriteLocation, path: string, ctx: Ctx, server: HeaderConf | undefined): Loc {
   const at = loc.at;
   if (!['', '=', '^~', '~', '~*'].includes(loc.modifier)) {
     return problem(at, `${path}.modifier`, 'location', 'one of "", "=", "^~", "~", "~*"', loc.modifier);
@@ -478,6 +673,7 @@ function location(loc: RewriteLocation, path: string, ctx: Ctx): Loc {
     ? regexOf(loc.path, loc.modifier === '~*', at, `${path}.path`, 'location', ctx)
     : undefined;
   const name = utf8Bytes(loc.path);
+  const headers = headerConf(loc, path, ctx, server);
   const proxy =
     loc.proxyPass === undefined
       ? undefined
@@ -492,7 +688,8 @@ function location(loc: RewriteLocation, path: string, ctx: Ctx): Loc {
     // proxy_pass sets auto_redirect when the location name ends with "/".
     autoRedirect: proxy !== undefined && name.endsWith('/'),
     regex,
-    rules: loc.rules.map((r, i) => rule(r, `${path}.rules[${i}]`, ctx, 'location')),
+    rules: loc.rules.map((r, i) => rule(r, `${path}.rules[${i}]`, ctx, 'location', headers)),
     proxy,
+    headers,
   };
 }

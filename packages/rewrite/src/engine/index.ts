@@ -9,6 +9,7 @@ import {
 } from '../bytes/index.js';
 import { InvalidOptionError } from '../errors.js';
 import {
+  ADD_HEADER_STATUSES,
   type RewriteMiddleware,
   type RewriteMiddlewareOptions,
   rewriteMiddleware,
@@ -20,14 +21,21 @@ import type {
   RewritePass,
   RewriteRedirect,
   RewriteRequest,
+  RewriteResponseHeader,
   RewriteResult,
+  RewriteReturn,
   Rewriter,
+  RewriteUpstreamHeader,
 } from '../types.js';
 import { parseTarget } from '../uri/index.js';
 import {
+  type CAddHeader,
   type CompiledProxyPass,
   type CRule,
+  type CSetHeader,
   compileConfig,
+  type HeaderConf,
+  type HeaderList,
   type Loc,
   type Program,
   type Template,
@@ -177,35 +185,39 @@ function evaluate(
 
   if (r.steps !== undefined) r.note({ kind: 'phase', phase: 'server-rewrite', cycle: 0 });
   const server = runRules(program.server, r, { quote: true, isArgs: false }, false);
-  if (typeof server === 'object') return { result: finish(server, r, opts), cycles: 0 };
+  if (typeof server === 'object') return { result: finish(server, r, opts, program), cycles: 0 };
 
   let cycles = 0;
   for (;;) {
     cycles++;
     if (r.steps !== undefined) r.note({ kind: 'phase', phase: 'find-location', cycle: cycles });
     r.uriChanged = false;
-    r.ifProxy = undefined;
+    r.ifMatched = undefined;
     const found = findLocation(program, r);
     if (found === 'redirect') {
       const loc = r.loc as Loc;
       const name = escapeBytes(loc.name, ESCAPE_URI);
       const location = r.args.length > 0 ? `${name}?${r.args}` : name;
-      return { result: finish({ t: 'redirect', status: 301, location }, r, opts), cycles };
+      return { result: finish({ t: 'redirect', status: 301, location }, r, opts, program), cycles };
     }
     if (r.loc !== undefined) {
       if (r.steps !== undefined) r.note({ kind: 'phase', phase: 'location-rewrite', cycle: cycles });
       const out = runRules(r.loc.rules, r, { quote: true, isArgs: false }, true);
-      if (typeof out === 'object') return { result: finish(out, r, opts), cycles };
+      if (typeof out === 'object') return { result: finish(out, r, opts, program), cycles };
     }
     if (!r.uriChanged) break;
     r.uriChanges--;
     if (r.steps !== undefined) r.note({ kind: 'cycle', cycle: cycles + 1, uriChangesLeft: r.uriChanges });
     if (r.uriChanges === 0) {
       // "rewrite or internal redirection cycle"
-      return { result: { action: 'return', status: 500 }, cycles };
+      return { result: finish({ t: 'return', status: 500, text: undefined }, r, opts, program), cycles };
     }
   }
-  return { result: pass(r) ?? { action: 'return', status: 500 }, cycles };
+  const passed = pass(r, program);
+  return {
+    result: passed ?? finish({ t: 'return', status: 500, text: undefined }, r, opts, program),
+    cycles,
+  };
 }
 
 /** ngx_http_core_find_location: exact, longest prefix, `^~`, regexes in order. */
@@ -317,7 +329,8 @@ function runRule(rule: CRule, r: Req, script: Script, inLocation: boolean): Outc
       const value = condition(rule, r, script);
       if (r.steps !== undefined) r.note({ kind: 'condition', value });
       if (!value) return CONTINUE;
-      if (inLocation && rule.proxy !== undefined) r.ifProxy = rule.proxy;
+      // ngx_http_script_if_code: the matching if's configuration becomes the request's.
+      if (inLocation) r.ifMatched = rule;
       return runRules(rule.rules, r, script, inLocation);
     }
   }
@@ -423,9 +436,9 @@ function rewrite(rule: CRule & { k: 'rewrite' }, r: Req, script: Script): Outcom
  * The request-target the proxy sends, as ngx_http_proxy_create_request builds it;
  * `undefined` when a `proxy_pass` with variables gives no http(s) URL (nginx: 500).
  */
-function pass(r: Req): RewritePass | undefined {
+function pass(r: Req, program: Program): RewritePass | undefined {
   const loc = r.loc;
-  const proxy: CompiledProxyPass | undefined = r.ifProxy ?? loc?.proxy;
+  const proxy: CompiledProxyPass | undefined = r.ifMatched?.proxy ?? loc?.proxy;
   let origin = proxy?.origin;
   let proxyUri = proxy?.uri ?? '';
   let uri: string;
@@ -452,7 +465,60 @@ function pass(r: Req): RewritePass | undefined {
   const result: RewritePass = { action: 'pass', uri: escapeTarget(uri) };
   if (loc !== undefined) result.location = loc.text;
   if (origin !== undefined) result.target = origin;
+  const conf = headersInForce(r, program);
+  if (conf !== undefined) {
+    r.proxyOrigin = origin;
+    const add = conf.add === undefined ? undefined : responseHeaders(conf.add, r, undefined);
+    if (add !== undefined) result.addHeaders = add;
+    if (conf.set !== undefined) result.setHeaders = upstreamHeaders(conf.set, r);
+    if (conf.hide !== undefined) result.hideHeaders = conf.hide;
+    if (conf.pass !== undefined) result.passHeaders = conf.pass;
+  }
   return result;
+}
+
+/** The configuration the request ends in: the matched `if`'s, the location's, or the server's. */
+function headersInForce(r: Req, program: Program): HeaderConf | undefined {
+  if (r.ifMatched?.headers !== undefined) return r.ifMatched.headers;
+  return r.loc === undefined ? program.headers : r.loc.headers;
+}
+
+/**
+ * `add_header` values for this request; for a known status, only those nginx adds to it.
+ * `undefined` when none is left.
+ */
+function responseHeaders(
+  list: HeaderList<CAddHeader, RewriteResponseHeader>,
+  r: Req,
+  status: number | undefined,
+): readonly RewriteResponseHeader[] | undefined {
+  const all = status === undefined || ADD_HEADER_STATUSES.has(status);
+  let out: readonly RewriteResponseHeader[] | undefined = all ? list.fixed : list.fixedAlways;
+  if (out === undefined) {
+    const built: RewriteResponseHeader[] = [];
+    for (const h of list.items) {
+      if (!all && !h.always) continue;
+      const value = escapeControls(evalTemplate(h.value, r, undefined));
+      // ngx_http_add_header adds nothing for an empty value; the replacing handlers remove.
+      if (value === '' && !h.replace) continue;
+      built.push({ name: h.name, value, always: h.always, replace: h.replace });
+    }
+    out = built;
+  }
+  return out.length === 0 ? undefined : out;
+}
+
+/** `proxy_set_header` values for this request. */
+function upstreamHeaders(
+  list: HeaderList<CSetHeader, RewriteUpstreamHeader>,
+  r: Req,
+): readonly RewriteUpstreamHeader[] {
+  if (list.fixed !== undefined) return list.fixed;
+  const out: RewriteUpstreamHeader[] = [];
+  for (const h of list.items) {
+    out.push({ name: h.name, value: escapeControls(evalTemplate(h.value, r, undefined)) });
+  }
+  return out;
 }
 
 // biome-ignore lint/suspicious/noControlCharactersInRegex: bytes a request line cannot carry
@@ -463,12 +529,18 @@ function escapeTarget(uri: string): string {
   return TARGET_UNSAFE.test(uri) ? escapeControls(uri).replace(/ /g, '%20') : uri;
 }
 
-function finish(f: Final, r: Req, opts: Required<RewriteEngineOptions>): RewriteResult {
+function finish(f: Final, r: Req, opts: Required<RewriteEngineOptions>, program: Program): RewriteResult {
+  const conf = headersInForce(r, program);
+  // 444 closes the connection: no response, no headers.
+  const add =
+    conf?.add === undefined || f.status === 444 ? undefined : responseHeaders(conf.add, r, f.status);
   if (f.t === 'return') {
-    if (f.status === 444 || f.text === undefined || r.method === 'HEAD') {
-      return { action: 'return', status: f.status };
-    }
-    return { action: 'return', status: f.status, body: bytesToText(f.text) };
+    const result: RewriteReturn =
+      f.status === 444 || f.text === undefined || r.method === 'HEAD'
+        ? { action: 'return', status: f.status }
+        : { action: 'return', status: f.status, body: bytesToText(f.text) };
+    if (add !== undefined) result.addHeaders = add;
+    return result;
   }
   let location = f.location;
   if (location.startsWith('/') && opts.absoluteRedirect) {
@@ -483,5 +555,6 @@ function finish(f: Final, r: Req, opts: Required<RewriteEngineOptions>): Rewrite
     status: f.status,
     location: escapeControls(location),
   };
+  if (add !== undefined) result.addHeaders = add;
   return result;
 }

@@ -2,7 +2,7 @@ import { asciiLower, requestBytes } from '../bytes/index.js';
 import type { CompiledRegex } from '../pcre/regex.js';
 import type { RewriteRequest } from '../types.js';
 import { type ParsedTarget, validateHost } from '../uri/index.js';
-import type { CompiledProxyPass, Loc } from './compile.js';
+import type { CRule, Loc } from './compile.js';
 import type { TraceStep } from './trace.js';
 
 /** nginx's NGX_HTTP_MAX_URI_CHANGES + 1: ten URI changes work, the eleventh is a 500. */
@@ -38,8 +38,13 @@ export class Req {
   /** Variables set by `set` and by named captures. */
   vars: Map<string, string> | undefined;
   loc: Loc | undefined;
-  /** The `proxy_pass` of an `if` block that matched in the location. */
-  ifProxy: CompiledProxyPass | undefined;
+  /**
+   * The last `if` that matched in the location: its configuration is the request's
+   * (`proxy_pass` and `add_header` of its own, else the location's).
+   */
+  ifMatched: (CRule & { k: 'if' }) | undefined;
+  /** The scheme and authority the request goes to (`$proxy_host`), once decided. */
+  proxyOrigin: string | undefined;
   readonly steps: TraceStep[] | undefined;
 
   private readonly rawHeaders: RewriteRequest['headers'];

@@ -21,7 +21,29 @@ const builtins: Record<string, VarGetter> = {
   server_name: (r) => r.serverName,
   content_type: (r) => r.headerLines('content_type')?.[0],
   content_length: (r) => r.headerLines('content_length')?.[0],
+  // The proxy module's: known once the request goes upstream (in proxy_set_header and
+  // add_header of a pass), not found before, as nginx's are without a proxy context.
+  proxy_host: (r) => (r.proxyOrigin === undefined ? undefined : proxyAuthority(r.proxyOrigin).host),
+  proxy_port: (r) => (r.proxyOrigin === undefined ? undefined : proxyAuthority(r.proxyOrigin).port),
+  proxy_add_x_forwarded_for: (r) => {
+    const lines = r.headerLines('x_forwarded_for');
+    if (lines === undefined || lines.length === 0) return r.remoteAddr;
+    return `${lines.join(', ')}, ${r.remoteAddr}`;
+  },
 };
+
+/**
+ * `$proxy_host` and `$proxy_port` of a `proxy_pass` origin, as ngx_http_proxy_set_vars
+ * makes them: the port is left out of the host when it is the scheme's default.
+ */
+function proxyAuthority(origin: string): { host: string; port: string } {
+  const defaultPort = origin.startsWith('https') ? '443' : '80';
+  const authority = origin.slice(origin.indexOf('://') + 3);
+  const m = /^(\[[^\]]*\]|[^:]*):(\d+)$/.exec(authority);
+  if (m === null) return { host: authority, port: defaultPort };
+  if (Number(m[2]) === Number(defaultPort)) return { host: m[1] as string, port: defaultPort };
+  return { host: authority, port: m[2] as string };
+}
 
 /** The built-in variable names (none of them may be `set`, except `$args`). */
 export const BUILTIN: ReadonlySet<string> = new Set(Object.keys(builtins));

@@ -1,6 +1,6 @@
 import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
 import type { TLSSocket } from 'node:tls';
-import type { RewriteRequest, RewriteResult, Rewriter } from '../types.js';
+import type { RewriteRequest, RewriteResponseHeader, RewriteResult, Rewriter } from '../types.js';
 
 /** Options of {@link RewriteEngine.middleware}. */
 export interface RewriteMiddlewareOptions {
@@ -17,6 +17,9 @@ export interface RewriteMiddlewareOptions {
  * A Connect/Express middleware, also callable from a plain `node:http` handler: on `pass`
  * it rewrites `req.url` and calls `next` (when given); on a redirect or a `return` it
  * answers; on 444 it destroys the socket. It returns the decision either way.
+ * `add_header` headers go on its own answers, and on the next handler's response when it
+ * writes its head; `proxy_set_header`, `proxy_hide_header` and `proxy_pass_header` are
+ * for a proxy, and left to it (they are in the decision).
  */
 export type RewriteMiddleware = (
   req: IncomingMessage,
@@ -45,6 +48,35 @@ export function requestOf(req: IncomingMessage): RewriteRequest {
   return request;
 }
 
+/** ngx_http_headers_filter: the statuses that take an `add_header` without `always`. */
+export const ADD_HEADER_STATUSES: ReadonlySet<number> = new Set([
+  200, 201, 204, 206, 301, 302, 303, 304, 307, 308,
+]);
+
+/** Adds `add_header` headers to a response about to be sent with `status`. */
+function addHeaders(res: ServerResponse, headers: readonly RewriteResponseHeader[], status: number): void {
+  const all = ADD_HEADER_STATUSES.has(status);
+  for (const h of headers) {
+    if (!all && !h.always) continue;
+    if (!h.replace) res.appendHeader(h.name, h.value);
+    else if (h.value === '') res.removeHeader(h.name);
+    else res.setHeader(h.name, h.value);
+  }
+}
+
+/**
+ * On a pass, the next handler decides the status: add the headers when it writes the head
+ * (Node's implicit head also goes through `writeHead`).
+ */
+function addHeadersOnWrite(res: ServerResponse, headers: readonly RewriteResponseHeader[]): void {
+  const writeHead = res.writeHead;
+  res.writeHead = function addHeaderThenWriteHead(this: ServerResponse, ...args: unknown[]) {
+    res.writeHead = writeHead;
+    addHeaders(res, headers, Number(args[0]));
+    return (writeHead as (...a: unknown[]) => ServerResponse).apply(this, args);
+  } as ServerResponse['writeHead'];
+}
+
 /** Builds the middleware for an engine (see {@link RewriteEngine.middleware}). */
 export function rewriteMiddleware(
   engine: Rewriter,
@@ -56,6 +88,7 @@ export function rewriteMiddleware(
     options.onResult?.(req, result);
     if (result.action === 'pass') {
       req.url = result.uri;
+      if (result.addHeaders !== undefined) addHeadersOnWrite(res, result.addHeaders);
       next?.();
       return result;
     }
@@ -65,6 +98,7 @@ export function rewriteMiddleware(
       return result;
     }
     res.statusCode = result.status;
+    if (result.addHeaders !== undefined) addHeaders(res, result.addHeaders, result.status);
     let body: Buffer | string = '';
     if (result.action === 'redirect') {
       res.setHeader('Location', result.location);

@@ -77,14 +77,14 @@ describe('syntax errors', () => {
     const e = syntaxError('location / {\n    root /var/www;\n}');
     expect(e.code).toBe('SWY_ERR_REWRITE_SYNTAX');
     expect(e.message).toBe(
-      'unknown directive "root" at line 2, column 5; supported in a location: rewrite, return, if, set, break, proxy_pass',
+      'unknown directive "root" at line 2, column 5; supported in a location: rewrite, return, if, set, break, proxy_pass, add_header, proxy_set_header, proxy_hide_header, proxy_pass_header',
     );
     expect([e.line, e.column, e.directive]).toEqual([2, 5, 'root']);
   });
 
   it('refuses a directive in the wrong block', () => {
     expect(syntaxError('proxy_pass http://a;').message).toBe(
-      '"proxy_pass" directive is not allowed in a server at line 1, column 1; supported in a server: rewrite, return, if, set, break, location',
+      '"proxy_pass" directive is not allowed in a server at line 1, column 1; supported in a server: rewrite, return, if, set, break, location, add_header, proxy_set_header, proxy_hide_header, proxy_pass_header',
     );
     expect(syntaxError('if ($a) { if ($b) { break; } }').message).toMatch(
       /^"if" directive is not allowed in a server if at line 1, column 11/,

@@ -4,6 +4,7 @@ import type {
   RewriteCondition,
   RewriteConfig,
   RewriteFlag,
+  RewriteHeaderDirectives,
   RewriteLocation,
   RewriteRule,
   SourcePosition,
@@ -12,11 +13,15 @@ import { readStatements, type Statement, type Word } from './tokenize.js';
 
 type Context = 'server' | 'location' | 'server if' | 'location if';
 
+const HEADERS = ['add_header', 'proxy_set_header', 'proxy_hide_header', 'proxy_pass_header'];
+
+// Where nginx allows each directive: add_header also in "if in location"; the proxy_*
+// header directives in http, server and location only.
 const SUPPORTED: Record<Context, readonly string[]> = {
-  server: ['rewrite', 'return', 'if', 'set', 'break', 'location'],
-  location: ['rewrite', 'return', 'if', 'set', 'break', 'proxy_pass'],
+  server: ['rewrite', 'return', 'if', 'set', 'break', 'location', ...HEADERS],
+  location: ['rewrite', 'return', 'if', 'set', 'break', 'proxy_pass', ...HEADERS],
   'server if': ['rewrite', 'return', 'set', 'break'],
-  'location if': ['rewrite', 'return', 'set', 'break', 'proxy_pass'],
+  'location if': ['rewrite', 'return', 'set', 'break', 'proxy_pass', 'add_header'],
 };
 
 const FLAGS: readonly string[] = ['last', 'break', 'redirect', 'permanent'];
@@ -31,8 +36,9 @@ function fail(message: string, where: SourcePosition, directive?: string, hint?:
 
 /**
  * Reads the body of an nginx `server {}` block into a {@link RewriteConfig}: `rewrite`,
- * `return`, `if`, `set`, `break` and `location` blocks holding the same plus `proxy_pass`.
- * Any other directive is a {@link RewriteSyntaxError} naming it, its line and column, and
+ * `return`, `if`, `set`, `break`, the header directives (`add_header`, `proxy_set_header`,
+ * `proxy_hide_header`, `proxy_pass_header`) and `location` blocks holding the same plus
+ * `proxy_pass`; an `if` in a location may hold `proxy_pass` and `add_header`. Any other directive is a {@link RewriteSyntaxError} naming it, its line and column, and
  * the directives supported there. Regexes, variables and URLs are checked when the config
  * is compiled ({@link compileNginx}, {@link createEngine}).
  *
@@ -48,6 +54,10 @@ export function parseNginx(text: string): RewriteConfig {
     const name = (st.words[0] as Word).text;
     if (name === 'location') {
       config.locations.push(location(st));
+      continue;
+    }
+    if (HEADERS.includes(name)) {
+      header(st, config);
       continue;
     }
     config.rules.push(rule(st, 'server'));
@@ -71,9 +81,51 @@ function unsupported(st: Statement, context: Context): never {
   fail(why, at(st), name, `supported in a ${context}: ${SUPPORTED[context].join(', ')}`);
 }
 
+/** Reads a header directive into the lists of its level. */
+function header(st: Statement, level: RewriteHeaderDirectives): void {
+  const name = (st.words[0] as Word).text;
+  noBlock(st, name);
+  const w = st.words.slice(1).map((x) => x.text);
+  switch (name) {
+    case 'add_header': {
+      argCount(st, name, 2, 3);
+      if (w[2] !== undefined && w[2] !== 'always') {
+        fail(`invalid parameter "${w[2]}"`, at(st.words[3] as Word), name);
+      }
+      level.addHeaders ??= [];
+      level.addHeaders.push(
+        w[2] === undefined
+          ? { name: w[0] as string, value: w[1] as string, at: at(st) }
+          : { name: w[0] as string, value: w[1] as string, always: true, at: at(st) },
+      );
+      return;
+    }
+    case 'proxy_set_header':
+      argCount(st, name, 2, 2);
+      level.proxySetHeaders ??= [];
+      level.proxySetHeaders.push({ name: w[0] as string, value: w[1] as string, at: at(st) });
+      return;
+    case 'proxy_hide_header':
+      argCount(st, name, 1, 1);
+      level.proxyHideHeaders ??= [];
+      level.proxyHideHeaders.push(w[0] as string);
+      return;
+    default:
+      // proxy_pass_header
+      argCount(st, name, 1, 1);
+      level.proxyPassHeaders ??= [];
+      level.proxyPassHeaders.push(w[0] as string);
+  }
+}
+
 function rule(st: Statement, context: Context): RewriteRule {
   const name = (st.words[0] as Word).text;
-  if (!SUPPORTED[context].includes(name) || name === 'location' || name === 'proxy_pass') {
+  if (
+    !SUPPORTED[context].includes(name) ||
+    name === 'location' ||
+    name === 'proxy_pass' ||
+    HEADERS.includes(name)
+  ) {
     unsupported(st, context);
   }
   const w = st.words.slice(1).map((x) => x.text);
@@ -132,6 +184,10 @@ function rule(st: Statement, context: Context): RewriteRule {
       for (const s of st.block ?? []) {
         if ((s.words[0] as Word).text === 'proxy_pass' && inner === 'location if') {
           node.proxyPass = proxyPass(s, node.proxyPass);
+          continue;
+        }
+        if ((s.words[0] as Word).text === 'add_header' && inner === 'location if') {
+          header(s, node);
           continue;
         }
         node.rules.push(rule(s, inner));
@@ -215,6 +271,10 @@ function location(st: Statement): RewriteLocation {
     const name = (s.words[0] as Word).text;
     if (name === 'proxy_pass') {
       loc.proxyPass = proxyPass(s, loc.proxyPass);
+      continue;
+    }
+    if (HEADERS.includes(name)) {
+      header(s, loc);
       continue;
     }
     if (name === 'location') {

@@ -1,4 +1,11 @@
-import type { RewriteCondition, RewriteConfig, RewriteLocation, RewriteRule } from '../types.js';
+import type {
+  RewriteAddHeader,
+  RewriteCondition,
+  RewriteConfig,
+  RewriteHeaderDirectives,
+  RewriteLocation,
+  RewriteRule,
+} from '../types.js';
 
 /**
  * Writes a value as an nginx word: bare when it can be, double-quoted when it holds a
@@ -15,6 +22,21 @@ function condition(c: RewriteCondition): string {
   if (!('operator' in c)) return `(${c.variable})`;
   const operand = 'regex' in c ? c.regex : c.value;
   return `(${c.variable} ${c.operator} ${word(operand)})`;
+}
+
+function addHeaderText(h: RewriteAddHeader, indent: string): string {
+  return `${indent}add_header ${word(h.name)} ${word(h.value)}${h.always === true ? ' always' : ''};`;
+}
+
+/** The header directives of one level, one a line. */
+function headerLines(level: RewriteHeaderDirectives, indent: string): string[] {
+  const lines = (level.addHeaders ?? []).map((h) => addHeaderText(h, indent));
+  for (const h of level.proxySetHeaders ?? []) {
+    lines.push(`${indent}proxy_set_header ${word(h.name)} ${word(h.value)};`);
+  }
+  for (const n of level.proxyHideHeaders ?? []) lines.push(`${indent}proxy_hide_header ${word(n)};`);
+  for (const n of level.proxyPassHeaders ?? []) lines.push(`${indent}proxy_pass_header ${word(n)};`);
+  return lines;
 }
 
 /** One directive on one line (an `if` with its block). */
@@ -35,6 +57,7 @@ export function ruleText(rule: RewriteRule, indent = ''): string {
     case 'if': {
       const inner = rule.rules.map((r) => ruleText(r, `${indent}    `));
       if (rule.proxyPass !== undefined) inner.push(`${indent}    proxy_pass ${word(rule.proxyPass)};`);
+      for (const h of rule.addHeaders ?? []) inner.push(addHeaderText(h, `${indent}    `));
       return `${indent}if ${condition(rule.condition)} {\n${inner.join('\n')}${inner.length ? '\n' : ''}${indent}}`;
     }
   }
@@ -49,6 +72,7 @@ function locationText(loc: RewriteLocation): string {
   const head = loc.modifier === '' ? word(loc.path) : `${loc.modifier} ${word(loc.path)}`;
   const inner = loc.rules.map((r) => ruleText(r, '    '));
   if (loc.proxyPass !== undefined) inner.push(`    proxy_pass ${word(loc.proxyPass)};`);
+  inner.push(...headerLines(loc, '    '));
   return `location ${head} {\n${inner.join('\n')}${inner.length ? '\n' : ''}}`;
 }
 
@@ -62,6 +86,10 @@ function locationText(loc: RewriteLocation): string {
  * ```
  */
 export function toNginx(config: RewriteConfig): string {
-  const blocks = [config.rules.map((r) => ruleText(r)).join('\n'), ...config.locations.map(locationText)];
+  const blocks = [
+    headerLines(config, '').join('\n'),
+    config.rules.map((r) => ruleText(r)).join('\n'),
+    ...config.locations.map(locationText),
+  ];
   return `${blocks.filter((b) => b !== '').join('\n\n')}\n`;
 }
