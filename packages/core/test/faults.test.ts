@@ -47,6 +47,21 @@ describe('timeouts', () => {
     await expect(send(f.url)).rejects.toThrow(/aborted|socket hang up|ECONNRESET/);
     expect(errors.map((e) => e.code)).toEqual(['SWY_ERR_UPSTREAM_TIMEOUT']);
   });
+
+  it('lets a stream pause as long as it likes with bodyTimeoutMs 0 (server-sent events)', async () => {
+    const events = await backend((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write('data: one\n\n');
+      setTimeout(() => res.end('data: two\n\n'), 400).unref();
+    });
+    const { f, errors } = await proxyFor({
+      upstream: { name: 'sse', servers: [events.url] },
+      headersTimeoutMs: 100,
+      bodyTimeoutMs: 0,
+    });
+    const r = await send(f.url);
+    expect([r.status, r.body, errors]).toEqual([200, 'data: one\n\ndata: two\n\n', []]);
+  });
 });
 
 describe('faults mid-way', () => {

@@ -16,7 +16,12 @@ export type PeerState = 'up' | 'down' | 'unavail' | 'unhealthy' | 'checking' | '
 
 /** One upstream server, as written in an `upstream` block. */
 export interface ServerOptions {
-  /** `http://host:port`; the peer's id is `host:port` as written (port 80 when omitted). */
+  /**
+   * `http://host:port` or `https://host:port`; the peer's id is `host:port` as written
+   * (port 80, or 443 for https, when omitted). A unix-domain socket is written as nginx
+   * writes it, `unix:/path/to/app.sock` (or `http://unix:/path/to/app.sock:`), and its id
+   * is `unix:/path/to/app.sock`.
+   */
   url: string;
   /** nginx `weight`. @default 1 */
   weight?: number;
@@ -204,12 +209,14 @@ const emptyResponses = (): ResponseCounts => ({
  * its `Upstream` (selection, `release`, `observeHealth`, `patch`, `drain`…).
  */
 export class Peer implements PeerView {
-  /** `host:port` as configured. */
+  /** `host:port` as configured, or `unix:/path` for a unix-domain socket. */
   readonly id: string;
-  /** The origin requests go to, `http://host:port`. */
+  /** The origin requests go to, `http://host:port`; `http://localhost` for a unix socket. */
   readonly origin: string;
-  /** `host:port`, for a `Host` header naming the peer. */
+  /** `host:port`, for a `Host` header naming the peer; `localhost` for a unix socket, as nginx sends. */
   readonly hostHeader: string;
+  /** The path of a `unix:` peer's socket, which the proxy connects to; `undefined` for a TCP peer. */
+  readonly socketPath: string | undefined;
   /** nginx `backup`: used only when no primary can take the request. */
   readonly backup: boolean;
   readonly #s: PeerFields;
@@ -223,7 +230,8 @@ export class Peer implements PeerView {
     const url = parseUrl(`${path}${typeof config === 'string' ? '' : '.url'}`, o.url);
     this.id = url.id;
     this.origin = url.origin;
-    this.hostHeader = url.id;
+    this.hostHeader = url.socketPath === undefined ? url.id : 'localhost';
+    this.socketPath = url.socketPath;
     this.backup = boolAt(`${path}.backup`, o.backup, false);
     this.#s = {
       weight: intAt(`${path}.weight`, o.weight, 1, 1),
@@ -463,8 +471,10 @@ function parseServer(config: unknown, path: string): ServerOptions {
   return config as unknown as ServerOptions;
 }
 
-function parseUrl(path: string, raw: unknown): { id: string; origin: string } {
+function parseUrl(path: string, raw: unknown): ParsedServer {
   if (typeof raw !== 'string') throw new InvalidOptionError(path, 'an http:// URL string', raw);
+  const unix = UNIX.exec(raw);
+  if (unix !== null) return unixServer(path, raw, (unix[1] ?? 'http:').toLowerCase(), unix[2] as string);
   let url: URL;
   try {
     url = new URL(raw);
@@ -480,5 +490,29 @@ function parseUrl(path: string, raw: unknown): { id: string; origin: string } {
   const port = url.port === '' ? (url.protocol === 'https:' ? '443' : '80') : url.port;
   // The id keeps the host as written (nginx hashes the configured text), e.g. "127.0.0.1:9211".
   const id = `${url.hostname}:${port}`;
-  return { id, origin: `${url.protocol}//${url.hostname}:${port}` };
+  return { id, origin: `${url.protocol}//${url.hostname}:${port}`, socketPath: undefined };
+}
+
+/** A server as `Peer` keeps it: its id, the origin undici is given, and a unix socket's path. */
+interface ParsedServer {
+  id: string;
+  origin: string;
+  socketPath: string | undefined;
+}
+
+/**
+ * nginx's unix-domain socket address: `unix:PATH`, or in a URL `http://unix:PATH:` (the
+ * path ends at the next colon; nginx's `ngx_parse_unix_domain_url`).
+ */
+const UNIX = /^(?:(https?:)\/\/)?unix:([\s\S]*)$/i;
+
+function unixServer(path: string, raw: string, scheme: string, rest: string): ParsedServer {
+  const colon = rest.indexOf(':');
+  const socketPath = colon === -1 ? rest : rest.slice(0, colon);
+  const after = colon === -1 ? '' : rest.slice(colon + 1);
+  if (socketPath === '' || socketPath.includes('\0') || (after !== '' && after !== '/')) {
+    throw new InvalidOptionError(path, 'a unix socket as unix:/path/to/app.sock', raw);
+  }
+  // nginx names a unix peer `unix:PATH` and sends `Host: localhost` to it.
+  return { id: `unix:${socketPath}`, origin: `${scheme}//localhost`, socketPath };
 }

@@ -1,10 +1,10 @@
 import type { IncomingMessage } from 'node:http';
-import type { Socket } from 'node:net';
-import proxyaddr from 'proxy-addr';
-import { buildConnector, Pool } from 'undici';
+import { isIP, type Socket } from 'node:net';
+import { type buildConnector, Client, type Dispatcher, Pool } from 'undici';
 import { InvalidOptionError, type SwitchyardError } from '../errors.js';
 import type { Peer } from '../peer/index.js';
-import { Upstream } from '../upstream/index.js';
+import { peerConnector, peerServerName } from '../upstream/connect.js';
+import { groupOf, Upstream } from '../upstream/index.js';
 import type { Exchange } from './exchange.js';
 import type { Step } from './flow.js';
 import type { Forwarded } from './headers.js';
@@ -30,7 +30,8 @@ export class ProxyCore {
   readonly upstream: Upstream;
   /** `onResponse`, the logger and the diagnostics channels. */
   readonly observer: Observer;
-  private pools = new Map<Peer, Pool>();
+  /** Each peer's keep-alive pool, as requests are dispatched to it. */
+  private pools = new Map<Peer, Dispatcher>();
   /** Groups of one server made for `proxy_pass http://address` targets, by target. */
   private implicit = new Map<string, Upstream>();
   /** Requests and tunnels in flight (background cache updates included). */
@@ -46,8 +47,6 @@ export class ProxyCore {
   /** The proxy takes no new requests: it is closing or closed. */
   closing = false;
   private closed: Promise<void> | undefined;
-  /** undici's connector, whose sockets tag their errors for `staleConnection`. */
-  private readonly connect: buildConnector.connector;
 
   constructor(o: ResolvedProxyOptions) {
     this.o = o;
@@ -55,13 +54,6 @@ export class ProxyCore {
     this.observer = new Observer(o.observe, (err, req) => this.tell(err, req));
     this.upstream.on('peer:remove', this.onRemove);
     for (const up of o.upstreams.values()) if (up !== this.upstream) up.on('peer:remove', this.onRemove);
-    const base = buildConnector({ timeout: o.connectTimeoutMs });
-    this.connect = (options, callback) =>
-      base(options, (err, socket) => {
-        // On a failed connect undici passes no socket at all, whatever its typings say.
-        socket?.on('error', tagSocketError);
-        (callback as (err: Error | null, socket: Socket | null) => void)(err, socket);
-      });
   }
 
   /**
@@ -69,7 +61,10 @@ export class ProxyCore {
    * name, else a group of that one address (nginx's implicit upstream), made once.
    */
   upstreamFor(target: string): Upstream {
-    const name = target.replace(/^https?:\/\//, '').replace(/\/.*$/, '');
+    const authority = target.replace(/^https?:\/\//i, '');
+    // nginx's `http://unix:/path:` names a socket; its path ends at the next colon.
+    const unix = /^unix:([^:]*)/i.exec(authority);
+    const name = unix === null ? authority.replace(/\/.*$/, '') : `unix:${unix[1]}`;
     const named = this.o.upstreams.get(name);
     if (named !== undefined) return named;
     if (name === this.upstream.name) return this.upstream;
@@ -88,23 +83,46 @@ export class ProxyCore {
     return [...all];
   }
 
-  /** One keep-alive pool per peer, made on first use. */
-  pool(peer: Peer): Pool {
+  /**
+   * One keep-alive pool per peer, made on first use, connecting as the peer's group says:
+   * its unix socket, its TLS settings and server name, HTTP/2 if offered.
+   */
+  pool(peer: Peer): Dispatcher {
     let pool = this.pools.get(peer);
     if (pool === undefined) {
-      pool = new Pool(peer.origin, {
-        connections: this.o.connectionsPerPeer === 0 ? null : this.o.connectionsPerPeer,
-        connect: this.connect,
-        headersTimeout: this.o.headersTimeoutMs,
-        bodyTimeout: this.o.bodyTimeoutMs,
-        keepAliveTimeout: this.o.keepAliveTimeoutMs,
-        pipelining: 1,
-      });
-      // A pool's own errors are reported through the requests it serves.
-      pool.on('connectionError', noop);
+      pool = this.makePool(peer, groupOf(peer));
       this.pools.set(peer, pool);
     }
     return pool;
+  }
+
+  private makePool(peer: Peer, group: Upstream | undefined): Dispatcher {
+    const https = peer.origin.startsWith('https:');
+    const http2 = https && group?.http2 === true;
+    const pool = new Pool(peer.origin, {
+      connections: this.o.connectionsPerPeer === 0 ? null : this.o.connectionsPerPeer,
+      connect: connector(peer, group, this.o.connectTimeoutMs, http2),
+      headersTimeout: this.o.headersTimeoutMs,
+      bodyTimeout: this.o.bodyTimeoutMs,
+      keepAliveTimeout: this.o.keepAliveTimeoutMs,
+      pipelining: 1,
+      // undici 8 offers h2 unless told not to: HTTP/1.1 stays the default.
+      allowH2: http2,
+      ...(http2 ? { factory: h2Client } : {}),
+    });
+    // A pool's own errors are reported through the requests it serves.
+    pool.on('connectionError', noop);
+    if (!https) return pool;
+    // undici verifies the name its request carries, by default from the Host header the
+    // client sent: each request names the peer instead, so one connection serves them all.
+    const servername = peerServerName(peer, group);
+    return pool.compose(
+      (dispatch) =>
+        function namePeer(opts, handler) {
+          // `servername` is read by undici's Request (7 and 8), though its typings omit it.
+          return dispatch({ ...opts, servername } as Dispatcher.DispatchOptions, handler);
+        },
+    );
   }
 
   private onRemove = (peer: Peer): void => {
@@ -133,16 +151,21 @@ export class ProxyCore {
   }
 
   /**
-   * The client address the proxy trusts (Express's `req.ip`): the connection's address,
-   * or with `trustProxy`, the nearest `X-Forwarded-For` address that is not a trusted
-   * proxy (nginx's realip module with `real_ip_recursive on`). The limits key on it.
+   * The client address the proxy trusts, nginx's realip module (`$remote_addr` after it):
+   * the connection's address, or when that is a trusted proxy (`trustProxy`,
+   * `set_real_ip_from`), the address `realIpHeader` names: with `realIpRecursive`, the
+   * nearest one that is not a trusted proxy itself (Express's `req.ip`), else the last.
+   * Every later stage reads it: the rewrite rules, the limits, `ip_hash`, the header rules.
    */
   clientAddress(req: IncomingMessage): string | undefined {
     const trust = this.o.trust;
     const remote = req.socket.remoteAddress;
-    if (trust === undefined || remote === undefined || req.headers['x-forwarded-for'] === undefined)
-      return remote;
-    return proxyaddr(req, trust);
+    if (trust === undefined || remote === undefined) return remote;
+    const header = req.headers[this.o.realIpHeader];
+    if (header === undefined || !trust(remote, 0)) return remote;
+    return (
+      realIp(typeof header === 'string' ? header : header.join(','), trust, this.o.realIpRecursive) ?? remote
+    );
   }
 
   /** Tells `onError` and the logger. */
@@ -216,7 +239,74 @@ export class ProxyCore {
 
 export function noop(): void {}
 
+/**
+ * The connector of a peer's pool ({@link peerConnector}), whose sockets tag their errors
+ * for `staleConnection`.
+ */
+function connector(
+  peer: Peer,
+  group: Upstream | undefined,
+  timeoutMs: number,
+  allowH2: boolean,
+): buildConnector.connector {
+  const base = peerConnector(peer, group, { timeoutMs, allowH2 });
+  return (options, callback) =>
+    base(options, (err, socket) => {
+      // On a failed connect undici passes no socket at all, whatever its typings say.
+      socket?.on('error', tagSocketError);
+      (callback as (err: Error | null, socket: Socket | null) => void)(err, socket);
+    });
+}
+
+/**
+ * Streams one h2 connection carries at most. undici 7 reads `pipelining` for h2 too,
+ * undici 8 `maxConcurrentStreams`: both are set.
+ */
+const H2_STREAMS = 100;
+
+/**
+ * A pool's client for an HTTP/2 group: one request at a time while a connection speaks
+ * HTTP/1.1, up to {@link H2_STREAMS} streams once ALPN chose h2.
+ */
+function h2Client(origin: URL, options: object): Dispatcher {
+  const o = options as Client.Options;
+  const connect = o.connect as buildConnector.connector;
+  const client: Client = new Client(origin, {
+    ...o,
+    maxConcurrentStreams: H2_STREAMS,
+    connect: (opts, callback) =>
+      connect(opts, (err, socket) => {
+        if (socket)
+          client.pipelining = (socket as { alpnProtocol?: unknown }).alpnProtocol === 'h2' ? H2_STREAMS : 1;
+        (callback as (err: Error | null, socket: Socket | null) => void)(err, socket);
+      }),
+  });
+  return client;
+}
+
 /** Gives a socket's own errors (ECONNRESET, EPIPE) what undici's `SocketError` carries. */
 function tagSocketError(this: Socket, err: Error & { socket?: unknown }): void {
   err.socket ??= { bytesRead: this.bytesRead };
+}
+
+/**
+ * The client in a list of addresses, right to left (nginx's `ngx_http_get_forwarded_addr`):
+ * the last one, or with `recursive`, the first that `trust` does not name (the leftmost
+ * when every one is trusted). `undefined` when the list holds no valid address.
+ */
+function realIp(
+  value: string,
+  trust: (addr: string, hop: number) => boolean,
+  recursive: boolean,
+): string | undefined {
+  const addrs = value.split(',');
+  let found: string | undefined;
+  for (let i = addrs.length - 1, hop = 1; i >= 0; i--) {
+    const addr = (addrs[i] as string).trim();
+    if (addr === '') continue;
+    if (isIP(addr) === 0) return found;
+    found = addr;
+    if (!recursive || !trust(addr, hop++)) return addr;
+  }
+  return found;
 }

@@ -209,7 +209,8 @@ export class Exchange extends Flow {
         out,
         peer?.id,
       );
-      if (added !== undefined) out = out === list ? [...list, ...added] : (out.push(...added), out);
+      if (added !== undefined && out === list) out = [...list, ...added];
+      else if (added !== undefined) out.push(...added);
     }
     return out;
   }

@@ -42,7 +42,7 @@ export abstract class Flow implements RequestInfo, AttemptSink {
   readonly req: IncomingMessage;
   readonly method: string;
   readonly headers: IncomingMessage['headers'];
-  readonly clientIp: string | undefined;
+  clientIp: string | undefined;
   /** The group this request goes to: the proxy's, or the one its location names. */
   upstream: Upstream;
   /** The request-target to send: the client's, or the rewritten one. */
@@ -189,6 +189,12 @@ export abstract class Flow implements RequestInfo, AttemptSink {
 
   /** The first stage: nginx refuses what it cannot read (400, 431, 501). */
   checkRequest(): boolean {
+    try {
+      // nginx's realip module runs first (post-read phase): every later stage sees it.
+      this.clientIp = this.core.clientAddress(this.req);
+    } catch (err) {
+      throw new HookError('trustProxy', err);
+    }
     let status = refusal(this.req, this.url);
     // nginx checks client_max_body_size against the declared length when it picks the
     // location (find-config phase), before the rewrite and preaccess phases.
@@ -204,7 +210,7 @@ export abstract class Flow implements RequestInfo, AttemptSink {
    * request was answered here.
    */
   rewrite(rewrite: ProxyRewriter): boolean {
-    const result = evaluate(rewrite, this.req, this.method, this.url);
+    const result = evaluate(rewrite, this.req, this.method, this.url, this.clientIp);
     if (result === undefined) {
       this.refuse(400);
       return false;
@@ -229,12 +235,7 @@ export abstract class Flow implements RequestInfo, AttemptSink {
    * @see https://nginx.org/en/docs/dev/development_guide.html#http_phases
    */
   checkLimits(limiter: ProxyLimiter): boolean | Promise<boolean> {
-    let address: string | undefined;
-    try {
-      address = this.core.clientAddress(this.req);
-    } catch (err) {
-      throw new HookError('trustProxy', err);
-    }
+    const address = this.clientIp;
     const req = this.req;
     // The key reads the address the proxy trusts: with trustProxy, X-Forwarded-For's client.
     const limited =
@@ -323,13 +324,7 @@ export abstract class Flow implements RequestInfo, AttemptSink {
 
   /** What the header rules read of this request. */
   ruleRequest(forwardedFor: string): RuleRequest {
-    let clientAddress: string | undefined;
-    try {
-      clientAddress = this.core.clientAddress(this.req);
-    } catch (err) {
-      throw new HookError('trustProxy', err);
-    }
-    return { req: this.req, groupName: this.upstream.name, clientAddress, forwardedFor };
+    return { req: this.req, groupName: this.upstream.name, clientAddress: this.clientIp, forwardedFor };
   }
 
   /** Sends the first attempt of the request `prepare` built. */

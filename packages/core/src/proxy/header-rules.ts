@@ -499,7 +499,8 @@ export function addedFields(
       throw new HookError(`addResponseHeaders.${rule.name}`, err);
     }
     if (value === undefined || value === '') continue;
-    (out ??= []).push(rule.name, value);
+    out ??= [];
+    out.push(rule.name, value);
   }
   return out;
 }

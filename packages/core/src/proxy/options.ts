@@ -268,7 +268,12 @@ export interface ProxyOptions extends ObserveOptions, HeaderOptions {
   connectTimeoutMs?: number;
   /** Time to wait for the response head after the request was sent (nginx `proxy_read_timeout`). @default 60000 */
   headersTimeoutMs?: number;
-  /** Longest pause between two reads of the response body (nginx `proxy_read_timeout`). @default 60000 */
+  /**
+   * Longest pause between two reads of the response body (nginx `proxy_read_timeout`),
+   * and of an upgraded connection; 0: no limit, for long-lived streams such as
+   * server-sent events.
+   * @default 60000
+   */
   bodyTimeoutMs?: number;
   /**
    * nginx `proxy_next_upstream`: conditions on which the request goes to the next peer,
@@ -298,6 +303,19 @@ export interface ProxyOptions extends ObserveOptions, HeaderOptions {
    * @default false
    */
   trustProxy?: boolean | string | string[] | ((addr: string, hop: number) => boolean);
+  /**
+   * nginx `real_ip_header`: where a trusted proxy puts the client address; every stage
+   * then takes it as the client's (`$remote_addr`, `ip_hash`, the limits' keys).
+   * @default 'x-forwarded-for'
+   */
+  realIpHeader?: string;
+  /**
+   * nginx `real_ip_recursive`: take the nearest address in `realIpHeader` that is not a
+   * trusted proxy (on), or the last one (off). nginx's default is off; Express's
+   * `req.ip` behaves as on.
+   * @default true
+   */
+  realIpRecursive?: boolean;
   /**
    * Upstream connections per peer at most (undici `connections`); requests beyond them
    * wait in the peer's queue. 0 = no limit. nginx has no per-peer cap, but one worker
@@ -356,6 +374,9 @@ export interface ResolvedProxyOptions {
   nonIdempotent: boolean;
   hostFromPeer: boolean;
   trust: ((addr: string, hop: number) => boolean) | undefined;
+  /** `realIpHeader`, lower case. */
+  realIpHeader: string;
+  realIpRecursive: boolean;
   connectionsPerPeer: number;
   keepAliveTimeoutMs: number;
   sendTimeoutMs: number;
@@ -384,6 +405,8 @@ const KEYS = [
   'nonIdempotent',
   'host',
   'trustProxy',
+  'realIpHeader',
+  'realIpRecursive',
   'connectionsPerPeer',
   'keepAliveTimeoutMs',
   'sendTimeoutMs',
@@ -502,7 +525,7 @@ export function resolveProxyOptions(options: ProxyOptions): ResolvedProxyOptions
     ownedGroups,
     connectTimeoutMs: intAt('connectTimeoutMs', o.connectTimeoutMs, 60_000, 1),
     headersTimeoutMs: intAt('headersTimeoutMs', o.headersTimeoutMs, 60_000, 1),
-    bodyTimeoutMs: intAt('bodyTimeoutMs', o.bodyTimeoutMs, 60_000, 1),
+    bodyTimeoutMs: intAt('bodyTimeoutMs', o.bodyTimeoutMs, 60_000, 0, 2_147_483_647),
     nextOnError: conditions.includes('error'),
     nextOnTimeout: conditions.includes('timeout'),
     nextStatuses,
@@ -511,6 +534,8 @@ export function resolveProxyOptions(options: ProxyOptions): ResolvedProxyOptions
     nonIdempotent: boolAt('nonIdempotent', o.nonIdempotent, false),
     hostFromPeer: host === 'peer',
     trust,
+    realIpHeader: realIpHeaderAt(o.realIpHeader),
+    realIpRecursive: boolAt('realIpRecursive', o.realIpRecursive, true),
     connectionsPerPeer: intAt('connectionsPerPeer', o.connectionsPerPeer, 128, 0),
     keepAliveTimeoutMs: intAt('keepAliveTimeoutMs', o.keepAliveTimeoutMs, 4_000, 1),
     // A timer longer than 2^31 - 1 ms fires at once in Node.
@@ -520,4 +545,12 @@ export function resolveProxyOptions(options: ProxyOptions): ResolvedProxyOptions
     observe: resolveObserveOptions(o),
     headers: compileHeaderRules(o),
   };
+}
+
+function realIpHeaderAt(value: unknown): string {
+  if (value === undefined) return 'x-forwarded-for';
+  if (typeof value !== 'string' || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(value)) {
+    throw new InvalidOptionError('realIpHeader', 'a header field name', value);
+  }
+  return value.toLowerCase();
 }

@@ -53,6 +53,7 @@ export function evaluate(
   req: IncomingMessage,
   method: string,
   uri: string,
+  remoteAddr: string | undefined,
 ): ReturnType<ProxyRewriter['evaluate']> | undefined {
   // nginx reads the first line of a repeated header; headersDistinct keeps each line.
   const headers = req.headersDistinct;
@@ -64,7 +65,7 @@ export function evaluate(
     headers,
     scheme: schemeOf(req),
     port: req.socket.localPort,
-    remoteAddr: req.socket.remoteAddress,
+    remoteAddr,
   });
 }
 

@@ -7,7 +7,7 @@ import {
   type RequestInfo,
   roundRobin,
 } from '@switchyard/balancers';
-import { isObject, knownKeys, objectAt, stringAt } from '../config/validate.js';
+import { boolAt, isObject, knownKeys, objectAt, stringAt } from '../config/validate.js';
 import { HookError, InvalidOptionError, PeerExistsError, PeerNotFoundError } from '../errors.js';
 import {
   applyPatch,
@@ -22,6 +22,9 @@ import {
   type ServerConfig,
 } from '../peer/index.js';
 import { cameBack, passiveFailed, passiveStep, wentUnavailable } from '../peer/passive.js';
+import { type ResolvedTls, resolveTls, type UpstreamTlsOptions } from './tls.js';
+
+export type { PemInput, UpstreamTlsOptions } from './tls.js';
 
 /** Options of {@link createUpstream}: the `upstream` block. */
 export interface UpstreamOptions {
@@ -42,6 +45,21 @@ export interface UpstreamOptions {
   hashKey?: (req: RequestInfo) => string;
   /** Randomness for random strategies, in [0, 1). @default Math.random */
   random?: () => number;
+  /**
+   * TLS to the group's `https://` peers: trusted CA, client certificate, server name,
+   * verification (nginx `proxy_ssl_*`). The server name is each peer's own host, never
+   * the client's `Host`. @default Node's root certificates, verification on
+   * @see https://nginx.org/en/docs/http/ngx_http_proxy_module.html#proxy_ssl_trusted_certificate
+   */
+  tls?: UpstreamTlsOptions;
+  /**
+   * Offer HTTP/2 to the group's `https://` peers by ALPN (undici `allowH2`); a peer that
+   * picks it carries many requests as streams of one connection, and the proxy's
+   * `connectionsPerPeer` then counts connections, each with up to undici's
+   * `maxConcurrentStreams` (100) streams. `http://` and `unix:` peers speak HTTP/1.1.
+   * @default false
+   */
+  http2?: boolean;
 }
 
 /** Events an upstream emits. */
@@ -149,7 +167,29 @@ export interface HealthPolicy {
   readonly persistent: boolean;
 }
 
-const UPSTREAM_KEYS = ['name', 'servers', 'balancer', 'persistence', 'clock', 'hashKey', 'random'] as const;
+const UPSTREAM_KEYS = [
+  'name',
+  'servers',
+  'balancer',
+  'persistence',
+  'clock',
+  'hashKey',
+  'random',
+  'tls',
+  'http2',
+] as const;
+
+/** The group each peer belongs to: a peer is made by its group and never moves. */
+const groups = new WeakMap<Peer, Upstream>();
+
+/**
+ * The group that made `peer`, for the proxy to connect to it with the group's settings.
+ *
+ * @internal
+ */
+export function groupOf(peer: Peer): Upstream | undefined {
+  return groups.get(peer);
+}
 
 /**
  * A named group of servers (nginx `upstream`): its peers in configuration order, the
@@ -168,6 +208,16 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
   readonly hashKey: ((req: RequestInfo) => string) | undefined;
   /** Randomness for random strategies. */
   readonly random: () => number;
+  /** The `tls` option as given, checked; `undefined`: Node's defaults. */
+  readonly tls: Readonly<UpstreamTlsOptions> | undefined;
+  /** Whether HTTP/2 is offered to `https://` peers (`http2`). */
+  readonly http2: boolean;
+  /**
+   * The `tls` option with its certificates parsed, for the proxy's connections.
+   *
+   * @internal
+   */
+  readonly tlsContext: ResolvedTls | undefined;
   /** Primary peers in configuration order; a new array whenever membership changes. */
   primaries: readonly Peer[] = [];
   /** Backup peers in configuration order; a new array whenever membership changes. */
@@ -199,12 +249,16 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
     this.balancer = (o.balancer as Balancer | undefined) ?? roundRobin();
     this.persistence = p;
     this.clock = (o.clock as (() => number) | undefined) ?? Date.now;
+    this.tlsContext = resolveTls(at('tls'), o.tls);
+    this.tls = this.tlsContext?.options;
+    this.http2 = boolAt(at('http2'), o.http2, false);
     const peers = o.servers.map((s, i) => new Peer(s as ServerConfig, at(`servers[${i}]`)));
     for (const [i, peer] of peers.entries()) {
       if (this.byId.has(peer.id)) {
         throw new InvalidOptionError(at(`servers[${i}].url`), 'a server not listed before', peer.id);
       }
       this.byId.set(peer.id, peer);
+      groups.set(peer, this);
     }
     this.rebuild();
   }
@@ -222,7 +276,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
     return [...this.primaries, ...this.backups];
   }
 
-  /** The peer with this id (`host:port`), if any. */
+  /** The peer with this id (`host:port`, or `unix:/path`), if any. */
   get(id: string): Peer | undefined {
     return this.byId.get(id);
   }
@@ -445,6 +499,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
     const peer = new Peer(server, 'server');
     if (this.byId.has(peer.id)) throw new PeerExistsError(this.name, peer.id);
     this.byId.set(peer.id, peer);
+    groups.set(peer, this);
     this.rebuild();
     this.emit('peer:add', peer);
     return peer;
