@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage } from 'node:http';
 import { createCache, memoryStore } from '@switchyard/cache';
+import { compileNginx } from '@switchyard/rewrite';
 import { type BackendHandler, deadPort, listen, startBackend } from '@switchyard/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createProxy, type ProxyOptions, type SwitchyardError } from '../src/index.js';
@@ -231,6 +232,59 @@ describe('header controls (proxy_set_header, proxy_hide_header, add_header, prox
     ]);
     const r = await send(url);
     expect([r.status, echoed(r).headers['x-key']]).toEqual([200, 'k']);
+  });
+
+  it('applies the add_header, proxy_set_header and proxy_hide_header of the location the rules chose', async () => {
+    const rules = compileNginx(`
+      add_header X-Server-Level on;
+      proxy_set_header X-From server;
+      location /own/ {
+        add_header X-Loc own always;
+        add_header ETag "";
+        proxy_set_header X-From "own $uri";
+        proxy_hide_header X-Secret;
+        proxy_pass http://app;
+      }
+      location = /ret { add_header X-Ret yes; return 200 "r"; }
+      location / { proxy_pass http://app; }
+    `);
+    const { url } = await through(
+      {
+        rewrite: rules,
+        addResponseHeaders: { 'X-Option': 'opt' },
+        hideResponseHeaders: ['X-Other'],
+      },
+      (req, res) => {
+        res.statusCode = req.url === '/own/missing' ? 404 : 200;
+        res.setHeader('x-secret', 's');
+        res.setHeader('x-other', 'o');
+        res.setHeader('etag', '"v1"');
+        res.end(`from ${req.headers['x-from']}`);
+      },
+    );
+    const own = await send(url, { path: '/own/a' });
+    expect([own.body, own.headers['x-loc'], own.headers['x-server-level'], own.headers['x-option']]).toEqual([
+      'from own /own/a',
+      'own',
+      undefined,
+      undefined,
+    ]);
+    // The location's hide list replaces the option's; its empty ETag removes the upstream's.
+    expect([own.headers['x-secret'], own.headers['x-other'], own.headers.etag]).toEqual([
+      undefined,
+      'o',
+      undefined,
+    ]);
+    expect((await send(url, { path: '/own/missing' })).headers['x-loc']).toBe('own');
+    const other = await send(url, { path: '/b' });
+    expect([other.body, other.headers['x-server-level'], other.headers['x-option']]).toEqual([
+      'from server',
+      'on',
+      undefined,
+    ]);
+    expect([other.headers['x-secret'], other.headers['x-other']]).toEqual(['s', undefined]);
+    const ret = await send(url, { path: '/ret' });
+    expect([ret.body, ret.headers['x-ret'], ret.headers['x-option']]).toEqual(['r', 'yes', undefined]);
   });
 
   it('refuses bad header options when the proxy is built, naming the option', () => {

@@ -6,10 +6,16 @@ import { STATUS_TEXT, sendAnswer, sendCached, sendText, statusText } from './ans
 import type { Attempt } from './attempt.js';
 import type { ProxyCore } from './core.js';
 import { Flow } from './flow.js';
-import { addedFields, responseFields } from './header-rules.js';
+import { addedFields, locatedFields, responseFields } from './header-rules.js';
 import { responseHeaders } from './headers.js';
 import { codeOf } from './next.js';
-import type { NextFunction, ProxyCache, ProxyCachedResponse, ProxyCacheForward } from './options.js';
+import type {
+  NextFunction,
+  ProxyAddedHeader,
+  ProxyCache,
+  ProxyCachedResponse,
+  ProxyCacheForward,
+} from './options.js';
 import { bodiless, hasBody, reserialise, schemeOf, targetOf } from './request.js';
 
 /** How an exchange ends: the one argument of {@link Exchange.finish}. */
@@ -21,7 +27,14 @@ export type Finish =
   /** The proxy's own short answer (400, 500, 502, 503, 504…); `close` ends the connection. */
   | { readonly kind: 'text'; readonly status: number; readonly message?: string; readonly close?: boolean }
   /** A rewrite rule's return or redirect. */
-  | { readonly kind: 'answer'; readonly status: number; readonly body: string; readonly location?: string }
+  | {
+      readonly kind: 'answer';
+      readonly status: number;
+      readonly body: string;
+      readonly location?: string;
+      /** The location's `add_header` fields for this answer, replacing `addResponseHeaders`. */
+      readonly added?: readonly ProxyAddedHeader[];
+    }
   /** Refused by the limits (`limit_req_status` / `limit_conn_status`); the connection stays open. */
   | { readonly kind: 'limited'; readonly status: number }
   /** The response head went out and its body broke: the client's connection is cut. */
@@ -168,7 +181,8 @@ export class Exchange extends Flow {
         sendText(res, f.status, statusText(f.status));
         break;
       case 'answer':
-        this.addOwn(res, f.status);
+        if (f.added === undefined) this.addOwn(res, f.status);
+        else appendFields(res, locatedFields([], f.added, f.status));
         sendAnswer(res, f.status, f.body, f.location);
         break;
       case 'cut':
@@ -191,7 +205,10 @@ export class Exchange extends Flow {
    * Returns `list` itself when no rule is set. Throws what a user's function threw.
    */
   private outgoing(status: number, list: string[], peer: Peer | undefined): string[] {
-    const rules = this.core.o.headers;
+    let rules = this.core.o.headers;
+    const located = this.located;
+    // A location's proxy_hide_header list replaces hideResponseHeaders.
+    if (located?.hide !== undefined) rules = { ...rules, hide: located.hide, onResponse: true };
     let out = list;
     if (rules.onResponse) {
       const origins = (): string[] => {
@@ -201,7 +218,9 @@ export class Exchange extends Flow {
       };
       out = responseFields(rules, this.req, status, list, origins);
     }
-    if (rules.add !== undefined) {
+    if (located?.add !== undefined) {
+      out = locatedFields(out === list ? list.slice() : out, located.add, status);
+    } else if (rules.add !== undefined) {
       const added = addedFields(
         rules,
         this.ruleRequest(this.core.forwarded(this.req).forwardedFor),
@@ -218,7 +237,13 @@ export class Exchange extends Flow {
   /** `addResponseHeaders` on the proxy's own answer; a rule that throws is reported and skipped. */
   private addOwn(res: ServerResponse, status: number): void {
     const rules = this.core.o.headers;
-    if (rules.add === undefined || res.headersSent) return;
+    if (res.headersSent) return;
+    const located = this.located?.add;
+    if (located !== undefined) {
+      appendFields(res, locatedFields([], located, status));
+      return;
+    }
+    if (rules.add === undefined) return;
     try {
       const added = addedFields(
         rules,
@@ -227,9 +252,7 @@ export class Exchange extends Flow {
         [],
         undefined,
       );
-      if (added !== undefined)
-        for (let i = 0; i < added.length; i += 2)
-          res.appendHeader(added[i] as string, added[i + 1] as string);
+      if (added !== undefined) appendFields(res, added);
     } catch (err) {
       this.core.report(err instanceof HookError ? err : new HookError('addResponseHeaders', err), this.req);
     }
@@ -239,8 +262,13 @@ export class Exchange extends Flow {
     this.finish({ kind: 'text', status, close: true });
   }
 
-  answer(status: number, body: string, location: string | undefined): void {
-    this.finish({ kind: 'answer', status, body, location });
+  answer(
+    status: number,
+    body: string,
+    location: string | undefined,
+    added?: readonly ProxyAddedHeader[],
+  ): void {
+    this.finish({ kind: 'answer', status, body, location, added });
   }
 
   drop(): void {
@@ -417,7 +445,8 @@ export class Exchange extends Flow {
         return;
       }
     }
-    if (this.core.o.headers.onResponse || this.core.o.headers.add !== undefined) {
+    const rules = this.core.o.headers;
+    if (rules.onResponse || rules.add !== undefined || this.located !== undefined) {
       try {
         sent = this.outgoing(status, sent, attempt.peer);
       } catch (err) {
@@ -606,4 +635,9 @@ class Head implements ResponseHead {
   appendHeader(name: string, value: string): void {
     this.list.push(name, value);
   }
+}
+
+/** Appends a flat `[name, value, …]` list to a response not yet written. */
+function appendFields(res: ServerResponse, list: readonly string[]): void {
+  for (let i = 0; i < list.length; i += 2) res.appendHeader(list[i] as string, list[i + 1] as string);
 }

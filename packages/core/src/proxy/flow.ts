@@ -19,7 +19,13 @@ import {
   staleConnection,
 } from './next.js';
 import type { ResponseRecord, UpstreamTry } from './observe.js';
-import type { ProxyLimitDecision, ProxyLimiter, ProxyRewriter } from './options.js';
+import type {
+  ProxyAddedHeader,
+  ProxyLimitDecision,
+  ProxyLimiter,
+  ProxyRewriter,
+  ProxySetHeader,
+} from './options.js';
 import { evaluate, refusal, targetOf, withChanges } from './request.js';
 
 /**
@@ -49,6 +55,17 @@ export abstract class Flow implements RequestInfo, AttemptSink {
   url: string;
   /** The location the rewrite rules chose, as written after `location`; the limits read it. */
   location: string | undefined;
+  /**
+   * The header directives of the location the rewrite rules chose (`add_header`,
+   * `proxy_set_header`, `proxy_hide_header`): each kind present replaces the proxy's option.
+   */
+  protected located:
+    | {
+        readonly add: readonly ProxyAddedHeader[] | undefined;
+        readonly set: readonly ProxySetHeader[] | undefined;
+        readonly hide: ReadonlySet<string> | undefined;
+      }
+    | undefined;
   /** What the limits decided; released by `finish`, once. */
   protected limitDecision: ProxyLimitDecision | undefined;
   /** Holds a request `limit_req` delays. */
@@ -125,7 +142,12 @@ export abstract class Flow implements RequestInfo, AttemptSink {
   abstract refuse(status: number): void;
 
   /** Answers a rewrite rule's `return` (with its text) or redirect (with its `location`). */
-  abstract answer(status: number, body: string, location: string | undefined): void;
+  abstract answer(
+    status: number,
+    body: string,
+    location: string | undefined,
+    added?: readonly ProxyAddedHeader[],
+  ): void;
 
   /** Closes the client connection without an answer (nginx's 444). */
   abstract drop(): void;
@@ -218,12 +240,26 @@ export abstract class Flow implements RequestInfo, AttemptSink {
     if (result.action === 'pass') {
       this.url = result.uri;
       this.location = result.location;
+      if (
+        result.addHeaders !== undefined ||
+        result.setHeaders !== undefined ||
+        result.hideHeaders !== undefined
+      ) {
+        this.located = {
+          add: result.addHeaders,
+          set: result.setHeaders,
+          hide:
+            result.hideHeaders === undefined
+              ? undefined
+              : new Set(result.hideHeaders.map((n) => n.toLowerCase())),
+        };
+      }
       if (result.target !== undefined) this.upstream = this.core.upstreamFor(result.target);
       return true;
     }
     if (result.action === 'return' && result.status === 444) this.drop();
-    else if (result.action === 'redirect') this.answer(result.status, '', result.location);
-    else this.answer(result.status, result.body ?? '', undefined);
+    else if (result.action === 'redirect') this.answer(result.status, '', result.location, result.addHeaders);
+    else this.answer(result.status, result.body ?? '', undefined, result.addHeaders);
     return false;
   }
 
@@ -308,16 +344,24 @@ export abstract class Flow implements RequestInfo, AttemptSink {
     // as undici reads it.
     this.headerBytes = built.bytes + this.method.length + this.url.length + 12 + (bodyLength ?? 0);
     const rules = o.headers;
-    if (rules.set !== undefined) {
-      const r = this.ruleRequest(fwd.forwardedFor);
-      changes = requestChanges(rules, r, changes);
+    const located = this.located?.set;
+    if (located !== undefined) {
+      // The location's proxy_set_header lines replace the proxy's setRequestHeaders.
+      changes = [
+        ...(changes ?? []),
+        ...located.map((h) => [h.name, h.value === '' ? undefined : h.value] as const),
+      ];
+    } else if (rules.set !== undefined) {
+      changes = requestChanges(rules, this.ruleRequest(fwd.forwardedFor), changes);
     }
     let list = changes === undefined || changes.length === 0 ? built.list : withChanges(built.list, changes);
     if (rules.rewriteRequestHeaders !== undefined) {
       list = rewriteRequestList(rules, this.req, list);
     }
     // A Host of the rules' own stays; else the peer's goes in at each attempt when asked.
-    const hostSet = rules.setsHost || rules.rewriteRequestHeaders !== undefined;
+    const hostSet =
+      (located === undefined ? rules.setsHost : located.some((h) => h.name.toLowerCase() === 'host')) ||
+      rules.rewriteRequestHeaders !== undefined;
     if (!hostSet && (o.hostFromPeer || fwd.host === '')) this.hostIndex = list.lastIndexOf('host') + 1;
     return list;
   }

@@ -592,3 +592,34 @@ function cookieOf(header: string, name: string): string {
   }
   return '';
 }
+
+/**
+ * A location's `add_header` fields (from the rewrite rules) on a response of `status`:
+ * those without `always` only on nginx's list of statuses; a `replace` field (`ETag`,
+ * `Last-Modified`) takes the place of the response's own, and an empty one removes it.
+ * Changes and returns `list`.
+ */
+export function locatedFields(
+  list: string[],
+  added: ReadonlyArray<{
+    readonly name: string;
+    readonly value: string;
+    readonly always: boolean;
+    readonly replace?: boolean;
+  }>,
+  status: number,
+): string[] {
+  const listed = ADD_STATUSES.has(status);
+  let out = list;
+  for (const h of added) {
+    if (!h.always && !listed) continue;
+    if (h.replace === true) {
+      const lower = h.name.toLowerCase();
+      out = out.filter(
+        (_, i) => (i % 2 === 0 ? (out[i] as string) : (out[i - 1] as string)).toLowerCase() !== lower,
+      );
+    }
+    if (h.value !== '') out.push(h.name, h.value);
+  }
+  return out;
+}

@@ -44,6 +44,7 @@ export {
 export type {
   NextFunction,
   NextUpstreamCondition,
+  ProxyAddedHeader,
   ProxyCache,
   ProxyCachedResponse,
   ProxyCacheForward,
@@ -51,6 +52,7 @@ export type {
   ProxyLimiter,
   ProxyOptions,
   ProxyRewriter,
+  ProxySetHeader,
 } from './options.js';
 
 /**

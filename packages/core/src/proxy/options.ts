@@ -74,6 +74,12 @@ export interface ProxyRewriter {
          * request goes to `upstream`.
          */
         target?: string;
+        /** The location's `add_header` fields; present, they replace `addResponseHeaders`. */
+        addHeaders?: readonly ProxyAddedHeader[];
+        /** The location's `proxy_set_header` fields; present, they replace `setRequestHeaders`. */
+        setHeaders?: readonly ProxySetHeader[];
+        /** The location's `proxy_hide_header` names; present, they replace `hideResponseHeaders`. */
+        hideHeaders?: readonly string[];
       }
     | {
         /** Answer with a redirect. */
@@ -82,6 +88,8 @@ export interface ProxyRewriter {
         status: number;
         /** The `Location` header to send. */
         location: string;
+        /** The `add_header` fields for this answer; present, they replace `addResponseHeaders`. */
+        addHeaders?: readonly ProxyAddedHeader[];
       }
     | {
         /** Answer directly; 444 closes the connection without a response. */
@@ -90,7 +98,29 @@ export interface ProxyRewriter {
         status: number;
         /** The body, sent as `text/plain`; absent: an empty body. */
         body?: string;
+        /** The `add_header` fields for this answer; present, they replace `addResponseHeaders`. */
+        addHeaders?: readonly ProxyAddedHeader[];
       };
+}
+
+/** A response field a location adds (nginx `add_header`; `@switchyard/rewrite`'s `RewriteResponseHeader`). */
+export interface ProxyAddedHeader {
+  /** The field name. */
+  readonly name: string;
+  /** The value, evaluated for the request. */
+  readonly value: string;
+  /** Added whatever the status (`always`); else only to nginx's list of statuses. */
+  readonly always: boolean;
+  /** Replaces the response's own field of that name (`ETag`, `Last-Modified`); `''` removes it. */
+  readonly replace?: boolean;
+}
+
+/** A request field a location sets (nginx `proxy_set_header`); `''` removes the field. */
+export interface ProxySetHeader {
+  /** The field name. */
+  readonly name: string;
+  /** The value, evaluated for the request. */
+  readonly value: string;
 }
 
 /** A response a cache answers with (see `@switchyard/cache`'s `CachedResponse`). */

@@ -109,6 +109,7 @@ export class Tunnel extends Flow {
   }
 
   /** Answers on the socket and closes it. */
+  /** A rule's return or redirect on the raw socket; `add_header` fields are not written there. */
   answer(status: number, body: string, location: string | undefined): void {
     this.finish({ kind: 'answer', status, body, location });
   }
