@@ -70,6 +70,7 @@ export {
   CHANNELS,
   type CloseOptions,
   createProxy,
+  type ErrorPage,
   type HeaderOptions,
   type HeaderValue,
   type Logger,

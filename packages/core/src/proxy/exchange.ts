@@ -5,6 +5,7 @@ import type { Peer } from '../peer/index.js';
 import { STATUS_TEXT, sendAnswer, sendCached, sendText, statusText } from './answer.js';
 import type { Attempt } from './attempt.js';
 import type { ProxyCore } from './core.js';
+import { sendPage } from './error-pages.js';
 import { Flow } from './flow.js';
 import { addedFields, locatedFields, responseFields } from './header-rules.js';
 import { responseHeaders } from './headers.js';
@@ -117,14 +118,43 @@ export class Exchange extends Flow {
     }
     const res = this.res;
     if (res !== undefined) {
-      this.respond(res, f);
-      this.observeEnd(res, f);
+      const page = this.errorPage(res, f);
+      if (page === undefined) this.respond(res, f);
+      this.observeEnd(res, f, page);
     }
     this.core.leave();
   }
 
-  /** Tells the observers what the client got. */
-  private observeEnd(res: ServerResponse, f: Finish): void {
+  /**
+   * nginx `error_page`: the page for the status of the proxy's own error answer (or of
+   * an upstream error `interceptErrors` took), sent in its place. Returns the status the
+   * client got, or `undefined` when no page applies.
+   */
+  private errorPage(res: ServerResponse, f: Finish): number | undefined {
+    const pages = this.core.o.errorPages;
+    if (pages === undefined || res.headersSent) return undefined;
+    let status: number;
+    if (f.kind === 'text' || f.kind === 'limited') status = f.status;
+    else if (f.kind === 'answer' && f.status >= 400 && f.body === '') status = f.status;
+    else return undefined;
+    const page = pages.get(status);
+    if (page === undefined) return undefined;
+    this.addOwn(res, status);
+    try {
+      return sendPage(this.req, res, page, status);
+    } catch (err) {
+      this.core.report(new HookError(`errorPages.${status}`, err), this.req);
+      sendText(res, 500, STATUS_TEXT[500] as string);
+      return 500;
+    }
+  }
+
+  /** Tells the observers what the client got (`page`: the status of an error page sent instead). */
+  private observeEnd(res: ServerResponse, f: Finish, page: number | undefined): void {
+    if (page !== undefined) {
+      this.observe(page, 'answered', 0, this.cacheStatus);
+      return;
+    }
     switch (f.kind) {
       case 'complete':
         this.observe(res.statusCode, 'proxied', this.bodyBytes, this.cacheStatus);
@@ -420,6 +450,13 @@ export class Exchange extends Flow {
 
   head(attempt: Attempt, status: number, raw: ReadonlyArray<Buffer | string>, statusText: string): void {
     if (this.nextOnStatus(attempt, status)) return;
+    const o = this.core.o;
+    if (o.interceptErrors && status >= 300 && o.errorPages?.has(status) === true && this.res !== undefined) {
+      // nginx proxy_intercept_errors: the upstream's answer gives way to the error page.
+      attempt.drop('none', status);
+      this.finish({ kind: 'text', status });
+      return;
+    }
     const list = responseHeaders(raw);
     const fill = this.fill;
     if (fill !== undefined) {

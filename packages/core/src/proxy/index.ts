@@ -15,6 +15,7 @@ import {
 import { Tunnel } from './tunnel.js';
 
 export type { CloseOptions } from './core.js';
+export type { ErrorPage } from './error-pages.js';
 export type {
   AddedHeader,
   HeaderOptions,

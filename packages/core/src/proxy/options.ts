@@ -3,6 +3,7 @@ import proxyaddr from 'proxy-addr';
 import { boolAt, intAt, isObject, knownKeys, objectAt } from '../config/validate.js';
 import { InvalidOptionError, type SwitchyardError } from '../errors.js';
 import { Upstream, type UpstreamOptions } from '../upstream/index.js';
+import { type ErrorPage, type ResolvedPage, resolveErrorPages } from './error-pages.js';
 import { compileHeaderRules, type HeaderOptions, type HeaderRules } from './header-rules.js';
 import { type ObserveOptions, type ResolvedObserveOptions, resolveObserveOptions } from './observe.js';
 
@@ -347,6 +348,20 @@ export interface ProxyOptions extends ObserveOptions, HeaderOptions {
    */
   realIpRecursive?: boolean;
   /**
+   * nginx `error_page`: pages by status, sent in place of the proxy's own error answers
+   * (502, 504, 413, a limit's 503 or 429, a rule's `return 404`) and, with
+   * `interceptErrors`, of upstream answers of that status: a body, a redirect, or a
+   * function that answers.
+   * @example { 502: { body: '<h1>Back soon</h1>' }, 404: { redirect: 'https://example.com/' } }
+   */
+  errorPages?: Readonly<Record<number, ErrorPage>>;
+  /**
+   * nginx `proxy_intercept_errors on`: an upstream answer of 300 or more whose status has
+   * an `errorPages` entry is replaced by that page (its body is dropped, not cached).
+   * @default false
+   */
+  interceptErrors?: boolean;
+  /**
    * Upstream connections per peer at most (undici `connections`); requests beyond them
    * wait in the peer's queue. 0 = no limit. nginx has no per-peer cap, but one worker
    * holds at most `worker_connections` (512) connections, client and upstream together.
@@ -407,6 +422,8 @@ export interface ResolvedProxyOptions {
   /** `realIpHeader`, lower case. */
   realIpHeader: string;
   realIpRecursive: boolean;
+  errorPages: ReadonlyMap<number, ResolvedPage> | undefined;
+  interceptErrors: boolean;
   connectionsPerPeer: number;
   keepAliveTimeoutMs: number;
   sendTimeoutMs: number;
@@ -437,6 +454,8 @@ const KEYS = [
   'trustProxy',
   'realIpHeader',
   'realIpRecursive',
+  'errorPages',
+  'interceptErrors',
   'connectionsPerPeer',
   'keepAliveTimeoutMs',
   'sendTimeoutMs',
@@ -566,6 +585,8 @@ export function resolveProxyOptions(options: ProxyOptions): ResolvedProxyOptions
     trust,
     realIpHeader: realIpHeaderAt(o.realIpHeader),
     realIpRecursive: boolAt('realIpRecursive', o.realIpRecursive, true),
+    errorPages: resolveErrorPages(o.errorPages),
+    interceptErrors: boolAt('interceptErrors', o.interceptErrors, false),
     connectionsPerPeer: intAt('connectionsPerPeer', o.connectionsPerPeer, 128, 0),
     keepAliveTimeoutMs: intAt('keepAliveTimeoutMs', o.keepAliveTimeoutMs, 4_000, 1),
     // A timer longer than 2^31 - 1 ms fires at once in Node.
