@@ -1226,6 +1226,24 @@ describe('admin API: writes', () => {
     expect(peer.weight).toBe(5);
   });
 
+  it('changes a unix-socket server with PATCH whose server field names its socket', async () => {
+    const { u, w } = await setup();
+    const sock = 'unix:/run/swy-admin-test/app.sock';
+    const added = await w('POST', '/servers', { server: sock });
+    expect([added.status, added.json]).toEqual([201, conf(1, sock)]);
+    for (const server of [sock, `http://${sock}:`]) {
+      const r = await w('PATCH', '/servers/1', { server, down: true });
+      expect([server, r.status, r.json]).toEqual([server, 200, conf(1, sock, { down: true })]);
+    }
+    expect((await w('GET', '/servers/1')).json).toEqual(conf(1, sock, { down: true }));
+    expect(u.get(sock)?.down).toBe(true);
+    const moved = await w('PATCH', '/servers/1', { server: 'unix:/run/swy-admin-test/other.sock' });
+    expect([moved.status, moved.json]).toEqual([
+      400,
+      apiError(400, 'UpstreamServerImmutable', 'server "1" address is immutable'),
+    ]);
+  });
+
   it('removes a server with DELETE …/servers/{id}; ids are not reused', async () => {
     const { a, b, u, w } = await setup();
     await w('POST', '/servers', { server: b.hostPort });

@@ -2,7 +2,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { intAt, isObject, knownKeys, objectAt, stringAt } from '../config/validate.js';
 import { InvalidOptionError, PeerExistsError } from '../errors.js';
-import type { Peer, PeerPatch } from '../peer/index.js';
+import { Peer, type PeerPatch } from '../peer/index.js';
 import { limitsAt } from '../stats/limits.js';
 import { cacheMap, groupsAt, type Tracking } from '../stats/track.js';
 import { trafficFrom } from '../stats/traffic.js';
@@ -834,7 +834,7 @@ function patchServer(t: Tracking, peer: Peer, body: Record<string, unknown>): Re
   if (parsed instanceof ApiError) return parsed;
   const id = t.idOf(peer);
   if (parsed.id !== undefined && parsed.id !== id) return formatError('invalid "id" value');
-  if (parsed.server !== undefined && hostPort(parsed.server) !== peer.id) {
+  if (parsed.server !== undefined && peerIdOf(parsed.server) !== peer.id) {
     return new ApiError(400, 'UpstreamServerImmutable', `server "${id}" address is immutable`);
   }
   if (parsed.backup !== undefined && parsed.backup !== peer.backup) {
@@ -855,11 +855,13 @@ function patchServer(t: Tracking, peer: Peer, body: Record<string, unknown>): Re
   return ok(serverJson(t, peer));
 }
 
-/** `host:port` of a `server` value, as a peer's id reads; `undefined` when it does not parse. */
-function hostPort(server: string): string | undefined {
+/**
+ * The id of the peer a `server` value names, as the upstream names it (`host:port`, or
+ * `unix:/path` for a unix socket); `undefined` when it does not parse.
+ */
+function peerIdOf(server: string): string | undefined {
   try {
-    const u = new URL(serverUrl(server));
-    return `${u.hostname}:${u.port === '' ? (u.protocol === 'https:' ? '443' : '80') : u.port}`;
+    return new Peer(serverUrl(server)).id;
   } catch {
     return undefined;
   }

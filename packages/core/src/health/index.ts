@@ -1,8 +1,9 @@
-import { Agent } from 'undici';
+import { Client } from 'undici';
 import { boolAt, intAt, knownKeys, objectAt, stringAt } from '../config/validate.js';
 import { HookError, InvalidOptionError, type SwitchyardError } from '../errors.js';
 import type { Peer } from '../peer/index.js';
-import type { HealthCheckResult, HealthPolicy, Upstream } from '../upstream/index.js';
+import { peerConnector } from '../upstream/connect.js';
+import { groupOf, type HealthCheckResult, type HealthPolicy, type Upstream } from '../upstream/index.js';
 import { compileMatch, type Matcher, type MatchOptions } from './match.js';
 
 export type { HeaderMatch, MatchOptions } from './match.js';
@@ -27,7 +28,7 @@ export interface HealthCheckOptions {
   passes?: number;
   /** The request-target checked. @default '/' */
   uri?: string;
-  /** Check this port instead of the peer's. */
+  /** Check this port instead of the peer's (not for a `unix:` peer, which has none). */
   port?: number;
   /** Connect and response time allowed to one check. @default 5000 */
   timeoutMs?: number;
@@ -58,7 +59,7 @@ export interface HealthCheckOptions {
 export interface HealthCheck {
   /** Starts checking every peer, and peers added later. */
   start(): void;
-  /** Stops the timers and cuts the checks in flight. */
+  /** Stops the timers, cuts the checks in flight and closes the checker's connections. */
   stop(): Promise<void>;
   /** Checks every peer once now (skipping peers whose check is in flight). */
   checkAll(): Promise<void>;
@@ -91,14 +92,18 @@ interface Track {
   timer: unknown;
   inflight: Promise<void> | undefined;
   abort: AbortController | undefined;
+  /** The peer's connection, made on its first check, closed on `stop` and on removal. */
+  client: Client | undefined;
 }
 
 /**
  * Active health checks (NGINX Plus `health_check`): each peer gets a request every
  * `intervalMs`; `fails` failures in a row make it `unhealthy` (no requests), `passes`
  * passes make it healthy again. A check passes on a 2xx/3xx, or as `match` says. One check
- * per peer is in flight at most; bodies are always read or destroyed. Events on the
- * upstream: `peer:checked`, `peer:unhealthy`, `peer:healthy`.
+ * per peer is in flight at most; bodies are always read or destroyed. Each peer is checked
+ * over its own connection, made as the proxy makes its connections: to the peer's unix
+ * socket, with its group's `tls` settings and server name, HTTP/2 if the group offers it.
+ * Events on the upstream: `peer:checked`, `peer:unhealthy`, `peer:healthy`.
  *
  * Differs from nginx: there is no configuration reload, so `persistent` keeps a peer's
  * passed state across a restart of the checker instead; `timeoutMs` bounds each check
@@ -136,11 +141,6 @@ export function createHealthCheck(upstream: Upstream, options: HealthCheckOption
   }
   const onError = o.onError as ((error: SwitchyardError) => void) | undefined;
 
-  const agent = new Agent({
-    connect: { timeout: timeoutMs },
-    headersTimeout: timeoutMs,
-    bodyTimeout: timeoutMs,
-  });
   const tracks = new Map<Peer, Track>();
   let running = false;
 
@@ -149,7 +149,7 @@ export function createHealthCheck(upstream: Upstream, options: HealthCheckOption
   function track(peer: Peer): Track {
     let t = tracks.get(peer);
     if (t === undefined) {
-      t = { timer: undefined, inflight: undefined, abort: undefined };
+      t = { timer: undefined, inflight: undefined, abort: undefined, client: undefined };
       tracks.set(peer, t);
     }
     return t;
@@ -165,11 +165,24 @@ export function createHealthCheck(upstream: Upstream, options: HealthCheckOption
     }, delay());
   }
 
-  async function probe(peer: Peer, abort: AbortController): Promise<HealthCheckResult> {
+  /** The peer's connection, as its group says (nginx checks through the upstream's settings). */
+  function clientOf(peer: Peer, t: Track): Client {
+    if (t.client !== undefined) return t.client;
     const origin = port === undefined ? peer.origin : peer.origin.replace(/:\d+$/, `:${port}`);
+    const group = groupOf(peer) ?? upstream;
+    const allowH2 = origin.startsWith('https:') && group.http2;
+    t.client = new Client(origin, {
+      connect: peerConnector(peer, group, { timeoutMs, allowH2 }),
+      allowH2,
+      headersTimeout: timeoutMs,
+      bodyTimeout: timeoutMs,
+    });
+    return t.client;
+  }
+
+  async function probe(peer: Peer, t: Track, abort: AbortController): Promise<HealthCheckResult> {
     try {
-      const res = await agent.request({
-        origin,
+      const res = await clientOf(peer, t).request({
         path: uri,
         method: 'GET',
         headers: { host: peer.hostHeader, ...headers },
@@ -204,7 +217,7 @@ export function createHealthCheck(upstream: Upstream, options: HealthCheckOption
     if (t.inflight !== undefined) return t.inflight;
     const abort = new AbortController();
     t.abort = abort;
-    t.inflight = probe(peer, abort).then((result) => {
+    t.inflight = probe(peer, t, abort).then((result) => {
       t.inflight = undefined;
       t.abort = undefined;
       if (abort.signal.aborted || !upstream.get(peer.id)) return;
@@ -234,6 +247,7 @@ export function createHealthCheck(upstream: Upstream, options: HealthCheckOption
     timers.clearTimeout(t.timer);
     t.abort?.abort();
     tracks.delete(peer);
+    t.client?.destroy().catch(noop);
   };
 
   const checker: HealthCheck = {
@@ -261,8 +275,9 @@ export function createHealthCheck(upstream: Upstream, options: HealthCheckOption
         if (t.inflight !== undefined) pending.push(t.inflight);
       }
       await Promise.all(pending);
+      const clients = [...tracks.values()].flatMap((t) => (t.client === undefined ? [] : [t.client]));
       tracks.clear();
-      await agent.close();
+      await Promise.all(clients.map((c) => c.destroy().catch(noop)));
     },
     async checkAll() {
       await Promise.all(upstream.peers.map((p) => check(p)));

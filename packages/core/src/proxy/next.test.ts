@@ -7,6 +7,7 @@ import {
   nextUpstream,
   requestSent,
   staleConnection,
+  tlsHandshakeFailed,
 } from './next.js';
 
 /** nginx's defaults: `proxy_next_upstream error timeout`, no tries or time limit. */
@@ -120,6 +121,35 @@ describe('classifying an attempt error', () => {
     expect(requestSent('UND_ERR_CONNECT_TIMEOUT')).toBe(false);
     expect(requestSent('ECONNRESET')).toBe(true);
     expect(requestSent('UND_ERR_HEADERS_TIMEOUT')).toBe(true);
+  });
+
+  it('counts a failed TLS handshake as nothing sent, so the next peer may have even a POST', () => {
+    const handshake = [
+      'ERR_SSL_WRONG_VERSION_NUMBER',
+      'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA',
+      'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED',
+      'DEPTH_ZERO_SELF_SIGNED_CERT',
+      'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+      'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+      'SELF_SIGNED_CERT_IN_CHAIN',
+      'CERT_HAS_EXPIRED',
+      'CERT_NOT_YET_VALID',
+      'ERR_TLS_CERT_ALTNAME_INVALID',
+      'EPROTO',
+    ];
+    for (const code of handshake) {
+      expect([code, tlsHandshakeFailed(code), requestSent(code), failureOf(code)]).toEqual([
+        code,
+        true,
+        false,
+        'error',
+      ]);
+      const state = { ...FIRST, method: 'POST', requestSent: requestSent(code) };
+      expect([code, nextUpstream(DEFAULTS, state)]).toEqual([code, true]);
+    }
+    for (const code of ['ECONNRESET', 'UND_ERR_SOCKET', 'ERR_TLS_RENEGOTIATION_DISABLED', '']) {
+      expect([code, tlsHandshakeFailed(code)]).toEqual([code, false]);
+    }
   });
 
   it('calls a reset stale only on a connection that had read a response before', () => {

@@ -125,9 +125,53 @@ export function failureOf(code: string): 'error' | 'timeout' {
   return TIMEOUT_ERRORS.has(code) ? 'timeout' : 'error';
 }
 
-/** Whether bytes of the request may have reached the peer before this error. */
+/**
+ * OpenSSL's certificate verification results (`X509_V_ERR_*`) as Node names them, and
+ * Node's own checks of the peer's certificate: each ends the TLS handshake.
+ */
+const CERT_ERRORS = new Set([
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_DECRYPT_CERT_SIGNATURE',
+  'UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY',
+  'CERT_SIGNATURE_FAILURE',
+  'CERT_NOT_YET_VALID',
+  'CERT_HAS_EXPIRED',
+  'ERROR_IN_CERT_NOT_BEFORE_FIELD',
+  'ERROR_IN_CERT_NOT_AFTER_FIELD',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'CERT_CHAIN_TOO_LONG',
+  'CERT_REVOKED',
+  'INVALID_CA',
+  'PATH_LENGTH_EXCEEDED',
+  'INVALID_PURPOSE',
+  'CERT_UNTRUSTED',
+  'CERT_REJECTED',
+  'HOSTNAME_MISMATCH',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+  'ERR_TLS_HANDSHAKE_TIMEOUT',
+  'ERR_TLS_DH_PARAM_SIZE',
+]);
+
+/**
+ * Whether the error is a failed TLS handshake with the peer: its certificate did not
+ * verify, or OpenSSL refused the exchange (`ERR_SSL_*`: an alert from the peer, a peer
+ * that speaks no TLS; `EPROTO` on older OpenSSL). undici passes the socket's error on
+ * as it came, so its code is Node's.
+ */
+export function tlsHandshakeFailed(code: string): boolean {
+  return CERT_ERRORS.has(code) || code.startsWith('ERR_SSL_') || code === 'EPROTO';
+}
+
+/**
+ * Whether bytes of the request may have reached the peer before this error. Not after a
+ * refused or timed-out connect, nor after a failed TLS handshake: nginx sends the request
+ * only once `ngx_ssl_handshake` succeeded, so the next peer may have even a POST.
+ */
 export function requestSent(code: string): boolean {
-  return !CONNECT_ERRORS.has(code);
+  return !CONNECT_ERRORS.has(code) && !tlsHandshakeFailed(code);
 }
 
 /**

@@ -388,10 +388,11 @@ function proxyPass(
   if (raw.includes('$')) {
     return { raw, origin: undefined, uri: '', template: template(raw, at, path, 'proxy_pass', ctx) };
   }
-  const bytes = utf8Bytes(raw);
-  const m = /^(https?:\/\/)([^/]*)([\s\S]*)$/i.exec(bytes) as RegExpExecArray;
-  if (m[2] === '') return problem(at, path, 'proxy_pass', 'a URL with a host', raw);
-  const uri = m[3] as string;
+  const split = splitProxyUrl(utf8Bytes(raw));
+  if (split === undefined) {
+    return problem(at, path, 'proxy_pass', 'a URL with a host or a unix socket path', raw);
+  }
+  const { origin, uri } = split;
   if (uri !== '' && !uriAllowed) {
     problem(
       at,
@@ -401,7 +402,37 @@ function proxyPass(
       raw,
     );
   }
-  return { raw, origin: `${(m[1] as string).toLowerCase()}${m[2]}`, uri, template: undefined };
+  return { raw, origin, uri, template: undefined };
+}
+
+/**
+ * A fixed `proxy_pass` URL cut into `scheme://authority` (the scheme lower-cased) and its
+ * URI part, as nginx's `ngx_parse_url` cuts it: the authority ends at the first `/`; for a
+ * unix-domain socket it runs to the colon after the socket path, so
+ * `http://unix:/tmp/app.sock:/uri` gives `http://unix:/tmp/app.sock:` and `/uri`, and with
+ * no colon after the path the whole rest is the path. `undefined` when there is no host
+ * or no socket path.
+ *
+ * @see https://nginx.org/en/docs/http/ngx_http_proxy_module.html#proxy_pass
+ * @internal
+ */
+export function splitProxyUrl(url: string): { origin: string; uri: string } | undefined {
+  const m = /^(https?:\/\/)([\s\S]*)$/i.exec(url);
+  if (m === null) return undefined;
+  const scheme = (m[1] as string).toLowerCase();
+  const rest = m[2] as string;
+  // ngx_parse_unix_domain_url: the path runs to the next ':' (a socket path holds none).
+  if (/^unix:/i.test(rest)) {
+    const colon = rest.indexOf(':', 5);
+    const socketPath = colon === -1 ? rest.slice(5) : rest.slice(5, colon);
+    if (socketPath === '') return undefined;
+    const end = colon === -1 ? rest.length : colon + 1;
+    return { origin: `${scheme}${rest.slice(0, end)}`, uri: rest.slice(end) };
+  }
+  const slash = rest.indexOf('/');
+  const authority = slash === -1 ? rest : rest.slice(0, slash);
+  if (authority === '') return undefined;
+  return { origin: `${scheme}${authority}`, uri: slash === -1 ? '' : rest.slice(slash) };
 }
 
 // RFC 9110 §5.6.2 token: Node refuses any other header name.
