@@ -71,6 +71,7 @@ export {
   type CloseOptions,
   createProxy,
   type ErrorPage,
+  type ErrorPageHandler,
   type HeaderOptions,
   type HeaderValue,
   type Logger,

@@ -24,8 +24,8 @@ export function statusText(status: number): string {
 }
 
 /**
- * Answers with a short text body; `close` asks the client to close the connection. A
- * response whose head already went out can only be cut.
+ * Answers with a short text body; `close` asks an HTTP/1.x client to close the
+ * connection. A response whose head already went out can only be cut.
  */
 export function sendText(res: ServerResponse, status: number, message: string, close = false): void {
   if (res.headersSent || res.destroyed) {
@@ -37,7 +37,9 @@ export function sendText(res: ServerResponse, status: number, message: string, c
     'content-type': 'text/plain; charset=utf-8',
     'content-length': Buffer.byteLength(body),
   };
-  if (close) headers.connection = 'close';
+  // HTTP/2 has no Connection field (RFC 9113 §8.2.2; Node drops it with a warning), and
+  // closing the connection would end the client's other streams too.
+  if (close && res.req?.httpVersionMajor !== 2) headers.connection = 'close';
   res.writeHead(status, headers);
   res.end(body);
 }

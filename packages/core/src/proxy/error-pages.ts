@@ -18,7 +18,14 @@ export type ErrorPage =
       /** @default 302 */
       readonly status?: 301 | 302 | 303 | 307 | 308;
     }
-  | ((req: IncomingMessage, res: ServerResponse, info: { readonly status: number }) => void);
+  | ErrorPageHandler;
+
+/** An error page written by a function: it answers `res` itself. */
+export type ErrorPageHandler = (
+  req: IncomingMessage,
+  res: ServerResponse,
+  info: { readonly status: number },
+) => void;
 
 /** An error page, checked and ready to send. */
 export type ResolvedPage =
@@ -29,10 +36,7 @@ export type ResolvedPage =
       readonly status: number | undefined;
     }
   | { readonly kind: 'redirect'; readonly location: string; readonly status: number }
-  | {
-      readonly kind: 'handler';
-      readonly fn: (req: IncomingMessage, res: ServerResponse, info: { readonly status: number }) => void;
-    };
+  | { readonly kind: 'handler'; readonly fn: ErrorPageHandler };
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 
@@ -53,7 +57,7 @@ export function resolveErrorPages(value: unknown): ReadonlyMap<number, ResolvedP
 }
 
 function resolvePage(page: unknown, path: string): ResolvedPage {
-  if (typeof page === 'function') return { kind: 'handler', fn: page as Extract<ErrorPage, Function> };
+  if (typeof page === 'function') return { kind: 'handler', fn: page as ErrorPageHandler };
   if (!isObject(page))
     throw new InvalidOptionError(path, 'a page { body }, a { redirect } or a function', page);
   if (page.redirect !== undefined) {

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Readable } from 'node:stream';
 import type { ResponseHead } from '@switchyard/balancers';
 import { BodyConsumedError, HookError, UpstreamError, UpstreamTimeoutError } from '../errors.js';
 import type { Peer } from '../peer/index.js';
@@ -378,12 +379,60 @@ export class Exchange extends Flow {
     update.prepare();
   }
 
+  /**
+   * nginx `proxy_request_buffering on`: reads the request body before anything goes
+   * upstream, so a failed attempt can be sent again to the next peer. Up to
+   * `requestBufferBytes` it is held in memory; past it, the rest streams behind what was
+   * read (and a retry is then possible only before the body went out).
+   */
+  bufferBody(): boolean | Promise<boolean> {
+    const req = this.req;
+    if (!hasBody(req) || req.readableEnded || this.body !== null) return true;
+    const { requestBufferBytes: max, clientMaxBodySize: limit } = this.core.o;
+    return new Promise<boolean>((resolve) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      const stop = (go: boolean): void => {
+        req.off('data', onData);
+        req.off('end', onEnd);
+        req.off('close', onClose);
+        resolve(go);
+      };
+      const onData = (chunk: Buffer): void => {
+        size += chunk.length;
+        chunks.push(chunk);
+        if (limit !== 0 && size > limit) {
+          req.pause();
+          stop(false);
+          this.refuse(413);
+        } else if (size > max) {
+          req.pause();
+          this.body = Readable.from(followedBy(chunks, req), { objectMode: false });
+          stop(true);
+        }
+      };
+      const onEnd = (): void => {
+        this.body = Buffer.concat(chunks, size);
+        stop(true);
+      };
+      // The client left mid-body: the pipeline sees it gone and ends the exchange.
+      const onClose = (): void => stop(true);
+      req.on('data', onData);
+      req.on('end', onEnd);
+      req.on('close', onClose);
+    });
+  }
+
   /** The last stage: builds the upstream request (body, headers) and sends the first attempt. */
   prepare(): boolean {
     this.routed = true;
     const req = this.req;
     let bodyLength: number | undefined;
-    if (hasBody(req)) {
+    if (Buffer.isBuffer(this.body)) {
+      bodyLength = this.body.length;
+    } else if (this.body !== null) {
+      // Buffered past requestBufferBytes: the client's framing (length or chunked) stands.
+    } else if (hasBody(req)) {
       if (req.readableEnded) {
         const rebuilt = reserialise(req);
         if (rebuilt === undefined) {
@@ -427,11 +476,12 @@ export class Exchange extends Flow {
       return;
     }
     const req = this.req;
-    if (this.body !== req) return;
-    (req as Counted)[kAttempt] = attempt;
+    const body = this.body;
+    if (!(body instanceof Readable)) return;
+    (body as Counted)[kAttempt] = attempt;
     if (!this.counting) {
       this.counting = true;
-      req.on('data', countSent);
+      body.on('data', countSent);
       // client_max_body_size for a body without a declared length (chunked): counted as
       // it streams, in the same tick as undici's own listener.
       if (this.core.o.clientMaxBodySize !== 0 && req.headers['content-length'] === undefined) {
@@ -496,7 +546,8 @@ export class Exchange extends Flow {
     const res = this.res;
     if (res === undefined) return;
     try {
-      res.writeHead(status, statusText || undefined, sent);
+      // HTTP/2 has no reason phrase (RFC 9113 §8.3.2): Node warns when given one.
+      res.writeHead(status, this.req.httpVersionMajor === 2 ? undefined : statusText || undefined, sent);
     } catch (err) {
       // Headers Node refuses to write (invalid characters) make an invalid response.
       this.core.report(
@@ -638,7 +689,7 @@ function onSendTimeout(ex: Exchange): void {
 const kAttempt = Symbol('switchyard.attempt');
 
 /** A request whose streamed body is being counted: the attempt sending it. */
-type Counted = IncomingMessage & { [kAttempt]?: Attempt };
+type Counted = Readable & { [kAttempt]?: Attempt };
 
 /** A chunk of a streamed request body went to undici: it counts as sent to the peer. */
 function countSent(this: Counted, chunk: Buffer): void {
@@ -677,4 +728,10 @@ class Head implements ResponseHead {
 /** Appends a flat `[name, value, …]` list to a response not yet written. */
 function appendFields(res: ServerResponse, list: readonly string[]): void {
   for (let i = 0; i < list.length; i += 2) res.appendHeader(list[i] as string, list[i + 1] as string);
+}
+
+/** The chunks read so far, then the rest of the stream. */
+async function* followedBy(chunks: readonly Buffer[], rest: Readable): AsyncGenerator<Buffer> {
+  yield* chunks;
+  for await (const chunk of rest) yield chunk as Buffer;
 }

@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import { Readable } from 'node:stream';
 import type { RequestInfo } from '@switchyard/balancers';
 import type { Dispatcher } from 'undici';
 import { HookError, NoLiveUpstreamError, UpstreamError, UpstreamTimeoutError } from '../errors.js';
@@ -26,7 +27,7 @@ import type {
   ProxyRewriter,
   ProxySetHeader,
 } from './options.js';
-import { evaluate, refusal, targetOf, withChanges } from './request.js';
+import { authorityAsHost, evaluate, refusal, targetOf, withChanges } from './request.js';
 
 /**
  * One stage of the proxy's pipeline, composed once in `createProxy`: `true` to go on,
@@ -76,8 +77,11 @@ export abstract class Flow implements RequestInfo, AttemptSink {
   finished = false;
   /** What undici sends for each attempt; built once by `prepare`. */
   protected request: Dispatcher.DispatchOptions | undefined;
-  /** The request body: none, the client's stream, or one rebuilt in memory. */
-  protected body: IncomingMessage | Buffer | null = null;
+  /**
+   * The request body: none, the client's stream, one rebuilt or buffered in memory, or
+   * (past `requestBufferBytes`) what was buffered followed by the rest of the stream.
+   */
+  protected body: Readable | Buffer | null = null;
   /** The request's bytes before any body chunk: counted as sent with each attempt. */
   protected headerBytes = 0;
   /** The index of the Host value in the header list, when each peer's goes there. */
@@ -98,6 +102,8 @@ export abstract class Flow implements RequestInfo, AttemptSink {
   constructor(core: ProxyCore, req: IncomingMessage) {
     this.core = core;
     this.req = req;
+    // HTTP/2: `:authority` is the Host every stage reads (RFC 9113 §8.3.1).
+    authorityAsHost(req);
     this.method = req.method ?? 'GET';
     this.url = targetOf(req) ?? '';
     this.upstream = core.upstream;
@@ -478,7 +484,7 @@ export abstract class Flow implements RequestInfo, AttemptSink {
       peers: this.upstream.maxTries(),
       elapsedMs: this.startedAt === 0 ? 0 : performance.now() - this.startedAt,
       // A streamed body that was partly read cannot be sent again.
-      bodyReplayable: this.body !== this.req || !this.req.readableDidRead,
+      bodyReplayable: !(this.body instanceof Readable) || !this.body.readableDidRead,
       clientGone: this.gone(),
     };
   }

@@ -1,8 +1,9 @@
 import type { IncomingMessage } from 'node:http';
 
 /**
- * Hop-by-hop fields that never pass a proxy (RFC 9110 §7.6.1), plus `expect`, which the
- * proxy answers itself, and `host` / `x-forwarded-*`, which it sets.
+ * Hop-by-hop fields that never pass a proxy (RFC 9110 §7.6.1) and HTTP/2's list of
+ * connection-specific ones (RFC 9113 §8.2.2, with `http2-settings`, RFC 7540 §3.2.1), plus
+ * `expect`, which the proxy answers itself, and `host` / `x-forwarded-*`, which it sets.
  */
 const REQUEST_DROP = new Set([
   'connection',
@@ -11,6 +12,7 @@ const REQUEST_DROP = new Set([
   'te',
   'transfer-encoding',
   'upgrade',
+  'http2-settings',
   'expect',
   'host',
   'x-forwarded-for',
@@ -18,7 +20,10 @@ const REQUEST_DROP = new Set([
   'x-forwarded-host',
 ]);
 
-/** Hop-by-hop fields dropped from responses (RFC 9110 §7.6.1). */
+/**
+ * Hop-by-hop fields dropped from responses (RFC 9110 §7.6.1), which are also those an
+ * HTTP/2 response must not carry (RFC 9113 §8.2.2): Node's HTTP/2 server refuses them.
+ */
 const RESPONSE_DROP = new Set([
   'connection',
   'proxy-connection',
@@ -26,6 +31,7 @@ const RESPONSE_DROP = new Set([
   'transfer-encoding',
   'upgrade',
   'te',
+  'http2-settings',
 ]);
 
 /** Lengths of the names in a set: most fields are told apart without lowercasing them. */
@@ -62,12 +68,14 @@ export interface Forwarded {
 
 /**
  * Builds the flat `[name, value, …]` request header list for undici in one pass over
- * `rawHeaders`: hop-by-hop fields and every field the `Connection` header names are
- * dropped, so are names with `_` unless `underscores`, and Host / X-Forwarded-* are set
- * from `fwd`. `bodyLength`, when given, replaces the client's Content-Length (a body
- * re-serialised after a body parser). Upgrades use it too: undici sets their `Connection`
- * and `Upgrade` itself. Returns the list and an estimate of its size on the wire, or
- * `undefined` for a request with two Host fields, which nginx refuses (400).
+ * `rawHeaders`: hop-by-hop fields, every field the `Connection` header names and HTTP/2's
+ * pseudo-header fields (`:method`, `:path`, `:authority`, `:scheme`) are dropped, so are
+ * names with `_` unless `underscores`, and Host / X-Forwarded-* are set from `fwd` (for
+ * HTTP/2, Host is `:authority`, as `authorityAsHost` set it). An HTTP/2 request's Cookie
+ * fields go out as one. `bodyLength`, when given, replaces the client's Content-Length
+ * (a body re-serialised after a body parser). Upgrades use it too: undici sets their
+ * `Connection` and `Upgrade` itself. Returns the list and an estimate of its size on the
+ * wire, or `undefined` for a request with two Host fields, which nginx refuses (400).
  */
 export function requestHeaders(
   req: IncomingMessage,
@@ -80,8 +88,14 @@ export function requestHeaders(
   const list: string[] = [];
   let bytes = 0;
   let hosts = 0;
+  const h2 = req.httpVersionMajor === 2;
+  /** Where the value of an HTTP/2 request's first Cookie field is in `list`. */
+  let cookieAt = -1;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string;
+    // HTTP/2's pseudo-header fields are the request line, not fields: an HTTP/1.1 peer
+    // cannot take them (RFC 9113 §8.3). No HTTP/1.x field name starts with a colon.
+    if (name.charCodeAt(0) === 58 /* : */) continue;
     // nginx `underscores_in_headers off` with `ignore_invalid_headers on`: the line is
     // ignored, since CGI-style backends read `_` and `-` alike.
     if (!underscores && name.includes('_')) continue;
@@ -95,6 +109,16 @@ export function requestHeaders(
       if (bodyLength !== undefined && lower === 'content-length') continue;
     }
     const value = raw[i + 1] as string;
+    if (h2 && name.length === 6 && name.toLowerCase() === 'cookie') {
+      // An h2 client may split Cookie into one field per pair; for HTTP/1.1 they are
+      // joined with "; " (RFC 9113 §8.2.3; nginx's ngx_http_v2_construct_cookie_header).
+      if (cookieAt !== -1) {
+        list[cookieAt] += `; ${value}`;
+        bytes += value.length + 2;
+        continue;
+      }
+      cookieAt = list.length + 1;
+    }
     list.push(name, value);
     bytes += name.length + value.length + 4;
   }

@@ -15,7 +15,7 @@ import {
 import { Tunnel } from './tunnel.js';
 
 export type { CloseOptions } from './core.js';
-export type { ErrorPage } from './error-pages.js';
+export type { ErrorPage, ErrorPageHandler } from './error-pages.js';
 export type {
   AddedHeader,
   HeaderOptions,
@@ -117,6 +117,8 @@ export function createProxy(options: ProxyOptions): ReverseProxy {
   if (o.rewrite !== undefined) common.push(rewriteStep(o.rewrite));
   if (o.limits !== undefined) common.push(limitsStep(o.limits));
   const requestSteps: Step<Exchange>[] = [...common];
+  // nginx reads a buffered body before the upstream module (and its cache) starts.
+  if (o.requestBuffering) requestSteps.push(BUFFER);
   if (o.cache !== undefined) requestSteps.push(cacheStep(o.cache));
   requestSteps.push(FORWARD);
   core.requestSteps = requestSteps;
@@ -158,4 +160,5 @@ function cacheStep(cache: ProxyCache): Step<Exchange> {
 
 /** Selects a peer and forwards the request, across its attempts. */
 const FORWARD: Step<Exchange> = { hook: 'proxy.forward', run: (ex) => ex.prepare() };
+const BUFFER: Step<Exchange> = { hook: 'proxy.buffer', run: (ex) => ex.bufferBody() };
 const FORWARD_UPGRADE: Step<Tunnel> = { hook: 'proxy.forward', run: (tunnel) => tunnel.prepare() };

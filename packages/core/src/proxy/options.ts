@@ -362,6 +362,19 @@ export interface ProxyOptions extends ObserveOptions, HeaderOptions {
    */
   interceptErrors?: boolean;
   /**
+   * nginx `proxy_request_buffering on`: read the request body before sending it, so that
+   * when a peer fails the request can go to the next one (`error`, `timeout`; a POST with
+   * `nonIdempotent`). Off by default, unlike nginx: an embedded proxy streams uploads and
+   * holds no body in memory. @default false
+   */
+  requestBuffering?: boolean;
+  /**
+   * With `requestBuffering`, the most bytes of a body held in memory (nginx
+   * `client_body_buffer_size`, which spills to a temp file beyond it): past it the rest
+   * streams behind what was read. @default 1048576 (1 MiB)
+   */
+  requestBufferBytes?: number;
+  /**
    * Upstream connections per peer at most (undici `connections`); requests beyond them
    * wait in the peer's queue. 0 = no limit. nginx has no per-peer cap, but one worker
    * holds at most `worker_connections` (512) connections, client and upstream together.
@@ -424,6 +437,8 @@ export interface ResolvedProxyOptions {
   realIpRecursive: boolean;
   errorPages: ReadonlyMap<number, ResolvedPage> | undefined;
   interceptErrors: boolean;
+  requestBuffering: boolean;
+  requestBufferBytes: number;
   connectionsPerPeer: number;
   keepAliveTimeoutMs: number;
   sendTimeoutMs: number;
@@ -456,6 +471,8 @@ const KEYS = [
   'realIpRecursive',
   'errorPages',
   'interceptErrors',
+  'requestBuffering',
+  'requestBufferBytes',
   'connectionsPerPeer',
   'keepAliveTimeoutMs',
   'sendTimeoutMs',
@@ -587,6 +604,8 @@ export function resolveProxyOptions(options: ProxyOptions): ResolvedProxyOptions
     realIpRecursive: boolAt('realIpRecursive', o.realIpRecursive, true),
     errorPages: resolveErrorPages(o.errorPages),
     interceptErrors: boolAt('interceptErrors', o.interceptErrors, false),
+    requestBuffering: boolAt('requestBuffering', o.requestBuffering, false),
+    requestBufferBytes: intAt('requestBufferBytes', o.requestBufferBytes, 1_048_576, 1),
     connectionsPerPeer: intAt('connectionsPerPeer', o.connectionsPerPeer, 128, 0),
     keepAliveTimeoutMs: intAt('keepAliveTimeoutMs', o.keepAliveTimeoutMs, 4_000, 1),
     // A timer longer than 2^31 - 1 ms fires at once in Node.

@@ -45,6 +45,48 @@ export function refusal(req: IncomingMessage, target: string): number {
 }
 
 /**
+ * Gives an HTTP/2 request the Host field its `:authority` stands for, when the client sent
+ * no Host, so that every later stage (the rewrite rules, the limits, the header rules, the
+ * cache key, the Host and X-Forwarded-Host sent upstream) reads `req.headers.host` as it
+ * does for HTTP/1.1. Node's compatibility API leaves the pseudo-header fields in
+ * `req.headers` and sets no Host. A Host the client sent stays. HTTP/1.x requests are left
+ * as they are. Once per request, before any stage.
+ * @see RFC 9113 §8.3.1: an intermediary that makes an HTTP/1.1 request uses `:authority`
+ * for Host. nginx does the same (`ngx_http_v2_construct_host_header`).
+ */
+export function authorityAsHost(req: IncomingMessage): void {
+  if (req.httpVersionMajor !== 2) return;
+  const headers = req.headers;
+  const authority = headers[':authority'];
+  if (headers.host === undefined && typeof authority === 'string' && authority !== '') {
+    headers.host = authority;
+  }
+}
+
+/**
+ * The request's fields, each line kept (`req.headersDistinct`). Node's HTTP/2 request has
+ * no `headersDistinct` (Node 20): the list is built from its raw lines, without the
+ * pseudo-header fields, and with the Host {@link authorityAsHost} gave it.
+ */
+function distinctHeaders(req: IncomingMessage): NodeJS.Dict<string[]> {
+  if (req.httpVersionMajor !== 2) return req.headersDistinct;
+  const out: NodeJS.Dict<string[]> = Object.create(null);
+  const raw = req.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    if (name.charCodeAt(0) === 58 /* : */) continue;
+    const lower = name.toLowerCase();
+    const value = raw[i + 1] as string;
+    const had = out[lower];
+    if (had === undefined) out[lower] = [value];
+    else had.push(value);
+  }
+  const host = req.headers.host;
+  if (out.host === undefined && typeof host === 'string') out.host = [host];
+  return out;
+}
+
+/**
  * Runs the rewrite rules on a request; `undefined` for one with two Host fields, which
  * nginx refuses before any rule (400).
  */
@@ -56,7 +98,7 @@ export function evaluate(
   remoteAddr: string | undefined,
 ): ReturnType<ProxyRewriter['evaluate']> | undefined {
   // nginx reads the first line of a repeated header; headersDistinct keeps each line.
-  const headers = req.headersDistinct;
+  const headers = distinctHeaders(req);
   const host = headers.host;
   if (host !== undefined && host.length > 1) return undefined;
   return rewrite.evaluate({
@@ -69,10 +111,17 @@ export function evaluate(
   });
 }
 
-/** Whether the request announces a body. */
+/**
+ * Whether the request announces a body. An HTTP/2 request needs neither Content-Length
+ * nor Transfer-Encoding: it has a body unless its HEADERS frame ended the stream
+ * (RFC 9113 §8.1).
+ */
 export function hasBody(req: IncomingMessage): boolean {
   const cl = req.headers['content-length'];
   if (cl !== undefined) return cl !== '0';
+  if (req.httpVersionMajor === 2) {
+    return (req as { stream?: { endAfterHeaders?: boolean } }).stream?.endAfterHeaders === false;
+  }
   return req.headers['transfer-encoding'] !== undefined;
 }
 
