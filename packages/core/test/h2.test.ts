@@ -4,8 +4,6 @@ import {
   type ClientHttp2Stream,
   createSecureServer,
   type IncomingHttpHeaders as H2Headers,
-  type Http2ServerRequest,
-  type Http2ServerResponse,
   connect as h2connect,
   type OutgoingHttpHeaders,
 } from 'node:http2';
@@ -72,11 +70,9 @@ async function h2Front(
     onError: (e) => errors.push(e),
     ...more,
   });
-  // Node's typings give HTTP/2 requests no `headersDistinct`, which the handler's type
-  // names: the proxy does without it (request.ts), the cast says so.
   const server = createSecureServer(
     { cert: localhost.cert, key: localhost.key, allowHTTP1: true },
-    proxy.handler as unknown as (req: Http2ServerRequest, res: Http2ServerResponse) => void,
+    proxy.handler,
   );
   const port = await listenOn(server as unknown as Server);
   closers.push(() => proxy.close());

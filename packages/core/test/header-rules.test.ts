@@ -1,4 +1,4 @@
-import { createServer, type IncomingMessage } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createCache, memoryStore } from '@switchyard/cache';
 import { compileNginx } from '@switchyard/rewrite';
 import { type BackendHandler, deadPort, listen, startBackend } from '@switchyard/testkit';
@@ -58,7 +58,7 @@ describe('header controls (proxy_set_header, proxy_hide_header, add_header, prox
       upstream: { name: 'app', servers: [backend.url] },
       setRequestHeaders: { Authorization: '' },
     });
-    const app = (p: typeof proxy) => (req: IncomingMessage, res: Parameters<typeof proxy.handler>[1]) => {
+    const app = (p: typeof proxy) => (req: IncomingMessage, res: ServerResponse) => {
       delete req.headers.authorization;
       p.handler(req, res);
     };

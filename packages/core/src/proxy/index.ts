@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { Duplex } from 'node:stream';
 import type { Upstream } from '../upstream/index.js';
 import { type CloseOptions, ProxyCore } from './core.js';
@@ -62,8 +63,12 @@ export type {
 export interface ReverseProxy {
   /** The upstream group requests go to. */
   readonly upstream: Upstream;
-  /** A `node:http` request listener: `http.createServer(proxy.handler)`. */
-  readonly handler: (req: IncomingMessage, res: ServerResponse) => void;
+  /**
+   * A request listener for `http.createServer(proxy.handler)`, `https.createServer` and
+   * `http2.createSecureServer({ allowHTTP1: true }, proxy.handler)`.
+   */
+  readonly handler: ((req: IncomingMessage, res: ServerResponse) => void) &
+    ((req: Http2ServerRequest, res: Http2ServerResponse) => void);
   /** Connect/Express middleware: `app.use('/api', proxy.middleware)`. */
   readonly middleware: (req: IncomingMessage, res: ServerResponse, next: NextFunction) => void;
   /**
@@ -124,11 +129,13 @@ export function createProxy(options: ProxyOptions): ReverseProxy {
   core.requestSteps = requestSteps;
   core.upgradeSteps = [...common, FORWARD_UPGRADE];
 
+  // Node's HTTP/2 compatibility request and response stand in for HTTP/1's.
+  const handler = (req: IncomingMessage, res: ServerResponse): void => {
+    admit(new Exchange(core, req, res, undefined));
+  };
   return {
     upstream: core.upstream,
-    handler(req: IncomingMessage, res: ServerResponse): void {
-      admit(new Exchange(core, req, res, undefined));
-    },
+    handler: handler as ReverseProxy['handler'],
     middleware(req: IncomingMessage, res: ServerResponse, next: NextFunction): void {
       admit(new Exchange(core, req, res, next));
     },
