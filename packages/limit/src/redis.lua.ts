@@ -97,3 +97,33 @@ for i = 1, #KEYS do
 end
 return 0
 `;
+
+/**
+ * `limit_req` and then, unless a zone refused, `limit_conn`'s acquire, in one round trip:
+ * the two scripts above as functions over their own `KEYS` and `ARGV`.
+ *
+ * - `ARGV[1]`: how many of `KEYS` are the rate script's (the rest are the acquire's).
+ * - `ARGV[2]`: how many of the following `ARGV` are the rate script's (the rest the acquire's).
+ *
+ * Replies the rate script's reply; when it passed, with the acquire's reply appended.
+ */
+export const RATE_ACQUIRE_SCRIPT = `
+local function rate(KEYS, ARGV)
+${RATE_SCRIPT}
+end
+local function acquire(KEYS, ARGV)
+${ACQUIRE_SCRIPT}
+end
+local nk, na = tonumber(ARGV[1]), tonumber(ARGV[2])
+local rk, ra, ck, ca = {}, {}, {}, {}
+for i = 1, #KEYS do
+  if i <= nk then rk[#rk + 1] = KEYS[i] else ck[#ck + 1] = KEYS[i] end
+end
+for i = 3, #ARGV do
+  if i - 2 <= na then ra[#ra + 1] = ARGV[i] else ca[#ca + 1] = ARGV[i] end
+end
+local r = rate(rk, ra)
+if r[1] == 1 then return r end
+r[#r + 1] = acquire(ck, ca)
+return r
+`;

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { InvalidOptionError, LimitStoreError } from './errors.js';
 import { integer, plainObject } from './options.js';
-import { ACQUIRE_SCRIPT, RATE_SCRIPT, RELEASE_SCRIPT } from './redis.lua.js';
+import { ACQUIRE_SCRIPT, RATE_ACQUIRE_SCRIPT, RATE_SCRIPT, RELEASE_SCRIPT } from './redis.lua.js';
 import type { ConnStore, ConnTake, RateResult, RateStore, RateTake } from './types.js';
 
 /** Options for one command, as the official `redis` client takes them. */
@@ -87,6 +87,24 @@ function script(source: string): Script {
 const RATE = script(RATE_SCRIPT);
 const ACQUIRE = script(ACQUIRE_SCRIPT);
 const RELEASE = script(RELEASE_SCRIPT);
+const RATE_ACQUIRE = script(RATE_ACQUIRE_SCRIPT);
+
+/** What a rate store on the same client needs of a conn store to acquire in its round trip. */
+interface Pairing {
+  readonly client: RedisCommandClient;
+  /** The acquire script's keys and arguments for `takes`. */
+  args(takes: readonly ConnTake[]): { keys: string[]; argv: string[] };
+  /** Gives back slots granted to a caller that stopped waiting. */
+  giveBack(keys: string[], takes: readonly ConnTake[]): void;
+}
+
+const kPairing = Symbol('switchyard.limit.pairing');
+
+/** A rate script reply as a {@link RateResult}. */
+function rateResult(reply: readonly unknown[]): RateResult {
+  if (Number(reply[0]) === 1) return { action: 'reject', zone: Number(reply[1]), excess: Number(reply[2]) };
+  return { action: 'pass', delayMs: Number(reply[1]), zone: Number(reply[2]), excess: Number(reply[3]) };
+}
 
 /**
  * Runs a script in one round trip: `EVALSHA`, and on `NOSCRIPT` (a Redis restarted or
@@ -234,27 +252,51 @@ export function redisRateStore(options: RedisRateStoreOptions): RedisRateStore {
   const evaluate = evaluator(client, timeoutMs);
   const margin = String(DRAIN_MARGIN_MS);
 
+  const args = (takes: readonly RateTake[]) => {
+    const keys: string[] = [];
+    const argv: string[] = [clock === undefined ? '' : String(Math.floor(clock())), margin];
+    for (const t of takes) {
+      keys.push(keyOf(prefix, 'r', t.zone, t.key));
+      // nginx's integers: rate in thousandths of r/s (at least 1), burst and delay in
+      // thousandths of a request; `nodelay` (delay ≥ burst) never delays, as an accepted
+      // excess never passes the burst.
+      const burst = Math.round(t.burst * 1000);
+      argv.push(
+        String(Math.max(1, Math.round(t.rate * 1000))),
+        String(burst),
+        String(t.delay >= t.burst ? burst : Math.round(t.delay * 1000)),
+      );
+    }
+    return { keys, argv };
+  };
+
   return {
     async take(takes: readonly RateTake[]): Promise<RateResult> {
       if (takes.length === 0) return { action: 'pass', delayMs: 0, zone: -1, excess: 0 };
-      const keys: string[] = [];
-      const argv: string[] = [clock === undefined ? '' : String(Math.floor(clock())), margin];
-      for (const t of takes) {
-        keys.push(keyOf(prefix, 'r', t.zone, t.key));
-        // nginx's integers: rate in thousandths of r/s (at least 1), burst and delay in
-        // thousandths of a request; `nodelay` (delay ≥ burst) never delays, as an accepted
-        // excess never passes the burst.
-        const burst = Math.round(t.burst * 1000);
-        argv.push(
-          String(Math.max(1, Math.round(t.rate * 1000))),
-          String(burst),
-          String(t.delay >= t.burst ? burst : Math.round(t.delay * 1000)),
-        );
-      }
-      const reply = (await evaluate(RATE, keys, argv, 'take', () => takes.map((t) => t.zone))) as number[];
-      if (Number(reply[0]) === 1)
-        return { action: 'reject', zone: Number(reply[1]), excess: Number(reply[2]) };
-      return { action: 'pass', delayMs: Number(reply[1]), zone: Number(reply[2]), excess: Number(reply[3]) };
+      const { keys, argv } = args(takes);
+      const reply = (await evaluate(RATE, keys, argv, 'take', () => takes.map((t) => t.zone))) as unknown[];
+      return rateResult(reply);
+    },
+
+    takeAndAcquire(takes: readonly RateTake[], conn: ConnStore, connTakes: readonly ConnTake[]) {
+      const pairing = (conn as { [kPairing]?: Pairing })[kPairing];
+      if (pairing?.client !== client || takes.length === 0 || connTakes.length === 0) return undefined;
+      const rate = args(takes);
+      const acquire = pairing.args(connTakes);
+      const zones = () => [...takes.map((t) => t.zone), ...connTakes.map((t) => t.zone)];
+      // Slots granted after the caller stopped waiting are given back at once.
+      const late = (reply: unknown) => {
+        const r = reply as unknown[];
+        if (Number(r[0]) === 0 && Number(r[4]) === -1) pairing.giveBack(acquire.keys, connTakes);
+      };
+      const argv = [String(rate.keys.length), String(rate.argv.length), ...rate.argv, ...acquire.argv];
+      return evaluate(RATE_ACQUIRE, [...rate.keys, ...acquire.keys], argv, 'take', zones, late).then(
+        (reply) => {
+          const r = reply as unknown[];
+          const result = rateResult(r);
+          return result.action === 'reject' ? { rate: result } : { rate: result, full: Number(r[4]) };
+        },
+      );
     },
 
     clear(zone?: string): Promise<void> {
@@ -289,16 +331,20 @@ export function redisConnStore(options: RedisConnStoreOptions): RedisConnStore {
   const zonesOf = (takes: readonly ConnTake[]) => () => takes.map((t) => t.zone);
   const release = (keys: string[], takes: readonly ConnTake[]) =>
     evaluate(RELEASE, keys, [], 'release', zonesOf(takes));
+  const pairing: Pairing = {
+    client,
+    args: (takes) => ({ keys: keysOf(takes), argv: [ttl, ...takes.map((t) => String(t.max))] }),
+    giveBack: (keys, takes) => void release(keys, takes).catch(() => {}),
+  };
 
-  return {
+  const store: RedisConnStore = {
     async acquire(takes: readonly ConnTake[]): Promise<number> {
       if (takes.length === 0) return -1;
-      const keys = keysOf(takes);
-      const argv = [ttl, ...takes.map((t) => String(t.max))];
+      const { keys, argv } = pairing.args(takes);
       // Slots granted after the caller was told the acquire failed are given back at once,
       // or they would be held until ttlMs.
       const giveBack = (reply: unknown) => {
-        if (Number(reply) === -1) void release(keys, takes).catch(() => {});
+        if (Number(reply) === -1) pairing.giveBack(keys, takes);
       };
       return Number(await evaluate(ACQUIRE, keys, argv, 'acquire', zonesOf(takes), giveBack));
     },
@@ -312,4 +358,7 @@ export function redisConnStore(options: RedisConnStoreOptions): RedisConnStore {
       return clearKeys(client, prefix, 'c', zone, timeoutMs);
     },
   };
+  // A rate store on the same client acquires in its own round trip (`takeAndAcquire`).
+  Object.defineProperty(store, kPairing, { value: pairing });
+  return store;
 }

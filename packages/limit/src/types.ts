@@ -86,6 +86,17 @@ export type RateResult =
 export interface RateStore {
   /** Runs nginx's `limit_req` over `takes`, in order; `now` is ms (memory stores). */
   take(takes: readonly RateTake[]): RateResult | Promise<RateResult>;
+  /**
+   * `take`, then, unless a zone refused, `conn.acquire(connTakes)`, in one round trip
+   * (nginx runs `limit_req` and `limit_conn` back to back). `undefined` when this store
+   * cannot pair with `conn`: the limiter then calls the two stores one after the other.
+   * `full` is `acquire`'s answer, absent when a rate zone refused.
+   */
+  takeAndAcquire?(
+    takes: readonly RateTake[],
+    conn: ConnStore,
+    connTakes: readonly ConnTake[],
+  ): Promise<{ readonly rate: RateResult; readonly full?: number }> | undefined;
   /** Forgets every key of a zone (or of every zone). */
   clear?(zone?: string): void | Promise<void>;
 }

@@ -4,8 +4,10 @@ import { deadPort, manualClock } from '@switchyard/testkit';
 import { createClient } from 'redis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { LimitStoreError } from '../src/errors.js';
+import { createLimits } from '../src/limits/index.js';
 import { type RedisCommandClient, redisConnStore, redisRateStore } from '../src/redis.js';
 import type { ConnTake, RateResult, RateStore, RateTake } from '../src/types.js';
+import { connZone, rateZone } from '../src/zone/index.js';
 
 type RedisClient = ReturnType<typeof createClient>;
 
@@ -263,6 +265,51 @@ describe('redisRateStore and redisConnStore against a real redis-server', () => 
     await conns.release([conn('x', 1), conn('y', 1)]);
     expect(sent.filter((c) => c === 'EVALSHA').length).toBe(3);
     expect(sent.length).toBeLessThanOrEqual(5); // + one EVAL per script not yet cached
+  });
+
+  it('checks limit_req and limit_conn in one round trip when both stores share a client', async () => {
+    const sent: string[] = [];
+    const counting: RedisCommandClient = {
+      sendCommand(args, options) {
+        sent.push(String(args[0]));
+        return redis.sendCommand(args, options);
+      },
+    };
+    const clock = manualClock(T0);
+    const rates = redisRateStore({ client: counting, prefix: fresh(), now: clock });
+    const conns = redisConnStore({ client: counting, prefix });
+    const limits = createLimits({
+      req: [{ zone: rateZone({ name: 'perip', rate: '2r/s', store: rates }), burst: 1, nodelay: true }],
+      conn: [{ zone: connZone({ name: 'addr', store: conns }), max: 1 }],
+    });
+    const client = { headers: {}, socket: { remoteAddress: '127.0.0.9' } };
+    await limits.check(client); // loads the script (EVALSHA, then EVAL)
+    sent.length = 0;
+    await redis.del(`${prefix}c:addr:127.0.0.9`);
+    clock.advance(10_000);
+    const first = await limits.check(client);
+    expect(sent).toEqual(['EVALSHA']);
+    // The slot is held: the next request is refused by limit_conn, in one round trip too.
+    const second = await limits.check(client);
+    expect(sent).toEqual(['EVALSHA', 'EVALSHA']);
+    expect([first.action, first.limitReq, first.limitConn]).toEqual(['pass', 'PASSED', 'PASSED']);
+    expect([second.action, second.status, second.limitReq, second.limitConn]).toEqual([
+      'reject',
+      503,
+      'PASSED',
+      'REJECTED',
+    ]);
+    // A third at once passes the rate's burst: refused by limit_req, and no slot is taken.
+    const third = await limits.check(client);
+    expect([third.action, third.limitReq, third.limitConn]).toEqual(['reject', 'REJECTED', undefined]);
+    expect(await redis.get(`${prefix}c:addr:127.0.0.9`)).toBe('1');
+    first.release();
+    for (let i = 0; i < 100 && (await redis.exists(`${prefix}c:addr:127.0.0.9`)) > 0; i++) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    expect(await redis.exists(`${prefix}c:addr:127.0.0.9`)).toBe(0);
+    // The first check, which loaded the script, passed too.
+    expect(limits.limitConns()).toEqual({ addr: { passed: 2, rejected: 1, rejected_dry_run: 0 } });
   });
 
   it('keeps a rate key only until its excess would have drained, plus a margin', async () => {

@@ -233,6 +233,10 @@ class Limits implements Limiter {
 
   check(req: LimitRequest, location?: string): LimitDecision | Promise<LimitDecision> {
     const plan = (location === undefined ? undefined : this.#locations.get(location)) ?? this.#server;
+    if (plan.rateStore?.takeAndAcquire !== undefined && plan.connStore !== undefined) {
+      const both = this.#both(plan, req);
+      if (both !== undefined) return both;
+    }
     // nginx runs limit_req, then limit_conn, in the preaccess phase (see the README).
     const r = plan.rateStore === undefined ? NO_REQ : this.#limitReq(plan, req);
     if (isPromise(r)) return r.then((outcome) => this.#afterReq(plan, req, outcome));
@@ -271,6 +275,44 @@ class Limits implements Limiter {
 
   // ---- the request path ----
 
+  /**
+   * `limit_req` and `limit_conn` in one round trip, when the rate store can acquire on the
+   * conn store (two Redis stores on one client); `undefined` otherwise.
+   */
+  #both(plan: Plan, req: LimitRequest): Promise<LimitDecision> | undefined {
+    const rate = this.#rateTakes(plan, req);
+    const conn = rate === undefined ? undefined : this.#connTakes(plan, req);
+    if (rate === undefined || conn === undefined) return undefined;
+    const connStore = plan.connStore as ConnStore;
+    let p: ReturnType<NonNullable<RateStore['takeAndAcquire']>>;
+    try {
+      p = (plan.rateStore as RateStore).takeAndAcquire?.(rate.takes, connStore, conn.takes);
+    } catch (err) {
+      p = Promise.reject(err);
+    }
+    if (p === undefined) return undefined;
+    // Slots granted after we stopped waiting are given back at once.
+    const late = (v: { readonly full?: number }) => {
+      if (v.full === -1) this.#release(connStore, conn.takes);
+    };
+    return this.#settle(p, late).then((s) => {
+      if (!s.ok) {
+        const r = this.#reqFailed(plan, rate.used, s.error);
+        return r.reject
+          ? new Decision(this, 'reject', plan.reqStatus, 0, r.status, undefined, undefined, plan)
+          : this.#decide(plan, r, NO_CONN);
+      }
+      const r = this.#reqResult(plan, rate.used, s.value.rate);
+      const full = s.value.full;
+      if (full === undefined) return this.#afterReq(plan, req, r);
+      if (r.reject) {
+        if (full === -1) this.#release(connStore, conn.takes);
+        return new Decision(this, 'reject', plan.reqStatus, 0, r.status, undefined, undefined, plan);
+      }
+      return this.#decide(plan, r, this.#connResult(plan, conn.used, conn.takes, full));
+    });
+  }
+
   #afterReq(plan: Plan, req: LimitRequest, r: ReqOutcome): LimitDecision | Promise<LimitDecision> {
     // A refused request never reaches limit_conn: $limit_conn_status stays empty.
     if (r.reject)
@@ -287,7 +329,8 @@ class Limits implements Limiter {
     return new Decision(this, action, 0, r.delayMs, r.status, c.status, c.held, plan);
   }
 
-  #limitReq(plan: Plan, req: LimitRequest): ReqOutcome | Promise<ReqOutcome> {
+  /** The rate zones with a key for the request, as the store takes them. */
+  #rateTakes(plan: Plan, req: LimitRequest): { takes: RateTake[]; used: ReqEntry[] } | undefined {
     let takes: RateTake[] | undefined;
     let used: ReqEntry[] | undefined;
     for (const e of plan.req) {
@@ -309,8 +352,13 @@ class Limits implements Limiter {
         used.push(e);
       }
     }
-    if (takes === undefined || used === undefined) return NO_REQ;
-    const entries = used;
+    return takes === undefined || used === undefined ? undefined : { takes, used };
+  }
+
+  #limitReq(plan: Plan, req: LimitRequest): ReqOutcome | Promise<ReqOutcome> {
+    const rate = this.#rateTakes(plan, req);
+    if (rate === undefined) return NO_REQ;
+    const { takes, used: entries } = rate;
     let result: RateResult | Promise<RateResult>;
     try {
       result = (plan.rateStore as RateStore).take(takes);
@@ -359,7 +407,8 @@ class Limits implements Limiter {
     return refused((used[0] as ReqEntry).counts, plan.reqDryRun, REQ_REJECTED, REQ_REJECTED_DRY_RUN);
   }
 
-  #limitConn(plan: Plan, req: LimitRequest): ConnOutcome | Promise<ConnOutcome> {
+  /** The conn zones with a key for the request, as the store takes them. */
+  #connTakes(plan: Plan, req: LimitRequest): { takes: ConnTake[]; used: ConnEntry[] } | undefined {
     let takes: ConnTake[] | undefined;
     let used: ConnEntry[] | undefined;
     for (const e of plan.conn) {
@@ -374,10 +423,14 @@ class Limits implements Limiter {
         used.push(e);
       }
     }
-    if (takes === undefined || used === undefined) return NO_CONN;
+    return takes === undefined || used === undefined ? undefined : { takes, used };
+  }
+
+  #limitConn(plan: Plan, req: LimitRequest): ConnOutcome | Promise<ConnOutcome> {
+    const conn = this.#connTakes(plan, req);
+    if (conn === undefined) return NO_CONN;
     const store = plan.connStore as ConnStore;
-    const entries = used;
-    const all = takes;
+    const { takes: all, used: entries } = conn;
     let result: number | Promise<number>;
     try {
       result = store.acquire(all);
