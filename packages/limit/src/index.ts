@@ -62,6 +62,7 @@ export type {
   LimitReqCounts,
   LimitReqStatus,
   LimitRequest,
+  RateAndConn,
   RateResult,
   RateStore,
   RateTake,

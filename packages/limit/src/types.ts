@@ -96,9 +96,17 @@ export interface RateStore {
     takes: readonly RateTake[],
     conn: ConnStore,
     connTakes: readonly ConnTake[],
-  ): Promise<{ readonly rate: RateResult; readonly full?: number }> | undefined;
+  ): Promise<RateAndConn> | undefined;
   /** Forgets every key of a zone (or of every zone). */
   clear?(zone?: string): void | Promise<void>;
+}
+
+/** What {@link RateStore.takeAndAcquire} answers. */
+export interface RateAndConn {
+  /** The `limit_req` outcome, as `take` answers it. */
+  readonly rate: RateResult;
+  /** `acquire`'s answer (the full zone's index, or -1); absent when a rate zone refused. */
+  readonly full?: number;
 }
 
 /** One zone's part in a `limit_conn` check: nginx's `limit_conn zone N`. */
