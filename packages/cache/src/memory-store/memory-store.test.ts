@@ -2,11 +2,18 @@ import { describe, expect, it } from 'vitest';
 import type { CacheEntry } from '../types.js';
 import { entrySize, memoryStore } from './index.js';
 
+/** A Buffer with an ArrayBuffer of its own (not a slice of Node's pool), as the store keeps it. */
+function ownBuffer(text: string): Buffer {
+  const b = Buffer.allocUnsafeSlow(Buffer.byteLength(text));
+  b.write(text);
+  return b;
+}
+
 function entry(body: string, tags: string[] = []): CacheEntry {
   return {
     status: 200,
     headers: ['content-type', 'text/plain'],
-    body: Buffer.from(body),
+    body: ownBuffer(body),
     storedAt: 0,
     expiresAt: 1000,
     updatingMs: 0,
@@ -16,6 +23,27 @@ function entry(body: string, tags: string[] = []): CacheEntry {
     vary: undefined,
     variant: undefined,
     tags,
+  };
+}
+
+/** An entry varying on User-Agent, stored with the request's value of it. */
+function varyEntry(userAgent: string): CacheEntry {
+  return {
+    ...entry('x'),
+    headers: ['content-type', 'text/plain', 'vary', 'User-Agent'],
+    vary: ['user-agent'],
+    variant: `user-agent:${userAgent}\n`,
+  };
+}
+
+/** A seeded pseudo-random sequence in [0, 1) (mulberry32). */
+function seeded(seed: number): () => number {
+  let a = seed;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
 
@@ -92,6 +120,96 @@ describe('memoryStore', () => {
     store.delete('3');
     expect(store.deleteTag('blue')).toBe(0);
     expect(store.deleteTag('green')).toBe(1);
+  });
+
+  it('gives a body sliced from a larger buffer a buffer of its own', () => {
+    const pool = Buffer.from('..hello..');
+    const e = { ...entry('x'), body: pool.subarray(2, 7) };
+    const store = memoryStore();
+    store.set('k', e);
+    const got = store.get('k') as CacheEntry;
+    expect(got.body.toString()).toBe('hello');
+    expect(got.body.buffer.byteLength).toBe(5);
+    pool.write('HELLO', 2);
+    expect(got.body.toString()).toBe('hello');
+    expect({ ...got, body: null }).toEqual({ ...e, body: null });
+  });
+
+  it('keeps an entry whose body owns its buffer as it is', () => {
+    const store = memoryStore();
+    const e = entry('hello');
+    store.set('k', e);
+    expect(store.get('k')).toBe(e);
+  });
+
+  it('counts the request values a Vary entry stores', () => {
+    const ua = 'u'.repeat(12 * 1024);
+    const plain = entrySize('k', entry('x'));
+    const vary = entrySize('k', varyEntry(ua));
+    expect(vary - plain).toBeGreaterThan(
+      ua.length + 'vary'.length + 'User-Agent'.length + 'user-agent'.length,
+    );
+  });
+
+  it('keeps no more 12 KiB Vary variants than fit in maxSizeBytes', () => {
+    const store = memoryStore({ maxSizeBytes: 1024 * 1024 });
+    for (let i = 0; i < 200; i++) store.set(`k\n${i}`, varyEntry(`${i} ${'u'.repeat(12 * 1024)}`));
+    let kept = 0;
+    for (let i = 0; i < 200; i++) if (store.get(`k\n${i}`) !== undefined) kept++;
+    expect(kept).toBeLessThan((1024 * 1024) / (12 * 1024));
+    expect(store.usage?.().sizeBytes).toBeLessThanOrEqual(1024 * 1024);
+  });
+
+  it('counts a string outside Latin-1 at 2 bytes a character, and a Latin-1 one at 1', () => {
+    const base = entrySize('k', varyEntry(''));
+    expect(entrySize('k', varyEntry('é'.repeat(1000))) - base).toBeGreaterThanOrEqual(1000);
+    expect(entrySize('k', varyEntry('é'.repeat(1000))) - base).toBeLessThan(1100);
+    expect(entrySize('k', varyEntry('€'.repeat(1000))) - base).toBeGreaterThanOrEqual(2000);
+    expect(entrySize('k'.repeat(1001), entry('x')) - entrySize('k', entry('x'))).toBeGreaterThanOrEqual(1000);
+  });
+
+  it('counts the key, every header, tag and validator, and the body', () => {
+    const e = entry('x');
+    const base = entrySize('k', e);
+    expect(entrySize('k', { ...e, body: ownBuffer('x'.repeat(1001)) }) - base).toBe(1000);
+    expect(
+      entrySize('k', { ...e, headers: [...e.headers, 'x-long', 'v'.repeat(1000)] }) - base,
+    ).toBeGreaterThan(1000);
+    expect(entrySize('k', { ...e, tags: ['t'.repeat(1000)] }) - base).toBeGreaterThan(1000);
+    // A validator from the headers is the same string; one from a later 304 is another.
+    const withEtag = {
+      ...e,
+      headers: [...e.headers, 'etag', `"${'e'.repeat(1000)}"`],
+      etag: `"${'e'.repeat(1000)}"`,
+    };
+    expect(entrySize('k', withEtag) - base).toBeLessThan(1100);
+    expect(entrySize('k', { ...withEtag, etag: `"${'f'.repeat(1000)}"` }) - base).toBeGreaterThan(2000);
+  });
+
+  it('counts the tag index: a new tag costs more than joining a known one', () => {
+    const store = memoryStore();
+    store.set('a', entry('x', ['sport']));
+    const first = store.usage?.().sizeBytes ?? 0;
+    store.set('b', entry('x', ['sport']));
+    const second = (store.usage?.().sizeBytes ?? 0) - first;
+    expect(second).toBeLessThan(first);
+    expect(second).toBe(entrySize('b', entry('x', ['sport'])));
+  });
+
+  it('never counts more than maxSizeBytes, whatever it is given', () => {
+    const random = seeded(15);
+    const maxSizeBytes = 64 * 1024;
+    const store = memoryStore({ maxSizeBytes });
+    for (let i = 0; i < 2000; i++) {
+      const pick = random();
+      const body = 'b'.repeat(Math.floor(random() * 8000));
+      const e =
+        pick < 0.3
+          ? varyEntry('u'.repeat(Math.floor(random() * 12 * 1024)))
+          : entry(body, pick < 0.6 ? [`t${Math.floor(random() * 50)}`, 'all'] : []);
+      store.set(`/k/${Math.floor(random() * 300)}`, e);
+      expect(store.usage?.().sizeBytes).toBeLessThanOrEqual(maxSizeBytes);
+    }
   });
 
   it('refuses bad options when built', () => {
