@@ -1,7 +1,7 @@
 /**
  * @switchyard/cache — an HTTP cache with nginx `proxy_cache` semantics, for the
  * switchyard proxy (through the {@link ProxyCache} contract) and for any Node handler
- * (microcaching), with a memory store (lru-cache) and a Redis store.
+ * (microcaching), with a memory store (lru-cache), a disk store and a Redis store.
  * @packageDocumentation
  */
 
@@ -15,6 +15,7 @@ export {
   createCache,
   type UseStaleCondition,
 } from './cache/index.js';
+export { type DiskStore, type DiskStoreOptions, diskStore } from './disk-store/index.js';
 export { parseDuration } from './duration/index.js';
 export { CacheStoreError, InvalidOptionError, SwitchyardError } from './errors.js';
 export { compileKey, DEFAULT_KEY, type KeyOption } from './key/index.js';
@@ -43,4 +44,5 @@ export type {
   CacheStatus,
   CacheStore,
   ProxyCache,
+  StreamedBody,
 } from './types.js';

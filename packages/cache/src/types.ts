@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import type { Readable } from 'node:stream';
 
 /**
  * nginx's `$upstream_cache_status`, sent as `X-Cache-Status`.
@@ -14,8 +15,33 @@ import type { IncomingHttpHeaders } from 'node:http';
  */
 export type CacheStatus = 'MISS' | 'BYPASS' | 'EXPIRED' | 'STALE' | 'UPDATING' | 'REVALIDATED' | 'HIT';
 
-/** One stored response, as a {@link CacheStore} keeps it. Stores must treat it as immutable. */
-export interface CacheEntry {
+/**
+ * A stored body that stays where its store keeps it (the disk store's file) and is read
+ * as a stream each time it is sent, never whole into memory.
+ *
+ * @example
+ * ```ts
+ * const entry = await store.get(key);
+ * if (entry !== undefined && !Buffer.isBuffer(entry.body)) entry.body.stream().pipe(res);
+ * ```
+ */
+export interface StreamedBody {
+  /** The body's length in bytes (sent as `Content-Length`). */
+  readonly length: number;
+  /**
+   * A new stream of the whole body. It opens its file on the first read, so a stream
+   * that is never read holds nothing; one that is read must be read to its end or
+   * destroyed. It fails (and is destroyed) when the stored body is gone or was replaced.
+   */
+  stream(): Readable;
+}
+
+/**
+ * One stored response, as a {@link CacheStore} keeps it. Stores must treat it as immutable.
+ * `Body` is `Buffer` for stores that hold bodies in memory (memory, Redis); a store that
+ * streams them (disk) also gives {@link StreamedBody} bodies.
+ */
+export interface CacheEntry<Body extends Buffer | StreamedBody = Buffer> {
   /** Status code of the stored response. */
   readonly status: number;
   /**
@@ -23,8 +49,8 @@ export interface CacheEntry {
    * hop-by-hop headers, `Date`, `Content-Length` and the cache status header.
    */
   readonly headers: readonly string[];
-  /** The whole body. */
-  readonly body: Buffer;
+  /** The whole body, or (from a streaming store) a way to read it. */
+  readonly body: Body;
   /** When it was stored (or last revalidated), ms since the epoch, from the cache's clock. */
   readonly storedAt: number;
   /** Fresh while `now < expiresAt` (nginx `valid_sec`), ms since the epoch. */
@@ -53,12 +79,16 @@ export interface CacheEntry {
  * Entries stay in a store after they expire (they can still be served stale or
  * revalidated) until they sit unused for the store's inactivity time, like nginx's
  * `inactive`.
+ *
+ * `Body` is what the store's entries hold: `Buffer` (memory, Redis), or
+ * `Buffer | StreamedBody` for a store that streams bodies from where it keeps them
+ * (disk). A store only gets back entries it gave, or ones with `Buffer` bodies.
  */
-export interface CacheStore {
+export interface CacheStore<Body extends Buffer | StreamedBody = Buffer> {
   /** The entry stored under `key`, counting as a use; `undefined` when there is none. */
-  get(key: string): CacheEntry | undefined | Promise<CacheEntry | undefined>;
+  get(key: string): CacheEntry<Body> | undefined | Promise<CacheEntry<Body> | undefined>;
   /** Stores (or replaces) the entry under `key`. */
-  set(key: string, entry: CacheEntry): void | Promise<void>;
+  set(key: string, entry: CacheEntry<Body>): void | Promise<void>;
   /** Removes the entry under `key`; `true` when there was one. */
   delete(key: string): boolean | Promise<boolean>;
   /** Removes every entry whose key starts with `prefix`; how many were removed. */
@@ -74,6 +104,8 @@ export interface CacheStore {
     sizeBytes: number;
     /** The most the entries may take (nginx `max_size`); `undefined` without a limit. */
     maxSizeBytes: number | undefined;
+    /** `true` while the store's cache loader is still indexing what it holds. @default false */
+    cold?: boolean;
   };
 }
 
@@ -110,8 +142,15 @@ export interface CachedResponse {
    * cache status header included.
    */
   readonly headers: string[];
-  /** The body to send, or `null` when none must be sent (a `HEAD` request). */
-  readonly body: Buffer | null;
+  /**
+   * The body to send, or `null` when none must be sent (a `HEAD` request). A stream (from
+   * a streaming store such as the disk store) must be piped to the client, and destroyed
+   * if the client goes away first; it may fail midway (its file was replaced or broke),
+   * and the client's response must then be cut off.
+   */
+  readonly body: Buffer | Readable | null;
+  /** The length of `body` in bytes (`0` when it is `null`). */
+  readonly bodyLength: number;
   /** The cache status it is served with. */
   readonly cacheStatus: CacheStatus;
 }
@@ -182,7 +221,8 @@ export interface CacheLookup {
  * 1. Before choosing a peer: `const l = cache.lookup(req)`; it answers synchronously
  *    when the store does (memory), else with a promise that never rejects.
  * 2. If `l.response` is set, send it: status, headers (as given, they include
- *    `Content-Length`), then the body unless it is `null`. Then, if `l.forward` is also
+ *    `Content-Length`), then the body unless it is `null` — piped when it is a stream,
+ *    which is destroyed if the client goes first. Then, if `l.forward` is also
  *    set, this is a background update: send the upstream request described by
  *    `l.forward` and feed its response to the hooks, writing nothing to the client.
  * 3. Otherwise send the request upstream with `l.forward.method` (may differ from the

@@ -61,6 +61,7 @@ describe('createCache as a ProxyCache: the calls the proxy makes', () => {
       status: 200,
       headers: ['content-type', 'text/plain', 'content-length', '4', 'X-Cache-Status', 'HIT'],
       body: Buffer.from('body'),
+      bodyLength: 4,
       cacheStatus: 'HIT',
     });
   });
@@ -124,6 +125,62 @@ describe('createCache as a ProxyCache: the calls the proxy makes', () => {
     expect((sync(cache.lookup(req())).forward as CacheForward).fail('error')?.cacheStatus).toBe('STALE');
     now.advance(10_000);
     expect((sync(cache.lookup(req())).forward as CacheForward).fail('error')).toBeUndefined();
+  });
+
+  it('passes an upstream 500 through within stale-if-error when useStale does not name it', () => {
+    const { cache, now } = setup();
+    upstream(sync(cache.lookup(req())).forward as CacheForward, 200, [
+      'cache-control',
+      'max-age=1, stale-if-error=30',
+    ]);
+    now.advance(2000);
+    const f = sync(cache.lookup(req())).forward as CacheForward;
+    expect(f.cacheStatus).toBe('EXPIRED');
+    const sent = ['content-type', 'text/plain'];
+    expect(f.head(500, sent)).toBeUndefined();
+    expect(sent).toEqual(['content-type', 'text/plain', 'X-Cache-Status', 'EXPIRED']);
+  });
+
+  it('answers 304 only when If-Modified-Since and If-None-Match both match, as nginx does', () => {
+    const { cache } = setup({ valid: { 200: '1m' } });
+    const lm = 'Tue, 01 Jan 2030 00:00:00 GMT';
+    upstream(sync(cache.lookup(req())).forward as CacheForward, 200, ['ETag', '"e1"', 'Last-Modified', lm]);
+    const status = (h: CacheRequest['headers']) => sync(cache.lookup(req('/a', h))).response?.status;
+    expect(status({ 'if-none-match': '"e1"', 'if-modified-since': lm })).toBe(304);
+    expect(status({ 'if-none-match': '"e1"', 'if-modified-since': 'Wed, 02 Jan 2030 00:00:00 GMT' })).toBe(
+      200,
+    );
+    expect(status({ 'if-none-match': '"zz", *' })).toBe(200);
+  });
+
+  it('serves one Accept-Encoding variant to values that differ in spacing only', () => {
+    const { cache } = setup({ valid: { 200: '1m' } });
+    const f = sync(cache.lookup(req('/v', { 'accept-encoding': 'gzip, br' }))).forward as CacheForward;
+    upstream(f, 200, ['vary', 'accept-encoding']);
+    expect(sync(cache.lookup(req('/v', { 'accept-encoding': 'gzip,br' }))).response?.cacheStatus).toBe('HIT');
+    expect(sync(cache.lookup(req('/v', { 'accept-encoding': 'br, gzip' }))).forward?.cacheStatus).toBe(
+      'MISS',
+    );
+  });
+
+  it('stores a response to a request with Authorization and serves it to the next client, as nginx does', () => {
+    const { cache } = setup({ valid: { 200: '1m' } });
+    const f = sync(cache.lookup(req('/me', { authorization: 'Bearer alice' }))).forward as CacheForward;
+    upstream(f, 200, [], 'alice');
+    const anonymous = sync(cache.lookup(req('/me'))).response;
+    expect([anonymous?.cacheStatus, String(anonymous?.body)]).toEqual(['HIT', 'alice']);
+  });
+
+  it('keeps requests with credentials away from the cache with the README setting', () => {
+    const personal = (r: CacheRequest) =>
+      r.headers.authorization !== undefined || r.headers.cookie !== undefined;
+    const { cache } = setup({ valid: { 200: '1m' }, bypass: personal, noCache: personal });
+    upstream(sync(cache.lookup(req('/me'))).forward as CacheForward, 200, [], 'anonymous');
+    const signedIn = sync(cache.lookup(req('/me', { cookie: 'session=1' }))).forward as CacheForward;
+    expect(signedIn.cacheStatus).toBe('BYPASS');
+    upstream(signedIn, 200, [], 'alice');
+    const next = sync(cache.lookup(req('/me'))).response;
+    expect([next?.cacheStatus, String(next?.body)]).toEqual(['HIT', 'anonymous']);
   });
 
   it('revalidates with the stored validators and refreshes the entry on 304', () => {

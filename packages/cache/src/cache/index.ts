@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
 import { CacheStoreError, InvalidOptionError } from '../errors.js';
-import { firstHeader, parseHttpDate, requestHeader } from '../headers/index.js';
+import { firstHeader } from '../headers/index.js';
 import { compileKey, type KeyOption } from '../key/index.js';
 import { memoryStore } from '../memory-store/index.js';
 import {
@@ -13,8 +14,11 @@ import {
   freshness,
   type HeaderRules,
   type IgnorableHeader,
+  notModified,
   resolveHeaderRules,
   resolveValid,
+  type StaleCause,
+  staleServes,
   tagsOf,
   type ValidOption,
   type ValidTable,
@@ -31,7 +35,11 @@ import type {
   CacheStatus,
   CacheStore,
   ProxyCache,
+  StreamedBody,
 } from '../types.js';
+
+/** An entry as the cache handles it: a Buffer body, or a streamed one (disk store). */
+type Entry = CacheEntry<Buffer | StreamedBody>;
 
 /**
  * When an expired entry may be served instead of the upstream's answer (nginx
@@ -102,7 +110,7 @@ export interface CacheStats {
   size?: number;
   /** The store's limit in bytes, when it has one. */
   maxSize?: number;
-  /** Always `false`: there is no cache loader. */
+  /** `true` while the store's cache loader is still indexing what it holds (disk store). */
   cold: boolean;
   /** Served fresh from the cache (`HIT`). */
   hit: CacheOutcomeStats;
@@ -140,7 +148,7 @@ function zeroStats(): Omit<CacheStats, 'size' | 'maxSize'> {
 /** Options of {@link createCache}; each mirrors the nginx directive it names. */
 export interface CacheOptions {
   /** Where entries live. @default memoryStore({ now }) */
-  store?: CacheStore;
+  store?: CacheStore<Buffer | StreamedBody>;
   /**
    * Lifetimes by status when the response gives none (`proxy_cache_valid`). Without it,
    * only responses that carry their own lifetime (X-Accel-Expires, Cache-Control,
@@ -203,7 +211,7 @@ export interface CacheOptions {
  */
 export interface Cache extends ProxyCache {
   /** The store in use. */
-  readonly store: CacheStore;
+  readonly store: CacheStore<Buffer | StreamedBody>;
   /**
    * Connect/Express middleware (also usable in a plain `node:http` listener) that caches
    * what the rest of the chain answers. See {@link cacheMiddleware}.
@@ -254,19 +262,19 @@ const CLIENT_CONDITIONALS = [
 export const VARIANT_SEPARATOR = '\n';
 
 const FAILED = Symbol('store failed');
-type Got = CacheEntry | undefined | typeof FAILED;
+type Got = Entry | undefined | typeof FAILED;
 
 /** A request populating or refreshing a key; others wait on it or serve stale. */
 class Pending {
   readonly since: number;
-  private waiters: ((entry: CacheEntry | undefined) => void)[] = [];
+  private waiters: ((entry: Entry | undefined) => void)[] = [];
   constructor(since: number) {
     this.since = since;
   }
-  wait(fn: (entry: CacheEntry | undefined) => void): void {
+  wait(fn: (entry: Entry | undefined) => void): void {
     this.waiters.push(fn);
   }
-  settle(entry: CacheEntry | undefined): void {
+  settle(entry: Entry | undefined): void {
     const waiters = this.waiters;
     this.waiters = [];
     for (const w of waiters) w(entry);
@@ -286,19 +294,9 @@ function optionalFunction<T>(value: T | undefined, path: string): T | undefined 
   return value;
 }
 
-/** Whether an `If-None-Match` list matches an ETag, by weak comparison (RFC 9110 §13.1.2). */
-function etagMatches(list: string, etag: string): boolean {
-  const bare = etag.startsWith('W/') ? etag.slice(2) : etag;
-  for (const part of list.split(',')) {
-    const t = part.trim();
-    if (t === '*' || (t.startsWith('W/') ? t.slice(2) : t) === bare) return true;
-  }
-  return false;
-}
-
 /** The settled options, shared by every exchange of one cache. */
 class Engine implements Cache {
-  readonly store: CacheStore;
+  readonly store: CacheStore<Buffer | StreamedBody>;
   readonly valid: ValidTable;
   readonly rules: HeaderRules;
   readonly keyFn: (req: CacheRequest) => string;
@@ -403,6 +401,7 @@ class Engine implements Cache {
     };
     const usage = this.store.usage?.();
     if (usage !== undefined) {
+      out.cold = usage.cold === true;
       out.size = usage.sizeBytes;
       if (usage.maxSizeBytes !== undefined) out.maxSize = usage.maxSizeBytes;
     }
@@ -442,7 +441,7 @@ class Engine implements Cache {
 
   /** Reads the store; a failure (thrown, rejected) becomes FAILED, never an error. */
   private read(key: string): Got | Promise<Got> {
-    let got: CacheEntry | undefined | Promise<CacheEntry | undefined>;
+    let got: Entry | undefined | Promise<Entry | undefined>;
     try {
       got = this.store.get(key);
     } catch (err) {
@@ -461,7 +460,7 @@ class Engine implements Cache {
     return got;
   }
 
-  write(key: string, entry: CacheEntry): void {
+  write(key: string, entry: Entry): void {
     try {
       const done = this.store.set(key, entry);
       if (done instanceof Promise) done.catch((err: unknown) => this.report('set', err));
@@ -560,7 +559,7 @@ class Engine implements Cache {
   }
 
   /** The exchange holding `key` ended: wake whoever waits, with the new entry if any. */
-  release(key: string, p: Pending, entry: CacheEntry | undefined): void {
+  release(key: string, p: Pending, entry: Entry | undefined): void {
     if (this.pending.get(key) === p) this.pending.delete(key);
     p.settle(entry);
   }
@@ -639,13 +638,13 @@ class Engine implements Cache {
   }
 
   /** The response to send from an entry: 304 when the client's validators match it. */
-  respond(entry: CacheEntry, status: CacheStatus, req: CacheRequest): CachedResponse {
+  respond(entry: Entry, status: CacheStatus, req: CacheRequest): CachedResponse {
     const headers = entry.headers.slice();
     let code = entry.status;
-    let body: Buffer | null = req.method.toUpperCase() === 'HEAD' ? null : entry.body;
-    if (entry.status === 200 && this.notModified(req, entry)) {
+    let send = req.method.toUpperCase() !== 'HEAD';
+    if (entry.status === 200 && notModified(req.headers, entry)) {
       code = 304;
-      body = null;
+      send = false;
     } else if (entry.status !== 204 && entry.status !== 304) {
       // RFC 9110 §8.6: no Content-Length on 204 and 304.
       headers.push('content-length', String(entry.body.length));
@@ -653,27 +652,30 @@ class Engine implements Cache {
     if (this.statusHeader !== undefined) headers.push(this.statusHeader, status);
     const counter = this.counters[status.toLowerCase() as Counted];
     counter.responses++;
-    if (body !== null) counter.bytes += body.length;
-    return { status: code, headers, body, cacheStatus: status };
+    // The stream is made only for a response that sends it: it must be read or destroyed.
+    const body = send ? this.bodyOf(entry) : null;
+    const bodyLength = body === null ? 0 : entry.body.length;
+    counter.bytes += bodyLength;
+    return { status: code, headers, body, bodyLength, cacheStatus: status };
   }
 
-  /** nginx's not-modified filter: If-None-Match (weak), else If-Modified-Since exact. */
-  private notModified(req: CacheRequest, entry: CacheEntry): boolean {
-    const inm = requestHeader(req.headers, 'if-none-match');
-    if (inm !== undefined) return entry.etag !== undefined && etagMatches(inm, entry.etag);
-    const ims = requestHeader(req.headers, 'if-modified-since');
-    if (ims === undefined || entry.lastModified === undefined) return false;
-    const a = parseHttpDate(ims);
-    return a !== undefined && a === parseHttpDate(entry.lastModified);
+  /** The body to send: the stored Buffer, or a new stream of a streamed body. */
+  private bodyOf(entry: Entry): Buffer | Readable {
+    const body = entry.body;
+    if (Buffer.isBuffer(body)) return body;
+    const stream = body.stream();
+    // Headers are out by then: the sender cuts the response off; the store failed.
+    stream.once('error', (err: unknown) => this.report('get', err));
+    return stream;
   }
 
-  /** Whether a stale entry may stand in for a failure or a status. */
-  staleFor(condition: string, entry: CacheEntry): boolean {
-    return this.useStale.has(condition) || this.now() < entry.expiresAt + entry.errorMs;
+  /** Whether a stale entry may stand in for a failure or a status (stale-if-error: failures only). */
+  staleFor(cause: StaleCause, entry: Entry): boolean {
+    return staleServes(cause, this.useStale, entry, this.now());
   }
 
   /** A new entry from a complete response. */
-  entry(req: CacheRequest, status: number, headers: readonly string[], body: Buffer, f: Fresh): CacheEntry {
+  entry(req: CacheRequest, status: number, headers: readonly string[], body: Buffer, f: Fresh): Entry {
     const kept: string[] = [];
     const statusHeader = this.statusHeader?.toLowerCase();
     for (let i = 0; i < headers.length; i += 2) {
@@ -701,7 +703,7 @@ class Engine implements Cache {
   }
 
   /** The entry refreshed by a 304 (nginx: lifetime from the 304's headers, else `valid` for the stored status). */
-  refreshed(stale: CacheEntry, headers: readonly string[]): CacheEntry {
+  refreshed(stale: Entry, headers: readonly string[]): Entry {
     const now = this.now();
     const f = freshness(stale.status, headers, now, this.valid, this.rules);
     const ms = validFor(this.valid, stale.status);
@@ -765,7 +767,7 @@ class Forward implements CacheForward {
   private readonly engine: Engine;
   private readonly req: CacheRequest;
   private readonly key: string;
-  private readonly stale: CacheEntry | undefined;
+  private readonly stale: Entry | undefined;
   private pending: Pending | undefined;
   private readonly storable: boolean;
   private readonly revalidating: boolean;
@@ -784,7 +786,7 @@ class Forward implements CacheForward {
     req: CacheRequest,
     key: string,
     cacheStatus: CacheStatus | undefined,
-    stale: CacheEntry | undefined,
+    stale: Entry | undefined,
     pending: Pending | undefined,
     storable: boolean,
     background = false,
@@ -821,7 +823,7 @@ class Forward implements CacheForward {
   }
 
   /** Ends the exchange: wakes lock waiters (with the new entry, if one was made). */
-  private finish(entry: CacheEntry | undefined): void {
+  private finish(entry: Entry | undefined): void {
     this.done = true;
     this.recording = false;
     this.chunks = [];

@@ -1,4 +1,5 @@
 import type { IncomingMessage, OutgoingHttpHeader, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
 import type { CachedResponse, CacheForward, CacheLookup, CacheRequest, ProxyCache } from '../types.js';
 
 /** A Connect/Express `next`. */
@@ -91,8 +92,44 @@ function noBody(status: number): boolean {
 /** Sends a response from the cache. */
 function send(res: ServerResponse, r: CachedResponse): void {
   res.writeHead(r.status, r.headers);
-  if (r.body === null) res.end();
-  else res.end(r.body);
+  sendBody(res, r.body, res.write as Write, res.end as Write);
+}
+
+type Write = (...args: unknown[]) => unknown;
+
+/**
+ * Writes a cached body with the given `write`/`end` (the response's own, taken before a
+ * background update or a replaced response patches them). A stream is piped with
+ * backpressure, destroyed when the client goes first, and a stream that fails cuts the
+ * response off (its Content-Length is already out).
+ */
+function sendBody(res: ServerResponse, body: Buffer | Readable | null, write: Write, end: Write): void {
+  if (body === null || Buffer.isBuffer(body)) {
+    end.call(res, body ?? undefined);
+    return;
+  }
+  if (res.destroyed) {
+    body.destroy();
+    return;
+  }
+  const gone = (): void => {
+    body.destroy();
+  };
+  res.once('close', gone);
+  body.on('data', (chunk: Buffer) => {
+    if (write.call(res, chunk) === false) {
+      body.pause();
+      res.once('drain', () => body.resume());
+    }
+  });
+  body.once('end', () => {
+    res.off('close', gone);
+    end.call(res);
+  });
+  body.once('error', () => {
+    res.off('close', gone);
+    res.destroy();
+  });
 }
 
 function applyRequest(req: IncomingMessage, f: CacheForward): void {
@@ -135,7 +172,7 @@ function tee(response: ServerResponse, f: CacheForward): void {
       replaced = true;
       for (const name of this.getHeaderNames()) this.removeHeader(name);
       writeHead.call(this, r.status, r.headers);
-      end.call(this, r.body ?? undefined);
+      sendBody(response, r.body, write, end);
       return response;
     }
     for (let i = given; i < list.length; i += 2) this.setHeader(list[i] as string, list[i + 1] as string);

@@ -145,7 +145,8 @@ const VARY_MAX_LENGTH = 128;
  * - `X-Accel-Expires`: digits = seconds from now, `@digits` = epoch seconds (may be in the
  *   past: the entry is stored already expired), `0` = never cache; anything else is
  *   ignored. A valid value overrides Cache-Control and Expires entirely.
- * - `Set-Cookie`, `Vary: *` (or a Vary longer than 128 characters): never cached.
+ * - `Set-Cookie`, a `*` in any `Vary` line, or Vary lines longer than 128 characters
+ *   together: never cached.
  * - `Cache-Control` (each header line in turn): `no-cache`, `no-store` or `private`
  *   anywhere (substring, any case) or a max-age of 0 → not cached; a malformed
  *   `max-age`/`s-maxage` value (`max-age=abc`) → not cached; `stale-while-revalidate` and
@@ -165,11 +166,12 @@ export function freshness(
 ): Freshness | undefined {
   if (rules.setCookie && firstHeader(headers, 'set-cookie') !== undefined) return undefined;
   if (rules.vary) {
-    const vary = allHeaders(headers, 'vary');
-    if (vary.length > 0) {
-      const joined = vary.join(', ');
-      if (joined.length > VARY_MAX_LENGTH || joined.trim() === '*') return undefined;
-    }
+    // Vary lines are read together, as nginx ≥ 1.23 does (1.22 kept only the last line).
+    if (allHeaders(headers, 'vary').join(', ').length > VARY_MAX_LENGTH) return undefined;
+    // nginx refuses a Vary line that is `*`, whichever line it is; a `*` inside a list
+    // (`Vary: Accept, *`) is refused too, as RFC 9111 §4.1 says it never matches (nginx
+    // would store and reuse it).
+    if (varyNames(headers)?.includes('*')) return undefined;
   }
 
   if (rules.xAccelExpires) {
@@ -250,30 +252,53 @@ export function freshness(
   return { expiresAt: now + ms, updatingMs, errorMs, fromHeaders: false };
 }
 
-/** The lowercased header names a response varies on; `undefined` when it has no Vary. */
+// nginx ngx_http_file_cache_vary: Vary names are separated by commas or spaces.
+const VARY_SEPARATOR = /[ ,]+/;
+
+/**
+ * The lowercased header names a response varies on, once each, from every `Vary` line
+ * (names separated by commas or spaces, as nginx reads them); `undefined` when it has no
+ * Vary.
+ */
 export function varyNames(headers: readonly string[]): string[] | undefined {
   const lines = allHeaders(headers, 'vary');
   if (lines.length === 0) return undefined;
   const names: string[] = [];
   for (const line of lines) {
-    for (const part of line.split(',')) {
-      const name = part.trim().toLowerCase();
-      if (name !== '' && !names.includes(name)) names.push(name);
+    for (const part of line.toLowerCase().split(VARY_SEPARATOR)) {
+      if (part !== '' && !names.includes(part)) names.push(part);
     }
   }
   return names.length === 0 ? undefined : names;
 }
 
+// nginx ngx_http_file_cache_vary_header: the values of these headers are compared as
+// their tokens, so `gzip, br`, `gzip,br` and `gzip  br` are one variant.
+const NORMALISED = new Set(['accept-charset', 'accept-encoding', 'accept-language']);
+
 /**
  * The request's values for the headers an entry varies on, as one string: nginx keys a
- * variant by these values (the secondary key).
+ * variant by these values (the secondary key; nginx keeps their MD5). An absent header
+ * counts as an empty one. `Accept-Charset`, `Accept-Encoding` and `Accept-Language` are
+ * reduced to their tokens joined by `,` (spaces and commas between them do not count;
+ * case and order do), as nginx does; other values are compared as they come.
+ * @see https://github.com/nginx/nginx/blob/master/src/http/ngx_http_file_cache.c
  */
 export function variantOf(
   headers: Readonly<Record<string, string | string[] | undefined>>,
   names: readonly string[],
 ): string {
   let out = '';
-  for (const name of names) out += `${name}:${requestHeader(headers, name) ?? ''}\n`;
+  for (const name of names) {
+    let value = requestHeader(headers, name) ?? '';
+    if (NORMALISED.has(name) && value !== '') {
+      value = value
+        .split(VARY_SEPARATOR)
+        .filter((t) => t !== '')
+        .join(',');
+    }
+    out += `${name}:${value}\n`;
+  }
   return out;
 }
 
@@ -291,4 +316,84 @@ export function tagsOf(headers: readonly string[], tagHeaders: readonly string[]
     }
   }
   return tags;
+}
+
+/** Why an expired entry is asked to stand in: no response (`error`, `timeout`), or a status (`http_500` …). */
+export type StaleCause = 'error' | 'timeout' | `http_${number}`;
+
+/**
+ * Whether an expired entry may be sent instead of what the upstream gave (`STALE`):
+ * when `useStale` (`proxy_cache_use_stale`) names the cause, or — for `error` and
+ * `timeout` only — while the response's own `stale-if-error` window (`errorMs`) lasts.
+ * nginx honours `stale-if-error` only when no response came (ngx_http_upstream_next,
+ * `r->cache->stale_error`); a 500 or 503 that did come is replaced only by
+ * `proxy_cache_use_stale http_500` (ngx_http_upstream_test_next, `cache_use_stale` alone),
+ * so without it the client gets the 500.
+ * @see https://nginx.org/en/docs/http/ngx_http_proxy_module.html#proxy_cache_use_stale
+ */
+export function staleServes(
+  cause: StaleCause,
+  useStale: ReadonlySet<string>,
+  entry: { readonly expiresAt: number; readonly errorMs: number },
+  now: number,
+): boolean {
+  if (useStale.has(cause)) return true;
+  return (cause === 'error' || cause === 'timeout') && now < entry.expiresAt + entry.errorMs;
+}
+
+/**
+ * nginx's weak comparison of an `If-None-Match` list with an entity tag
+ * (`ngx_http_test_if_match` with `weak`): the list `*` alone matches anything, even an
+ * entry without an ETag; otherwise each member, `W/` removed, is compared with the ETag,
+ * `W/` removed, byte for byte. A `*` among other members matches nothing.
+ */
+export function etagListMatches(list: string, etag: string | undefined): boolean {
+  if (list === '*') return true;
+  if (etag === undefined) return false;
+  const tag = etag.length > 2 && etag.startsWith('W/') ? etag.slice(2) : etag;
+  // nginx's walk, not a split on commas: an ETag may hold a comma inside its quotes.
+  let i = 0;
+  while (i < list.length) {
+    if (list.length - i > 2 && list.startsWith('W/', i)) i += 2;
+    if (list.startsWith(tag, i)) {
+      i += tag.length;
+      while (list[i] === ' ' || list[i] === '\t') i++;
+      if (i === list.length || list[i] === ',') return true;
+    }
+    while (i < list.length && list[i] !== ',') i++;
+    while (list[i] === ' ' || list[i] === '\t' || list[i] === ',') i++;
+  }
+  return false;
+}
+
+/** What {@link notModified} reads of a cached response: its validators, as stored. */
+export interface Validators {
+  /** The ETag header. */
+  readonly etag: string | undefined;
+  /** The Last-Modified header. */
+  readonly lastModified: string | undefined;
+}
+
+/**
+ * Whether a 200 from the cache becomes a 304 for this request, in the order of nginx's
+ * not-modified filter (ngx_http_not_modified_filter_module, `if_modified_since exact`):
+ * with neither `If-Modified-Since` nor `If-None-Match`, no; an `If-Modified-Since` must
+ * equal the Last-Modified exactly (an entry without a readable Last-Modified counts as
+ * modified); an `If-None-Match` must match the ETag (weakly, see
+ * {@link etagListMatches}). When both are sent, both must pass — unlike RFC 9110 §13.2.2,
+ * where `If-None-Match` alone decides.
+ * @see https://nginx.org/en/docs/http/ngx_http_core_module.html#if_modified_since
+ */
+export function notModified(
+  headers: Readonly<Record<string, string | string[] | undefined>>,
+  entry: Validators,
+): boolean {
+  const ims = requestHeader(headers, 'if-modified-since');
+  const inm = requestHeader(headers, 'if-none-match');
+  if (ims === undefined && inm === undefined) return false;
+  if (ims !== undefined) {
+    const lastModified = entry.lastModified === undefined ? undefined : parseHttpDate(entry.lastModified);
+    if (lastModified === undefined || parseHttpDate(ims) !== lastModified) return false;
+  }
+  return inm === undefined || etagListMatches(inm, entry.etag);
 }

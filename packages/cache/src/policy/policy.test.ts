@@ -1,9 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { formatHttpDate } from '../headers/index.js';
 import {
+  etagListMatches,
   freshness,
+  notModified,
   resolveHeaderRules,
   resolveValid,
+  staleServes,
   tagsOf,
   type ValidOption,
   validFor,
@@ -56,6 +59,29 @@ describe('freshness: which header decides, as nginx ≥ 1.23', () => {
     expect(ttl(200, ['Expires', formatHttpDate(now - 3_600_000)], nginxValid)).toBeUndefined();
   });
 
+  it('refuses an Expires date nginx cannot parse, and reads one whatever its zone name', () => {
+    const inAnHour = formatHttpDate(now + 3_600_000); // Fri, 15 Jan 2027 09:00:00 GMT
+    expect(inAnHour).toBe('Fri, 15 Jan 2027 09:00:00 GMT');
+    // Recorded by hand from nginx 1.22.1: none of these is cached.
+    for (const bad of [
+      'Fri, 15 Jan 27 09:00:00 GMT',
+      'Fri, 15-Jan-2027 09:00:00 GMT',
+      'Fri, 15 Jan-2027 09:00:00 GMT',
+      'Fri, 15 jan 2027 09:00:00 GMT',
+    ]) {
+      expect(ttl(200, ['Expires', bad]), bad).toBeUndefined();
+    }
+    // ...and all of these are, for an hour.
+    for (const good of [
+      'Fri, 15 Jan 2027 09:00:00 UTC',
+      'Fri, 15 Jan 2027 09:00:00 gMT',
+      'Fri, 15 Jan 2027 09:00:00',
+      'Friday, 15-Jan-27 09:00:00 GMT',
+    ]) {
+      expect(ttl(200, ['Expires', good]), good).toBe(3600);
+    }
+  });
+
   it('lets Cache-Control win over Expires in either order', () => {
     const past = formatHttpDate(now - 3_600_000);
     const future = formatHttpDate(now + 3_600_000);
@@ -82,6 +108,14 @@ describe('freshness: which header decides, as nginx ≥ 1.23', () => {
     expect(ttl(200, ['X-Accel-Expires', 'soon', 'Cache-Control', 'max-age=5'])).toBe(5);
     expect(ttl(200, ['X-Accel-Expires', '@x'], nginxValid)).toBe(600);
     expect(ttl(200, ['X-Accel-Expires', '@0'], nginxValid)).toBe(600);
+  });
+
+  it('never caches a Vary: * line among other Vary lines, or a * inside a Vary list', () => {
+    expect(ttl(200, ['Vary', 'Accept', 'Vary', '*'], nginxValid)).toBeUndefined();
+    expect(ttl(200, ['Vary', '*', 'Vary', 'Accept'], nginxValid)).toBeUndefined();
+    expect(ttl(200, ['Vary', 'Accept, *'], nginxValid)).toBeUndefined();
+    expect(ttl(200, ['Vary', 'Accept', 'Vary', 'Cookie'], nginxValid)).toBe(600);
+    expect(ttl(200, ['Vary', 'Accept', 'Vary', '*'], nginxValid, resolveHeaderRules(['Vary']))).toBe(600);
   });
 
   it('never caches Set-Cookie, Vary: * or an overlong Vary', () => {
@@ -116,6 +150,73 @@ describe('freshness: which header decides, as nginx ≥ 1.23', () => {
   });
 });
 
+describe('staleServes: what may stand in for a failed upstream', () => {
+  const entry = { expiresAt: now, errorMs: 30_000 };
+  const none = new Set<string>();
+
+  it('honours stale-if-error for a failure or a timeout, within its window only', () => {
+    expect(staleServes('error', none, entry, now + 10_000)).toBe(true);
+    expect(staleServes('timeout', none, entry, now + 10_000)).toBe(true);
+    expect(staleServes('error', none, entry, now + 30_000)).toBe(false);
+  });
+
+  it('passes an upstream 500 through within stale-if-error, unless useStale names it', () => {
+    expect(staleServes('http_500', none, entry, now + 10_000)).toBe(false);
+    expect(staleServes('http_503', none, entry, now + 10_000)).toBe(false);
+    expect(staleServes('http_500', new Set(['http_500']), entry, now + 10_000)).toBe(true);
+    expect(staleServes('http_500', new Set(['error']), entry, now + 10_000)).toBe(false);
+  });
+
+  it('serves stale for any cause useStale names, however old the entry', () => {
+    const old = { expiresAt: now, errorMs: 0 };
+    expect(staleServes('timeout', new Set(['timeout']), old, now + 86_400_000)).toBe(true);
+    expect(staleServes('error', new Set(['timeout']), old, now + 1)).toBe(false);
+  });
+});
+
+describe('notModified: the 304 of a cached 200, in nginx order', () => {
+  const lm = 'Tue, 01 Jan 2030 00:00:00 GMT';
+  const other = 'Wed, 02 Jan 2030 00:00:00 GMT';
+  const both = { etag: '"e1"', lastModified: lm };
+  const etagOnly = { etag: '"e1"', lastModified: undefined };
+
+  // [request headers, 304 with ETag and Last-Modified, 304 with ETag only]: recorded by
+  // hand from nginx 1.22.1 (proxy_cache, a HIT), if_modified_since exact.
+  const table: [Record<string, string>, boolean, boolean][] = [
+    [{}, false, false],
+    [{ 'if-none-match': '"e1"' }, true, true],
+    [{ 'if-none-match': '"e1"', 'if-modified-since': other }, false, false],
+    [{ 'if-none-match': '"zz"', 'if-modified-since': lm }, false, false],
+    [{ 'if-none-match': '"e1"', 'if-modified-since': lm }, true, false],
+    [{ 'if-none-match': '*' }, true, true],
+    [{ 'if-none-match': '"zz", *' }, false, false],
+    [{ 'if-none-match': 'W/"e1"' }, true, true],
+    [{ 'if-modified-since': lm }, true, false],
+    [{ 'if-modified-since': other }, false, false],
+    [{ 'if-modified-since': 'garbage' }, false, false],
+    [{ 'if-modified-since': 'Tue, 01 Jan 2030 00:00:00' }, true, false],
+  ];
+
+  it('needs both If-Modified-Since and If-None-Match to pass when both are sent', () => {
+    for (const [headers, withDate, withoutDate] of table) {
+      expect([notModified(headers, both), notModified(headers, etagOnly)], JSON.stringify(headers)).toEqual([
+        withDate,
+        withoutDate,
+      ]);
+    }
+  });
+
+  it('compares entity tags weakly, member by member', () => {
+    expect(etagListMatches('"a", W/"e1"', '"e1"')).toBe(true);
+    expect(etagListMatches('"e1"', 'W/"e1"')).toBe(true);
+    expect(etagListMatches('"a" ,\t"e1"  ', '"e1"')).toBe(true);
+    expect(etagListMatches('"e1x"', '"e1"')).toBe(false);
+    expect(etagListMatches('"a,b"', '"a,b"')).toBe(true);
+    expect(etagListMatches('*', undefined)).toBe(true);
+    expect(etagListMatches('"e1"', undefined)).toBe(false);
+  });
+});
+
 describe('resolveValid', () => {
   it('reads a time alone as 200, 301 and 302', () => {
     const t = resolveValid('5m');
@@ -145,6 +246,38 @@ describe('vary and tags', () => {
       'cookie',
     ]);
     expect(varyNames([])).toBeUndefined();
+  });
+
+  it('reads Vary names separated by spaces as nginx does', () => {
+    expect(varyNames(['Vary', 'Accept-Language X-Foo,  Cookie'])).toEqual([
+      'accept-language',
+      'x-foo',
+      'cookie',
+    ]);
+  });
+
+  it('makes one variant of Accept-Encoding, -Language and -Charset values that differ in spacing only', () => {
+    const ae = (v: string) => variantOf({ 'accept-encoding': v }, ['accept-encoding']);
+    expect(ae('gzip, br')).toBe('accept-encoding:gzip,br\n');
+    expect(ae('gzip,br')).toBe(ae('gzip, br'));
+    expect(ae('gzip  br')).toBe(ae('gzip, br'));
+    expect(ae(' gzip ,, br ')).toBe(ae('gzip, br'));
+    expect(variantOf({ 'accept-encoding': ['gzip', 'br'] }, ['accept-encoding'])).toBe(ae('gzip, br'));
+    // Recorded by hand from nginx 1.22.1: order, case and spaces inside a token still count.
+    expect(ae('br, gzip')).not.toBe(ae('gzip, br'));
+    expect(ae('GZIP')).not.toBe(ae('gzip'));
+    expect(ae('gzip; q=1, br')).not.toBe(ae('gzip;q=1, br'));
+    const al = (v: string) => variantOf({ 'accept-language': v }, ['accept-language']);
+    expect(al('de, fr')).toBe(al('de,fr'));
+    const ac = (v: string) => variantOf({ 'accept-charset': v }, ['accept-charset']);
+    expect(ac('utf-8, x')).toBe(ac('utf-8,x'));
+  });
+
+  it('compares the values of other headers as they come', () => {
+    const foo = (v: string) => variantOf({ 'x-foo': v }, ['x-foo']);
+    expect(foo('a, b')).not.toBe(foo('a,b'));
+    const accept = (v: string) => variantOf({ accept: v }, ['accept']);
+    expect(accept('text/a, text/b')).not.toBe(accept('text/a,text/b'));
   });
 
   it('makes the same variant for the same values only', () => {

@@ -68,8 +68,23 @@ export function sendAnswer(res: ServerResponse, status: number, body: string, lo
 export function sendCached(res: ServerResponse, r: ProxyCachedResponse): void {
   if (res.headersSent || res.destroyed) return;
   res.writeHead(r.status, r.headers);
-  if (r.body === null) res.end();
-  else res.end(r.body);
+  const body = r.body;
+  if (body === null || Buffer.isBuffer(body)) {
+    res.end(body ?? undefined);
+    return;
+  }
+  // A streamed entry (disk cache): destroyed, without an error, when the client goes; a
+  // failure cuts the response off (its Content-Length is already out); the cache reports it.
+  const gone = (): void => {
+    body.destroy();
+  };
+  res.once('close', gone);
+  body.once('end', () => res.off('close', gone));
+  body.once('error', () => {
+    res.off('close', gone);
+    res.destroy();
+  });
+  body.pipe(res);
 }
 
 /** Characters Node refuses in a header value. */

@@ -161,7 +161,12 @@ export class Exchange extends Flow {
         this.observe(res.statusCode, 'proxied', this.bodyBytes, this.cacheStatus);
         break;
       case 'cached':
-        this.observe(f.response.status, 'cache', f.response.body?.length ?? 0, f.response.cacheStatus);
+        this.observe(
+          f.response.status,
+          'cache',
+          f.response.bodyLength ?? (Buffer.isBuffer(f.response.body) ? f.response.body.length : 0),
+          f.response.cacheStatus,
+        );
         break;
       case 'text': {
         const outcome = f.close === true ? 'refused' : 'error';

@@ -130,8 +130,13 @@ export interface ProxyCachedResponse {
   readonly status: number;
   /** Flat `[name, value, …]` list, `Content-Length` included. */
   readonly headers: string[];
-  /** `null`: send no body (HEAD). */
-  readonly body: Buffer | null;
+  /**
+   * `null`: send no body (HEAD). A stream (a disk cache's file) is piped, destroyed if
+   * the client goes first, and cuts the response off if it fails.
+   */
+  readonly body: Buffer | import('node:stream').Readable | null;
+  /** The body's length in bytes, when `body` is a stream (a Buffer tells its own). */
+  readonly bodyLength?: number;
   /** The cache status it is served with (`$upstream_cache_status`), for the observers. */
   readonly cacheStatus?: string;
 }

@@ -1,0 +1,356 @@
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { listen, manualClock, waitFor } from '@switchyard/testkit';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { createCache } from '../cache/index.js';
+import { type CacheStoreError, InvalidOptionError } from '../errors.js';
+import type { CacheEntry, StreamedBody } from '../types.js';
+import { type DiskStore, diskStore, entryPath, keyHash } from './index.js';
+
+function entry(body: Buffer | string, tags: string[] = []): CacheEntry {
+  return {
+    status: 200,
+    headers: ['content-type', 'text/plain', 'etag', '"v1"'],
+    body: typeof body === 'string' ? Buffer.from(body) : body,
+    storedAt: 1000,
+    expiresAt: 61_000,
+    updatingMs: 0,
+    errorMs: 5000,
+    etag: '"v1"',
+    lastModified: undefined,
+    vary: ['accept-encoding'],
+    variant: 'gzip',
+    tags,
+  };
+}
+
+async function bytesOf(body: Buffer | StreamedBody): Promise<Buffer> {
+  if (Buffer.isBuffer(body)) return body;
+  const chunks: Buffer[] = [];
+  for await (const c of body.stream()) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
+/** A body large enough to be streamed rather than read with the header. */
+const big = Buffer.alloc(200_000, 'abcdefghij');
+
+let dir: string;
+const stores: DiskStore[] = [];
+function open(options: Partial<Parameters<typeof diskStore>[0]> = {}): DiskStore {
+  const s = diskStore({ path: dir, levels: '1:2', ...options });
+  stores.push(s);
+  return s;
+}
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'swy-disk-'));
+});
+
+afterEach(async () => {
+  vi.useRealTimers();
+  await Promise.all(stores.splice(0).map((s) => s.close()));
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('diskStore', () => {
+  it('lays files out as nginx levels=1:2 does, named by the MD5 of the key', async () => {
+    // The example of nginx's proxy_cache_path documentation.
+    expect(entryPath('b7f54b2df7773722d382f4809d65029c', [1, 2])).toBe(
+      'c/29/b7f54b2df7773722d382f4809d65029c',
+    );
+    expect(entryPath('b7f54b2df7773722d382f4809d65029c', [2])).toBe('9c/b7f54b2df7773722d382f4809d65029c');
+    expect(entryPath('b7f54b2df7773722d382f4809d65029c', [])).toBe('b7f54b2df7773722d382f4809d65029c');
+    const store = open();
+    await store.set('httplocalhost/page', entry('hello'));
+    const hash = createHash('md5').update('httplocalhost/page').digest('hex');
+    expect(keyHash('httplocalhost/page')).toBe(hash);
+    const file = join(dir, hash.slice(-1), hash.slice(-3, -1), hash);
+    const raw = await readFile(file);
+    expect(raw.includes('httplocalhost/page')).toBe(true);
+    expect(raw.subarray(-5).toString()).toBe('hello');
+  });
+
+  it('gives back what was stored, the header whole and a large body as a stream', async () => {
+    const store = open();
+    await store.set('k', entry(big, ['sport']));
+    const got = await store.get('k');
+    expect(got).toBeDefined();
+    const { body, ...rest } = got as CacheEntry<Buffer | StreamedBody>;
+    const { body: _, ...expected } = entry(big, ['sport']);
+    expect(rest).toEqual(expected);
+    expect(Buffer.isBuffer(body)).toBe(false);
+    expect(body.length).toBe(big.length);
+    expect((await bytesOf(body)).equals(big)).toBe(true);
+    // Each stream reads the file anew.
+    expect((await bytesOf(body)).equals(big)).toBe(true);
+    expect(await store.get('other')).toBeUndefined();
+    expect(store.usage?.().sizeBytes).toBeGreaterThan(big.length);
+  });
+
+  it('cuts off a body streamed again after another body replaced it', async () => {
+    const store = open();
+    await store.set('big', entry(big));
+    const got = (await store.get('big')) as CacheEntry<StreamedBody>;
+    expect((await bytesOf(got.body)).equals(big)).toBe(true);
+    await store.set('big', entry(Buffer.alloc(300_000, 'z')));
+    await expect(bytesOf(got.body)).rejects.toThrow(/replaced/);
+  });
+
+  it('reads a small body with its header, as a Buffer', async () => {
+    const store = open();
+    await store.set('k', entry('small'));
+    const got = await store.get('k');
+    expect(Buffer.isBuffer(got?.body) && got.body.toString()).toBe('small');
+  });
+
+  it('serves a hit through the cache with the body streamed from its file', async () => {
+    const clock = manualClock();
+    const store = open({ now: clock });
+    const cache = createCache({ store, valid: { 200: '1m' }, now: clock });
+    const req = { method: 'GET', url: '/big', headers: { host: 'h' } };
+    const miss = await cache.lookup(req);
+    const f = miss.forward;
+    f?.head(200, ['content-type', 'text/plain']);
+    f?.data(big.subarray(0, 100_000));
+    f?.data(big.subarray(100_000));
+    f?.end();
+    await waitFor(() => existsSync(join(dir, entryPath(keyHash(cache.keyOf(req)), [1, 2]))));
+    const hit = await cache.lookup(req);
+    expect(hit.response?.cacheStatus).toBe('HIT');
+    expect(hit.response?.bodyLength).toBe(big.length);
+    expect(hit.response?.headers).toContain(String(big.length));
+    const body = hit.response?.body;
+    expect(body).toBeInstanceOf(Readable);
+    const chunks: Buffer[] = [];
+    for await (const c of body as Readable) chunks.push(c as Buffer);
+    expect(chunks.length).toBeGreaterThan(1);
+    expect(Buffer.concat(chunks).equals(big)).toBe(true);
+    // A HEAD gets no stream to read or to destroy.
+    expect((await cache.lookup({ ...req, method: 'HEAD' })).response?.body).toBeNull();
+  });
+
+  it('finds its entries again after a restart, once the loader has run, and serves before', async () => {
+    const first = open();
+    await first.set('a', entry('one', ['t']));
+    await first.set('b', entry(big));
+    await first.close();
+
+    const second = open();
+    expect(second.usage?.().cold).toBe(true);
+    // Not indexed yet: read from its file by its hashed path.
+    expect(Buffer.isBuffer((await second.get('a'))?.body)).toBe(true);
+    await second.loaded;
+    expect(second.usage?.().cold).toBe(false);
+    const size = second.usage?.().sizeBytes ?? 0;
+    expect(size).toBeGreaterThan(big.length);
+    expect((await bytesOf((await second.get('b'))?.body ?? Buffer.alloc(0))).equals(big)).toBe(true);
+    expect(await second.deleteTag('t')).toBe(1);
+    expect(await second.get('a')).toBeUndefined();
+    expect(await second.deletePrefix('')).toBe(1);
+    expect(second.usage?.().sizeBytes).toBe(0);
+  });
+
+  it('ignores and removes a torn write: a leftover temporary file and a truncated entry', async () => {
+    const first = open();
+    await first.set('whole', entry('ok'));
+    await first.set('torn', entry(big));
+    await first.close();
+    const hash = keyHash('torn');
+    const file = join(dir, entryPath(hash, [1, 2]));
+    await truncate(file, (await stat(file)).size - 1000);
+    const leftover = join(dir, 'f', '0f', `${'0'.repeat(30)}ff.123.1.tmp`);
+    await mkdir(join(dir, 'f', '0f'), { recursive: true });
+    await writeFile(leftover, 'half an entry');
+    const tempLeftover = join(dir, 'temp', `${'1'.repeat(32)}.123.2.tmp`);
+    await mkdir(join(dir, 'temp'));
+    await writeFile(tempLeftover, 'half an entry');
+
+    const second = open();
+    await second.loaded;
+    expect(existsSync(leftover)).toBe(false);
+    expect(existsSync(tempLeftover)).toBe(false);
+    expect(existsSync(file)).toBe(false);
+    expect(await second.get('torn')).toBeUndefined();
+    expect(Buffer.isBuffer((await second.get('whole'))?.body)).toBe(true);
+  });
+
+  it('reports a corrupt file found by a lookup as a store error, removes it, and misses', async () => {
+    const errors: CacheStoreError[] = [];
+    const store = open();
+    await store.loaded;
+    const cache = createCache({ store, valid: { 200: '1m' }, onStoreError: (e) => errors.push(e) });
+    const req = { method: 'GET', url: '/', headers: { host: 'h' } };
+    const key = cache.keyOf(req);
+    await store.set(key, entry('fine'));
+    const file = join(dir, entryPath(keyHash(key), [1, 2]));
+    await writeFile(file, 'garbage that is not a cache file');
+    const l = await cache.lookup(req);
+    expect(l.response).toBeUndefined();
+    expect(l.forward?.cacheStatus).toBe('MISS');
+    l.forward?.abort();
+    expect(errors.map((e) => [e.code, e.operation])).toEqual([['SWY_ERR_CACHE_STORE', 'get']]);
+    expect(errors[0]?.message).toMatch(/corrupt/);
+    expect(existsSync(file)).toBe(false);
+    expect(await store.get(key)).toBeUndefined();
+  });
+
+  it('cuts a streamed body off when its entry was replaced after the lookup', async () => {
+    const store = open();
+    await store.set('k', entry(big));
+    const got = await store.get('k');
+    await store.set('k', entry(Buffer.alloc(300_000, 'z')));
+    const s = (got as CacheEntry<StreamedBody>).body.stream();
+    await expect(
+      (async () => {
+        for await (const _ of s);
+      })(),
+    ).rejects.toThrow(/replaced/);
+  });
+
+  it('sends the body the lookup opened, even when the entry is replaced meanwhile', async () => {
+    const store = open();
+    await store.set('k', entry(big));
+    const got = await store.get('k');
+    // Taken in the lookup's turn, as the cache does: the file the lookup opened.
+    const s = (got as CacheEntry<StreamedBody>).body.stream();
+    await store.set('k', entry(Buffer.alloc(300_000, 'z')));
+    const chunks: Buffer[] = [];
+    for await (const c of s) chunks.push(c as Buffer);
+    expect(Buffer.concat(chunks).equals(big)).toBe(true);
+  });
+
+  it.runIf(existsSync('/proc/self/fd'))(
+    'gives back the files of lookups whose body is not sent',
+    async () => {
+      const store = open();
+      await store.set('k', entry(big));
+      const before = (await readdir('/proc/self/fd')).length;
+      for (let i = 0; i < 20; i++) await store.get('k');
+      await new Promise((r) => setImmediate(r));
+      expect((await readdir('/proc/self/fd')).length).toBe(before);
+    },
+  );
+
+  it('keeps the body of an entry refreshed by a 304, and streams opened before still match', async () => {
+    const store = open();
+    await store.set('k', entry(big));
+    const old = await store.get('k');
+    await store.set('k', { ...(old as CacheEntry<StreamedBody>), expiresAt: 99_000 });
+    const now = await store.get('k');
+    expect(now?.expiresAt).toBe(99_000);
+    expect((await bytesOf(now?.body as StreamedBody)).equals(big)).toBe(true);
+    expect((await bytesOf(old?.body as StreamedBody)).equals(big)).toBe(true);
+  });
+
+  it('evicts the least recently used entries beyond maxSizeBytes', async () => {
+    const probe = open({ path: join(dir, 'probe') });
+    await probe.set('a', entry(Buffer.alloc(200)));
+    const one = probe.usage?.().sizeBytes ?? 0;
+    const limit = Math.floor(one * 2.5);
+    const store = open({ path: join(dir, 'main'), maxSizeBytes: limit });
+    await store.set('a', entry(Buffer.alloc(200)));
+    await store.set('b', entry(Buffer.alloc(200)));
+    await store.get('a');
+    await store.set('c', entry(Buffer.alloc(200)));
+    await waitFor(() => !existsSync(join(dir, 'main', entryPath(keyHash('b'), [1, 2]))));
+    expect(await store.get('b')).toBeUndefined();
+    expect(await store.get('a')).toBeDefined();
+    expect(await store.get('c')).toBeDefined();
+    expect(store.usage?.().sizeBytes).toBe(2 * one);
+    // Larger than the whole store: not written.
+    await store.set('huge', entry(Buffer.alloc(limit)));
+    expect(await store.get('huge')).toBeUndefined();
+  });
+
+  it('removes entries unused for inactiveMs when the cache manager runs, and close() stops it', async () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    const clock = manualClock();
+    const store = open({ inactiveMs: 60_000, managerSleepMs: 1000, now: clock });
+    await store.loaded;
+    await store.set('old', entry('x'));
+    clock.advance(30_000);
+    await store.set('used', entry('y'));
+    clock.advance(29_000);
+    await store.get('old');
+    clock.advance(29_000);
+    await store.set('new', entry('z'));
+    // 'used' was last touched 58 s ago, 'old' 29 s ago.
+    vi.advanceTimersByTime(1000);
+    const usedFile = join(dir, entryPath(keyHash('used'), [1, 2]));
+    await new Promise((r) => setTimeout(r, 5));
+    expect(existsSync(usedFile)).toBe(true);
+    clock.advance(3000);
+    vi.advanceTimersByTime(1000);
+    await waitFor(() => !existsSync(usedFile));
+    expect(await store.get('used')).toBeUndefined();
+    expect(await store.get('old')).toBeDefined();
+    expect(vi.getTimerCount()).toBe(1);
+    await store.close();
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('writes through a temporary directory with useTempPath, leaving nothing there', async () => {
+    const store = open({ useTempPath: true });
+    await store.set('k', entry(big));
+    expect(await readdir(join(dir, 'temp'))).toEqual([]);
+    expect((await bytesOf((await store.get('k'))?.body ?? Buffer.alloc(0))).equals(big)).toBe(true);
+  });
+
+  it('reports a write that fails (an unwritable directory) by rejecting', async () => {
+    await writeFile(join(dir, 'c'), 'a file where a level directory should be');
+    const store = open({ levels: '1' });
+    let key = 'k0';
+    for (let i = 1; !keyHash(key).endsWith('c'); i++) key = `k${i}`;
+    await expect(store.set(key, entry('x'))).rejects.toThrow();
+    expect(await store.get(key)).toBeUndefined();
+  });
+
+  it('refuses bad options when built', () => {
+    expect(() => diskStore({ path: '' })).toThrow(InvalidOptionError);
+    expect(() => diskStore({ path: dir, levels: '1:3' })).toThrow(/levels/);
+    expect(() => diskStore({ path: dir, levels: '1:2:2:1' })).toThrow(/levels/);
+    expect(() => diskStore({ path: dir, maxSizeBytes: -1 })).toThrow(/maxSizeBytes/);
+  });
+
+  it('streams hits and revalidated entries from disk through cache.handler on a real server', async () => {
+    const clock = manualClock(Date.UTC(2030, 0, 1));
+    const store = open({ now: clock });
+    const cache = createCache({ store, valid: { 200: '1m' }, revalidate: true, now: clock });
+    let calls = 0;
+    const server = await listen(
+      createServer(
+        cache.handler((req, res) => {
+          calls++;
+          if (req.headers['if-none-match'] === '"v1"') {
+            res.writeHead(304, { etag: '"v1"' });
+            res.end();
+            return;
+          }
+          res.writeHead(200, { 'content-type': 'text/plain', etag: '"v1"', 'content-length': big.length });
+          res.end(big);
+        }),
+      ),
+    );
+    try {
+      const get = async () => {
+        const r = await fetch(`${server.url}/page`);
+        return { cache: r.headers.get('x-cache-status'), body: Buffer.from(await r.arrayBuffer()) };
+      };
+      const miss = await get();
+      expect([miss.cache, miss.body.equals(big)]).toEqual(['MISS', true]);
+      await waitFor(() => (store.usage?.().sizeBytes ?? 0) > big.length);
+      const hit = await get();
+      expect([hit.cache, hit.body.equals(big), calls]).toEqual(['HIT', true, 1]);
+      clock.advance(120_000);
+      const revalidated = await get();
+      expect([revalidated.cache, revalidated.body.equals(big), calls]).toEqual(['REVALIDATED', true, 2]);
+    } finally {
+      await server.close();
+    }
+  });
+});

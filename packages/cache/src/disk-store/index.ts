@@ -1,0 +1,698 @@
+import { createHash, randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import { mkdir, open, readdir, rename, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { promisify } from 'node:util';
+import { CacheStoreError, InvalidOptionError } from '../errors.js';
+import type { CacheEntry, CacheStore, StreamedBody } from '../types.js';
+
+/** Options of {@link diskStore}; each mirrors a parameter of nginx's `proxy_cache_path`. */
+export interface DiskStoreOptions {
+  /** The cache directory (created if missing). */
+  path: string;
+  /**
+   * Subdirectory levels, nginx's `levels=`: `'1:2'` (or `[1, 2]`) stores the entry whose
+   * key hashes to `…029c` as `path/c/29/…029c`. One to three levels of 1 or 2 characters;
+   * `''` (or `[]`) keeps every file in `path`. @default ''
+   */
+  levels?: string | readonly number[];
+  /**
+   * Bytes the files may take; the least recently used go first (nginx `max_size`).
+   * @default unlimited
+   */
+  maxSizeBytes?: number;
+  /** An entry not used for this long is removed, fresh or not (nginx `inactive`). @default 600000 */
+  inactiveMs?: number;
+  /**
+   * Write new entries under `tempPath` and rename them into place (nginx
+   * `use_temp_path=on`); otherwise next to their final name (`use_temp_path=off`). Either
+   * way a reader never sees half an entry. `tempPath` must be on the same file system.
+   * @default false
+   */
+  useTempPath?: boolean;
+  /** Where temporary files go with `useTempPath` (nginx `proxy_temp_path`). @default path + '/temp' */
+  tempPath?: string;
+  /**
+   * How often the cache manager removes inactive entries, and entries over
+   * `maxSizeBytes` left by the loader. Its timer is unref'd and stopped by `close()`.
+   * @default 10000
+   */
+  managerSleepMs?: number;
+  /** The clock, in ms; only differences are used. @default Date.now */
+  now?: () => number;
+}
+
+/** A disk store: a {@link CacheStore} whose bodies are streamed from their files. */
+export interface DiskStore extends CacheStore<Buffer | StreamedBody> {
+  /**
+   * Settles when the cache loader has indexed every file found at start (nginx's cache
+   * loader). The store serves before that: a key not indexed yet is read from its file.
+   */
+  readonly loaded: Promise<void>;
+  /** Stops the cache manager and the loader, and waits for writes in progress. */
+  close(): Promise<void>;
+}
+
+/** `SWYC`, the file format's magic. */
+const MAGIC = 0x53575943;
+const VERSION = 1;
+/** Magic (4), version (1), reserved (3), header length (4). */
+const PREFIX_BYTES = 12;
+/** A header larger than this is a corrupt file. */
+const MAX_HEADER_BYTES = 1024 * 1024;
+/**
+ * Reads of an entry: the first holds the header and the start of the body (all of a small
+ * one, which then comes as a Buffer); a larger body is streamed in chunks of this size.
+ */
+const CHUNK_BYTES = 64 * 1024;
+
+const ENTRY_NAME = /^[0-9a-f]{32}$/;
+const TEMP_NAME = /^[0-9a-f]{32}\.\d+\.\d+\.tmp$/;
+
+/** What the file's header holds: the entry without its body, its key, and the body's identity. */
+interface Header {
+  key: string;
+  status: number;
+  headers: string[];
+  storedAt: number;
+  expiresAt: number;
+  updatingMs: number;
+  errorMs: number;
+  etag?: string;
+  lastModified?: string;
+  vary?: string[];
+  variant?: string;
+  tags: string[];
+  bodyLength: number;
+  /** Names the body's bytes: kept when a 304 rewrites the header around the same body. */
+  bodyId: string;
+}
+
+/** One indexed file. */
+interface Indexed {
+  size: number;
+  lastUse: number;
+  tags: readonly string[];
+}
+
+/** The MD5 of a key, in hex: the entry's file name, as nginx names it. */
+export function keyHash(key: string): string {
+  return createHash('md5').update(key).digest('hex');
+}
+
+/**
+ * The path of an entry's file relative to the cache directory, nginx's layout: the level
+ * directories are taken from the end of the hash.
+ * @example
+ * ```ts
+ * entryPath('b7f54b2df7773722d382f4809d65029c', [1, 2]); // 'c/29/b7f54b2df7773722d382f4809d65029c'
+ * ```
+ * @see https://nginx.org/en/docs/http/ngx_http_proxy_module.html#proxy_cache_path
+ */
+export function entryPath(hash: string, levels: readonly number[]): string {
+  const parts: string[] = [];
+  let end = hash.length;
+  for (const n of levels) {
+    parts.push(hash.slice(end - n, end));
+    end -= n;
+  }
+  parts.push(hash);
+  return parts.join('/');
+}
+
+function parseLevels(value: unknown): number[] {
+  const list = typeof value === 'string' ? (value === '' ? [] : value.split(':').map(Number)) : (value ?? []);
+  if (!Array.isArray(list) || list.length > 3 || list.some((n) => n !== 1 && n !== 2)) {
+    throw new InvalidOptionError('levels', "up to three levels of 1 or 2, e.g. '1:2'", value);
+  }
+  return list as number[];
+}
+
+function positiveInteger(value: unknown, path: string): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
+    throw new InvalidOptionError(path, 'a positive integer', value);
+  }
+  return value;
+}
+
+function encodeHeader(h: Header): Buffer {
+  const json = Buffer.from(JSON.stringify(h));
+  const prefix = Buffer.alloc(PREFIX_BYTES);
+  prefix.writeUInt32BE(MAGIC, 0);
+  prefix.writeUInt8(VERSION, 4);
+  prefix.writeUInt32BE(json.length, 8);
+  return Buffer.concat([prefix, json]);
+}
+
+/** Not a usable entry file: removed when found. */
+class Corrupt extends Error {}
+
+/** The header length from a file's first bytes. */
+function headerLength(prefix: Buffer): number {
+  if (prefix.length < PREFIX_BYTES || prefix.readUInt32BE(0) !== MAGIC || prefix.readUInt8(4) !== VERSION) {
+    throw new Corrupt('not a cache file');
+  }
+  const n = prefix.readUInt32BE(8);
+  if (n > MAX_HEADER_BYTES) throw new Corrupt('header too long');
+  return n;
+}
+
+function decodeHeader(json: Buffer): Header {
+  let h: Header;
+  try {
+    h = JSON.parse(json.toString()) as Header;
+  } catch {
+    throw new Corrupt('unreadable header');
+  }
+  if (
+    typeof h?.key !== 'string' ||
+    typeof h.status !== 'number' ||
+    !Array.isArray(h.headers) ||
+    !Array.isArray(h.tags) ||
+    !Number.isSafeInteger(h.bodyLength) ||
+    typeof h.bodyId !== 'string'
+  ) {
+    throw new Corrupt('incomplete header');
+  }
+  return h;
+}
+
+const openAsync = promisify(fs.open);
+const readAsync = promisify(fs.read);
+const fstatAsync = promisify(fs.fstat);
+const closeAsync = promisify(fs.close);
+
+/** Reads `length` bytes at `position` into `buf`; how many came. */
+async function readAt(fd: number, buf: Buffer, length: number, position: number): Promise<number> {
+  return (await readAsync(fd, buf, 0, length, position)).bytesRead;
+}
+
+/** An entry's file, read up to its first chunk. */
+interface Opened {
+  header: Header;
+  /** Where the body starts. */
+  bodyStart: number;
+  /** The body's bytes that came with the header. */
+  first: Buffer;
+  /** The file, still open, when `first` is not the whole body (with `keepOpen`). */
+  fd: number | undefined;
+  /** The file's size (as announced, when it was kept open unchecked). */
+  size: number;
+}
+
+/**
+ * Reads a file's header and the start of its body in one read, checking that the file is
+ * whole. With `keepOpen`, a body larger than that read keeps its file open for the
+ * stream, and a truncation beyond it is found by the stream; otherwise the size is checked.
+ */
+async function readEntryFile(file: string, keepOpen: boolean): Promise<Opened> {
+  const fd = await openAsync(file, 'r');
+  let kept = false;
+  try {
+    const buf = Buffer.allocUnsafe(CHUNK_BYTES);
+    const bytesRead = await readAt(fd, buf, CHUNK_BYTES, 0);
+    const got = buf.subarray(0, bytesRead);
+    const n = headerLength(got);
+    const bodyStart = PREFIX_BYTES + n;
+    let json: Buffer;
+    if (bodyStart <= got.length) json = got.subarray(PREFIX_BYTES, bodyStart);
+    else {
+      json = Buffer.allocUnsafe(n);
+      if ((await readAt(fd, json, n, PREFIX_BYTES)) !== n) throw new Corrupt('truncated header');
+    }
+    const header = decodeHeader(json);
+    const expected = bodyStart + header.bodyLength;
+    const whole = bytesRead < CHUNK_BYTES;
+    let size = expected;
+    if (whole) size = bytesRead;
+    else if (!keepOpen) size = (await fstatAsync(fd)).size;
+    // A torn or truncated write: the size the header announces is the proof of a whole file.
+    if (size !== expected) throw new Corrupt(`size ${size}, expected ${expected}`);
+    const first = bodyStart < got.length ? got.subarray(bodyStart, Math.min(got.length, expected)) : EMPTY;
+    kept = keepOpen && first.length < header.bodyLength;
+    return { header, bodyStart, first, fd: kept ? fd : undefined, size };
+  } finally {
+    if (!kept) await closeAsync(fd);
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/** The file a lookup opened, handed to the first stream of its body. */
+interface Held {
+  fd: number;
+  first: Buffer;
+  bodyStart: number;
+}
+
+/**
+ * A body left in its file. The first `stream()` reads the file the lookup opened (as
+ * nginx does); a later one reopens it and checks that it still holds the same body.
+ */
+class DiskBody implements StreamedBody {
+  readonly length: number;
+  readonly file: string;
+  readonly id: string;
+  private held: Held | undefined;
+  constructor(file: string, length: number, id: string, held?: Held) {
+    this.file = file;
+    this.length = length;
+    this.id = id;
+    this.held = held;
+  }
+  stream(): Readable {
+    const held = this.held;
+    this.held = undefined;
+    return new BodyStream(this, held);
+  }
+  /** Closes the file of a lookup whose body was not sent. */
+  release(): void {
+    const held = this.held;
+    this.held = undefined;
+    if (held !== undefined) closeQuietly(held.fd);
+  }
+}
+
+/** Reads a {@link DiskBody} chunk by chunk; closes its file when done or destroyed. */
+class BodyStream extends Readable {
+  private readonly body: DiskBody;
+  private fd: number | undefined;
+  private pending: Buffer | undefined;
+  private pos = 0;
+  private end = 0;
+  constructor(body: DiskBody, held: Held | undefined) {
+    super({ highWaterMark: CHUNK_BYTES });
+    this.body = body;
+    if (held !== undefined) {
+      this.fd = held.fd;
+      this.pending = held.first;
+      this.pos = held.bodyStart + held.first.length;
+      this.end = held.bodyStart + body.length;
+    }
+  }
+
+  override _read(): void {
+    const pending = this.pending;
+    this.pending = undefined;
+    if (pending !== undefined && pending.length > 0) {
+      this.push(pending);
+      return;
+    }
+    this.next().catch((err: unknown) => this.destroy(err as Error));
+  }
+
+  private async next(): Promise<void> {
+    if (this.fd === undefined) {
+      const fd = await openAsync(this.body.file, 'r');
+      if (this.destroyed) {
+        closeQuietly(fd);
+        return;
+      }
+      this.fd = fd;
+      const buf = Buffer.allocUnsafe(CHUNK_BYTES);
+      const bytesRead = await readAt(fd, buf, CHUNK_BYTES, 0);
+      const got = buf.subarray(0, bytesRead);
+      const n = headerLength(got);
+      const bodyStart = PREFIX_BYTES + n;
+      let json: Buffer;
+      if (bodyStart <= got.length) json = got.subarray(PREFIX_BYTES, bodyStart);
+      else {
+        json = Buffer.allocUnsafe(n);
+        await readAt(fd, json, n, PREFIX_BYTES);
+      }
+      const h = decodeHeader(json);
+      // Replaced since it was looked up (a 304 keeps the body, so its id): not ours to send.
+      if (h.bodyId !== this.body.id || h.bodyLength !== this.body.length) {
+        throw new Corrupt(`${this.body.file}: replaced while it was being sent`);
+      }
+      this.end = bodyStart + h.bodyLength;
+      const first = bodyStart < got.length ? got.subarray(bodyStart, Math.min(got.length, this.end)) : EMPTY;
+      this.pos = bodyStart + first.length;
+      if (first.length > 0) {
+        this.push(first);
+        return;
+      }
+    }
+    const want = Math.min(CHUNK_BYTES, this.end - this.pos);
+    if (want <= 0) {
+      this.push(null);
+      return;
+    }
+    const buf = Buffer.allocUnsafe(want);
+    const bytesRead = await readAt(this.fd, buf, want, this.pos);
+    if (bytesRead === 0) throw new Corrupt(`${this.body.file}: truncated body`);
+    this.pos += bytesRead;
+    this.push(bytesRead === want ? buf : buf.subarray(0, bytesRead));
+  }
+
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    const fd = this.fd;
+    this.fd = undefined;
+    if (fd === undefined) cb(err);
+    else fs.close(fd, () => cb(err));
+  }
+}
+
+function closeQuietly(fd: number): void {
+  fs.close(fd, () => {});
+}
+
+function code(err: unknown): string | undefined {
+  return (err as NodeJS.ErrnoException)?.code;
+}
+
+async function unlinkQuietly(file: string): Promise<boolean> {
+  try {
+    await unlink(file);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A cache store on disk with nginx's `proxy_cache_path` behaviour: one file per entry,
+ * named by the MD5 of its key in the `levels` layout, holding a header (the key, status,
+ * headers, times, Vary data, tags) then the body. Writes go to a temporary file renamed
+ * into place, so no reader sees half an entry. At start a cache loader indexes the files
+ * in the background while the store serves; a cache manager removes entries unused for
+ * `inactiveMs` and the least recently used ones over `maxSizeBytes`. Bodies on a hit are
+ * streamed from their file. Disk errors (EACCES, ENOSPC, a corrupt file) reject, so the
+ * cache reports a `CacheStoreError` and goes upstream; a corrupt file is removed.
+ *
+ * @example
+ * ```ts
+ * const store = diskStore({ path: '/var/cache/shop', levels: '1:2', maxSizeBytes: 10 * 2 ** 30, inactiveMs: 3_600_000 });
+ * const cache = createCache({ store, valid: { 200: '10m' } });
+ * // at shutdown
+ * await store.close();
+ * ```
+ * @see https://nginx.org/en/docs/http/ngx_http_proxy_module.html#proxy_cache_path
+ */
+export function diskStore(options: DiskStoreOptions): DiskStore {
+  if (options === null || typeof options !== 'object') {
+    throw new InvalidOptionError('options', 'an object with a path', options);
+  }
+  const root = options.path;
+  if (typeof root !== 'string' || root === '') throw new InvalidOptionError('path', 'a directory path', root);
+  const levels = parseLevels(options.levels);
+  const maxSize =
+    options.maxSizeBytes === undefined ? undefined : positiveInteger(options.maxSizeBytes, 'maxSizeBytes');
+  const inactiveMs = positiveInteger(options.inactiveMs ?? 600_000, 'inactiveMs');
+  const sleepMs = positiveInteger(options.managerSleepMs ?? 10_000, 'managerSleepMs');
+  const useTempPath = options.useTempPath ?? false;
+  if (typeof useTempPath !== 'boolean') throw new InvalidOptionError('useTempPath', 'a boolean', useTempPath);
+  const tempPath = options.tempPath ?? join(root, 'temp');
+  if (typeof tempPath !== 'string' || tempPath === '') {
+    throw new InvalidOptionError('tempPath', 'a directory path', tempPath);
+  }
+  const now = options.now ?? Date.now;
+  if (typeof now !== 'function') throw new InvalidOptionError('now', 'a function', now);
+
+  /** key → file; Map order is least recently used first. */
+  const index = new Map<string, Indexed>();
+  const byTag = new Map<string, Set<string>>();
+  let sizeBytes = 0;
+  let loading = true;
+  let closed = false;
+  let seq = 0;
+  const madeDirs = new Set<string>();
+  /** Temporary files being written now: the loader must not take them for leftovers. */
+  const writing = new Set<string>();
+  const inFlight = new Set<Promise<unknown>>();
+
+  const fileOf = (key: string): string => join(root, entryPath(keyHash(key), levels));
+
+  const forget = (key: string): void => {
+    const e = index.get(key);
+    if (e === undefined) return;
+    index.delete(key);
+    sizeBytes -= e.size;
+    for (const tag of e.tags) {
+      const keys = byTag.get(tag);
+      if (keys === undefined) continue;
+      keys.delete(key);
+      if (keys.size === 0) byTag.delete(tag);
+    }
+  };
+
+  const remember = (key: string, size: number, tags: readonly string[]): void => {
+    forget(key);
+    index.set(key, { size, lastUse: now(), tags });
+    sizeBytes += size;
+    for (const tag of tags) {
+      let keys = byTag.get(tag);
+      if (keys === undefined) {
+        keys = new Set();
+        byTag.set(tag, keys);
+      }
+      keys.add(key);
+    }
+  };
+
+  const touch = (key: string): void => {
+    const e = index.get(key);
+    if (e === undefined) return;
+    index.delete(key);
+    e.lastUse = now();
+    index.set(key, e);
+  };
+
+  const remove = (key: string): Promise<boolean> => {
+    forget(key);
+    return unlinkQuietly(fileOf(key));
+  };
+
+  /** Over `maxSizeBytes`: the least recently used go (nginx's cache manager). */
+  const trim = (): void => {
+    if (maxSize === undefined) return;
+    for (const key of index.keys()) {
+      if (sizeBytes <= maxSize) break;
+      void remove(key);
+    }
+  };
+
+  /** One run of the cache manager: inactive entries, then the size limit. */
+  const manage = (): void => {
+    const limit = now() - inactiveMs;
+    for (const [key, e] of index) {
+      // Map order is by last use, so the first active entry ends the scan.
+      if (e.lastUse > limit) break;
+      void remove(key);
+    }
+    trim();
+  };
+
+  const track = <T>(p: Promise<T>): Promise<T> => {
+    inFlight.add(p);
+    const done = (): void => {
+      inFlight.delete(p);
+    };
+    p.then(done, done);
+    return p;
+  };
+
+  const ensureDir = async (dir: string): Promise<void> => {
+    if (madeDirs.has(dir)) return;
+    await mkdir(dir, { recursive: true });
+    madeDirs.add(dir);
+  };
+
+  /** Indexes one entry file found by the loader; a torn or corrupt one is removed. */
+  const loadFile = async (file: string, name: string): Promise<void> => {
+    let opened: Opened;
+    try {
+      opened = await readEntryFile(file, false);
+    } catch (err) {
+      if (err instanceof Corrupt) await unlinkQuietly(file);
+      return;
+    }
+    const { header } = opened;
+    if (keyHash(header.key) !== name) {
+      await unlinkQuietly(file);
+      return;
+    }
+    // Indexed meanwhile by a lookup or a write: that one is newer.
+    if (!index.has(header.key) && !closed) remember(header.key, opened.size, header.tags);
+  };
+
+  const walk = async (dir: string, depth: number): Promise<void> => {
+    let list: fs.Dirent[];
+    try {
+      list = await readdir(dir, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const d of list) {
+      if (closed) return;
+      const full = join(dir, d.name);
+      if (d.isDirectory()) {
+        if (depth < levels.length && d.name.length === levels[depth] && /^[0-9a-f]+$/.test(d.name)) {
+          await walk(full, depth + 1);
+        }
+      } else if (d.isFile()) {
+        if (TEMP_NAME.test(d.name)) {
+          // A write that never reached its rename (a crash): never an entry.
+          if (!writing.has(full)) await unlinkQuietly(full);
+        } else if (depth === levels.length && ENTRY_NAME.test(d.name)) await loadFile(full, d.name);
+      }
+    }
+  };
+
+  // nginx's cache loader: index what is on disk, in the background.
+  const loaded = track(
+    (async () => {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      await walk(root, 0);
+      // Leftovers of writes through the temporary directory (any `useTempPath` before).
+      await walk(tempPath, -1);
+    })().finally(() => {
+      loading = false;
+      if (!closed) trim();
+    }),
+  );
+
+  const timer = setInterval(manage, sleepMs);
+  timer.unref?.();
+
+  const read = async (key: string): Promise<CacheEntry<Buffer | StreamedBody> | undefined> => {
+    const file = fileOf(key);
+    let opened: Opened;
+    try {
+      opened = await readEntryFile(file, true);
+    } catch (err) {
+      if (code(err) === 'ENOENT' || code(err) === 'ENOTDIR') {
+        forget(key);
+        return undefined;
+      }
+      if (err instanceof Corrupt) {
+        await remove(key);
+        throw new CacheStoreError('get', `${file}: corrupt cache file removed (${err.message})`, err);
+      }
+      throw err;
+    }
+    const h = opened.header;
+    // nginx: "cache file has md5 collision": another key with the same hash.
+    if (h.key !== key) {
+      if (opened.fd !== undefined) closeQuietly(opened.fd);
+      return undefined;
+    }
+    if (index.has(key)) touch(key);
+    else remember(key, opened.size, h.tags);
+    let body: Buffer | DiskBody;
+    if (opened.fd === undefined) body = Buffer.from(opened.first);
+    else {
+      const held = { fd: opened.fd, first: opened.first, bodyStart: opened.bodyStart };
+      const disk = new DiskBody(file, h.bodyLength, h.bodyId, held);
+      // The cache makes the response's stream in the same turn as the lookup answers;
+      // a body it does not send (HEAD, 304, another Vary variant) gives its file back.
+      setImmediate(() => disk.release());
+      body = disk;
+    }
+    return {
+      status: h.status,
+      headers: h.headers,
+      body,
+      storedAt: h.storedAt,
+      expiresAt: h.expiresAt,
+      updatingMs: h.updatingMs,
+      errorMs: h.errorMs,
+      etag: h.etag,
+      lastModified: h.lastModified,
+      vary: h.vary,
+      variant: h.variant,
+      tags: h.tags,
+    };
+  };
+
+  const write = async (key: string, entry: CacheEntry<Buffer | StreamedBody>): Promise<void> => {
+    if (closed) return;
+    const hash = keyHash(key);
+    const file = join(root, entryPath(hash, levels));
+    const body = entry.body;
+    const header = encodeHeader({
+      key,
+      status: entry.status,
+      headers: [...entry.headers],
+      storedAt: entry.storedAt,
+      expiresAt: entry.expiresAt,
+      updatingMs: entry.updatingMs,
+      errorMs: entry.errorMs,
+      ...(entry.etag === undefined ? {} : { etag: entry.etag }),
+      ...(entry.lastModified === undefined ? {} : { lastModified: entry.lastModified }),
+      ...(entry.vary === undefined ? {} : { vary: [...entry.vary] }),
+      ...(entry.variant === undefined ? {} : { variant: entry.variant }),
+      tags: [...entry.tags],
+      bodyLength: body.length,
+      // A refreshed entry keeps its body, and so its id: streams opened before still match.
+      bodyId: body instanceof DiskBody ? body.id : randomBytes(8).toString('hex'),
+    });
+    const size = header.length + body.length;
+    if (maxSize !== undefined && size > maxSize) return;
+    const dir = join(file, '..');
+    const tempDir = useTempPath ? tempPath : dir;
+    const temp = join(tempDir, `${hash}.${process.pid}.${++seq}.tmp`);
+    writing.add(temp);
+    try {
+      await ensureDir(dir);
+      if (tempDir !== dir) await ensureDir(tempDir);
+      const fh = await open(temp, 'wx');
+      if (Buffer.isBuffer(body)) {
+        try {
+          const { bytesWritten } = await fh.writev([header, body]);
+          if (bytesWritten !== size)
+            throw new Error(`short write to ${temp}: ${bytesWritten} of ${size} bytes`);
+        } finally {
+          await fh.close();
+        }
+      } else {
+        try {
+          await fh.write(header);
+        } catch (err) {
+          await fh.close();
+          throw err;
+        }
+        await pipeline(body.stream(), fh.createWriteStream({ start: header.length }));
+      }
+      await rename(temp, file);
+    } catch (err) {
+      await unlinkQuietly(temp);
+      throw err;
+    } finally {
+      writing.delete(temp);
+    }
+    remember(key, size, entry.tags);
+    trim();
+  };
+
+  return {
+    loaded,
+    // Once loaded, the index knows every file: a miss is answered at once, with no system call.
+    get: (key) => (!loading && !index.has(key) ? undefined : read(key)),
+    set: (key, entry) => track(write(key, entry)),
+    delete: async (key) => {
+      const had = index.has(key);
+      return (await remove(key)) || had;
+    },
+    deletePrefix: async (prefix) => {
+      await loaded;
+      const doomed = [...index.keys()].filter((k) => k.startsWith(prefix));
+      await Promise.all(doomed.map(remove));
+      return doomed.length;
+    },
+    deleteTag: async (tag) => {
+      await loaded;
+      const doomed = [...(byTag.get(tag) ?? [])];
+      await Promise.all(doomed.map(remove));
+      return doomed.length;
+    },
+    usage: () => ({ sizeBytes, maxSizeBytes: maxSize, cold: loading }),
+    close: async () => {
+      closed = true;
+      clearInterval(timer);
+      await Promise.allSettled([...inFlight]);
+    },
+  };
+}
