@@ -166,6 +166,13 @@ export interface CacheForward {
    * consulted (a method outside `methods`), in which case no status header is added.
    */
   readonly cacheStatus: CacheStatus | undefined;
+  /**
+   * The header the cache names its status with (`statusHeader`), for the answers the
+   * caller makes itself: a 502 or 504 when the upstream failed and no stale entry
+   * served carries it too, as nginx's `add_header X-Cache-Status
+   * $upstream_cache_status always` does. `undefined` when the header is off.
+   */
+  readonly statusHeader?: string | undefined;
   /** The method to send upstream: `GET` for a `HEAD` request (nginx `proxy_cache_convert_head`). */
   readonly method: string;
   /**

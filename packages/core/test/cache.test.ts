@@ -170,6 +170,32 @@ describe('the proxy with a cache', () => {
     expect([r.status, r.body, r.headers['x-cache-status']]).toEqual([200, 'fresh once', 'STALE']);
   });
 
+  it("names the cache status on the proxy's own 502 when the upstream is down (EXPIRED, MISS)", async () => {
+    const clock = manualClock(Date.now());
+    const b = await startBackend((_req, res) => {
+      res.setHeader('cache-control', 'max-age=1');
+      res.end('fresh once');
+    });
+    closers.push(() => b.close());
+    const proxy = createProxy({
+      upstream: { name: 'app', servers: [b.url] },
+      cache: createCache({ now: clock, store: memoryStore({ now: clock }) }),
+      onError: () => {},
+    });
+    const f = await frontFor(proxy);
+    closers.push(
+      () => f.close(),
+      () => proxy.close(),
+    );
+    expect((await send(f.url, { path: '/e' })).headers['x-cache-status']).toBe('MISS');
+    await b.close();
+    clock.advance(5_000);
+    const expired = await send(f.url, { path: '/e' });
+    const missing = await send(f.url, { path: '/never' });
+    expect([expired.status, expired.headers['x-cache-status']]).toEqual([502, 'EXPIRED']);
+    expect([missing.status, missing.headers['x-cache-status']]).toEqual([502, 'MISS']);
+  });
+
   it('purges by key prefix and by tag through the admin API', async () => {
     const b = await startBackend((req, res) => {
       res.setHeader('cache-control', 'max-age=60');

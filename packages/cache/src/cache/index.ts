@@ -761,6 +761,7 @@ const NONE: ReadonlyArray<readonly [string, string | undefined]> = [];
 /** One upstream exchange: decides at the head whether to record, records, stores at the end. */
 class Forward implements CacheForward {
   readonly cacheStatus: CacheStatus | undefined;
+  readonly statusHeader: string | undefined;
   readonly method: string;
   readonly requestHeaders: ReadonlyArray<readonly [string, string | undefined]>;
   readonly background: boolean;
@@ -795,6 +796,7 @@ class Forward implements CacheForward {
     this.req = req;
     this.key = key;
     this.cacheStatus = cacheStatus;
+    this.statusHeader = engine.statusHeader;
     this.stale = stale;
     this.pending = pending;
     this.storable = storable;

@@ -333,9 +333,19 @@ export class Exchange extends Flow {
 
   /** Answers with the cache's stale response when it has one, else 502/504. */
   protected giveUp(kind: 'error' | 'timeout'): void {
-    const stale = this.fill?.fail(kind);
-    if (stale !== undefined) this.finish({ kind: 'cached', response: stale });
-    else this.finish({ kind: 'text', status: kind === 'timeout' ? 504 : 502 });
+    const fill = this.fill;
+    const stale = fill?.fail(kind);
+    if (stale !== undefined) {
+      this.finish({ kind: 'cached', response: stale });
+      return;
+    }
+    // The cache was consulted: its status goes on the 502/504 too (nginx's `always`).
+    const name = fill?.statusHeader;
+    const res = this.res;
+    if (name !== undefined && this.cacheStatus !== undefined && res !== undefined && !res.headersSent) {
+      res.setHeader(name, this.cacheStatus);
+    }
+    this.finish({ kind: 'text', status: kind === 'timeout' ? 504 : 502 });
   }
 
   /** The cache stage: answers from the cache, or goes on with the fill it asks for. */

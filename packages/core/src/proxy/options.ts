@@ -152,6 +152,12 @@ export interface ProxyCacheForward {
   /** The cache status of this exchange (`MISS`, `EXPIRED`, …), for the observers. */
   readonly cacheStatus?: string | undefined;
   /**
+   * The header the cache names its status with: the proxy's own 502 or 504 for this
+   * exchange carries `cacheStatus` in it (nginx's `add_header X-Cache-Status
+   * $upstream_cache_status always`).
+   */
+  readonly statusHeader?: string | undefined;
+  /**
    * Called with the final response head (status ≥ 200); the cache may append its status
    * header to `headers`. Returns a response to send instead, discarding the upstream body.
    */
