@@ -1,85 +1,12 @@
-import { createPrivateKey, generateKeyPairSync, type KeyObject, randomBytes, sign } from 'node:crypto';
 import { createSecureServer, type Http2SecureServer, type ServerHttp2Session } from 'node:http2';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { createUpstream, InvalidOptionError, type UpstreamTlsOptions } from '@switchyard/core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { fixtures, send } from './helpers.js';
+import { fixtures, type Issued, issue, send } from './helpers.js';
 
-// ---- A private CA and its certificates, made with node:crypto alone (DER by hand). ----
-
-function der(tag: number, content: Buffer): Buffer {
-  const n = content.length;
-  const len =
-    n < 0x80 ? Buffer.from([n]) : n < 0x100 ? Buffer.from([0x81, n]) : Buffer.from([0x82, n >> 8, n & 0xff]);
-  return Buffer.concat([Buffer.from([tag]), len, content]);
-}
-const seq = (...parts: Buffer[]) => der(0x30, Buffer.concat(parts));
-const set = (...parts: Buffer[]) => der(0x31, Buffer.concat(parts));
-const explicit = (n: number, inner: Buffer) => der(0xa0 + n, inner);
-const octets = (b: Buffer) => der(0x04, b);
-const bits = (b: Buffer) => der(0x03, Buffer.concat([Buffer.from([0]), b]));
-const bool = (v: boolean) => der(0x01, Buffer.from([v ? 0xff : 0]));
-function int(b: Buffer): Buffer {
-  return der(0x02, (b[0] as number) & 0x80 ? Buffer.concat([Buffer.from([0]), b]) : b);
-}
-function oid(text: string): Buffer {
-  const [a, b, ...rest] = text.split('.').map(Number) as [number, number, ...number[]];
-  const out = [a * 40 + b];
-  for (const n of rest) {
-    const groups = [n & 0x7f];
-    for (let v = n >>> 7; v > 0; v >>>= 7) groups.unshift((v & 0x7f) | 0x80);
-    out.push(...groups);
-  }
-  return der(0x06, Buffer.from(out));
-}
-const time = (d: Date) => der(0x17, Buffer.from(`${d.toISOString().slice(2, 19).replace(/[-T:]/g, '')}Z`));
-const name = (cn: string) => seq(set(seq(oid('2.5.4.3'), der(0x0c, Buffer.from(cn)))));
-const ECDSA_SHA256 = seq(oid('1.2.840.10045.4.3.2'));
-
-interface Issued {
-  /** The certificate, PEM. */
-  cert: string;
-  /** Its private key, PEM. */
-  key: string;
-  subject: Buffer;
-  privateKey: KeyObject;
-}
-
-/** A certificate for `cn` with these subject alternative names, signed by `issuer` (self-signed without). */
-function issue(
-  cn: string,
-  opts: { ca?: boolean; dns?: string[]; ips?: string[]; issuer?: Issued } = {},
-): Issued {
-  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  const subject = name(cn);
-  const extensions: Buffer[] = [];
-  if (opts.ca === true) extensions.push(seq(oid('2.5.29.19'), bool(true), octets(seq(bool(true)))));
-  const alt = [
-    ...(opts.dns ?? []).map((d) => der(0x82, Buffer.from(d))),
-    ...(opts.ips ?? []).map((ip) => der(0x87, Buffer.from(ip.split('.').map(Number)))),
-  ];
-  if (alt.length > 0) extensions.push(seq(oid('2.5.29.17'), octets(seq(...alt))));
-  const serial = randomBytes(8);
-  serial[0] = (serial[0] as number) & 0x7f;
-  const now = Date.now();
-  const tbs = seq(
-    explicit(0, int(Buffer.from([2]))),
-    int(serial),
-    ECDSA_SHA256,
-    opts.issuer?.subject ?? subject,
-    seq(time(new Date(now - 3_600_000)), time(new Date(now + 86_400_000))),
-    subject,
-    publicKey.export({ type: 'spki', format: 'der' }),
-    ...(extensions.length > 0 ? [explicit(3, seq(...extensions))] : []),
-  );
-  const signature = sign('sha256', tbs, opts.issuer?.privateKey ?? privateKey);
-  const body = seq(tbs, ECDSA_SHA256, bits(signature)).toString('base64');
-  const cert = `-----BEGIN CERTIFICATE-----\n${body.replace(/.{1,64}/g, '$&\n')}-----END CERTIFICATE-----\n`;
-  const key = privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
-  return { cert, key, subject, privateKey: createPrivateKey(key) };
-}
+// ---- A private CA and its certificates (helpers.ts makes them with node:crypto alone). ----
 
 interface Pki {
   ca: Issued;
