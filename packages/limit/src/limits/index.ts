@@ -330,29 +330,15 @@ class Limits implements Limiter {
   }
 
   /** The rate zones with a key for the request, as the store takes them. */
-  #rateTakes(plan: Plan, req: LimitRequest): { takes: RateTake[]; used: ReqEntry[] } | undefined {
-    let takes: RateTake[] | undefined;
-    let used: ReqEntry[] | undefined;
-    for (const e of plan.req) {
-      const key = keyOf(e.zone.key, req, MAX_REQ_KEY_BYTES);
-      if (key === undefined) continue;
-      const take: RateTake = {
-        zone: e.zone.name,
-        key,
-        rate: e.zone.rate,
-        burst: e.burst,
-        delay: e.delay,
-        maxKeys: e.zone.maxKeys,
-      };
-      if (takes === undefined || used === undefined) {
-        takes = [take];
-        used = [e];
-      } else {
-        takes.push(take);
-        used.push(e);
-      }
-    }
-    return takes === undefined || used === undefined ? undefined : { takes, used };
+  #rateTakes(plan: Plan, req: LimitRequest): Takes<RateTake, ReqEntry> | undefined {
+    return takesOf(plan.req, req, MAX_REQ_KEY_BYTES, (e, key) => ({
+      zone: e.zone.name,
+      key,
+      rate: e.zone.rate,
+      burst: e.burst,
+      delay: e.delay,
+      maxKeys: e.zone.maxKeys,
+    }));
   }
 
   #limitReq(plan: Plan, req: LimitRequest): ReqOutcome | Promise<ReqOutcome> {
@@ -408,22 +394,13 @@ class Limits implements Limiter {
   }
 
   /** The conn zones with a key for the request, as the store takes them. */
-  #connTakes(plan: Plan, req: LimitRequest): { takes: ConnTake[]; used: ConnEntry[] } | undefined {
-    let takes: ConnTake[] | undefined;
-    let used: ConnEntry[] | undefined;
-    for (const e of plan.conn) {
-      const key = keyOf(e.zone.key, req, MAX_CONN_KEY_BYTES);
-      if (key === undefined) continue;
-      const take: ConnTake = { zone: e.zone.name, key, max: e.max, maxKeys: e.zone.maxKeys };
-      if (takes === undefined || used === undefined) {
-        takes = [take];
-        used = [e];
-      } else {
-        takes.push(take);
-        used.push(e);
-      }
-    }
-    return takes === undefined || used === undefined ? undefined : { takes, used };
+  #connTakes(plan: Plan, req: LimitRequest): Takes<ConnTake, ConnEntry> | undefined {
+    return takesOf(plan.conn, req, MAX_CONN_KEY_BYTES, (e, key) => ({
+      zone: e.zone.name,
+      key,
+      max: e.max,
+      maxKeys: e.zone.maxKeys,
+    }));
   }
 
   #limitConn(plan: Plan, req: LimitRequest): ConnOutcome | Promise<ConnOutcome> {
@@ -759,4 +736,28 @@ function refused<T>(
   }
   counts.rejected++;
   return outcome;
+}
+
+/** The takes of the zones with a key for a request, and the entries they come from. */
+interface Takes<T, E> {
+  readonly takes: T[];
+  readonly used: E[];
+}
+
+/** Builds the takes of the entries whose zone has a key for `req` (nginx skips the others). */
+function takesOf<E extends { readonly zone: { readonly key: KeyFunction } }, T>(
+  entries: readonly E[],
+  req: LimitRequest,
+  maxKeyBytes: number,
+  make: (entry: E, key: string) => T,
+): Takes<T, E> | undefined {
+  let out: { takes: T[]; used: E[] } | undefined;
+  for (const e of entries) {
+    const key = keyOf(e.zone.key, req, maxKeyBytes);
+    if (key === undefined) continue;
+    out ??= { takes: [], used: [] };
+    out.takes.push(make(e, key));
+    out.used.push(e);
+  }
+  return out;
 }
