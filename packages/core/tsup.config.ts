@@ -16,5 +16,5 @@ export default defineConfig({
   clean: true,
   target: 'node20',
   sourcemap: true,
-  external: ['@switchyard/balancers', 'fastify', 'fastify-plugin', 'undici', 'proxy-addr', 'prom-client'],
+  external: ['@switchyard/balancers', 'fastify', 'undici', 'proxy-addr', 'prom-client'],
 });

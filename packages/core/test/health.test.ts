@@ -1,4 +1,4 @@
-import { type Backend, manualTimers, startBackend, waitFor } from '@switchyard/testkit';
+import { type Backend, deadPort, manualTimers, startBackend, waitFor } from '@switchyard/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   createHealthCheck,
@@ -125,7 +125,8 @@ describe('active health checks', () => {
   it('never has two checks of one peer in flight, and stop cuts the one in flight', async () => {
     const state = { status: 200, hang: true };
     const a = await service('a', state);
-    const upstream = createUpstream({ name: 'p', servers: [a.url, 'http://127.0.0.1:9'] });
+    const upstream = createUpstream({ name: 'p', servers: [a.url, `http://127.0.0.1:${await deadPort()}`] });
+    const dead = upstream.primaries[1] as NonNullable<(typeof upstream.primaries)[1]>;
     const timers = manualTimers();
     const checks = createHealthCheck(upstream, {
       uri: '/healthz',
@@ -136,8 +137,12 @@ describe('active health checks', () => {
     checks.start();
     await waitFor(() => a.requests.length === 1);
     for (let i = 0; i < 5; i++) timers.advance(100);
+    const before = dead.stats().healthChecks.checks;
     const joined = checks.checkAll(); // joins the check in flight, starts none
-    await new Promise((r) => setTimeout(r, 50));
+    // The round reached the other peer, whose check ends at once (refused): a second
+    // check of `a`, sent in the same round, would have arrived by then.
+    await waitFor(() => dead.stats().healthChecks.checks > before);
+    await new Promise((r) => setImmediate(r));
     expect(a.requests).toHaveLength(1);
     await checks.stop();
     await joined;

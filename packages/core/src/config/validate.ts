@@ -43,14 +43,6 @@ export function stringAt(path: string, v: unknown, fallback?: string): string {
   return v;
 }
 
-export function oneOf<T extends string>(path: string, v: unknown, allowed: readonly T[], fallback: T): T {
-  if (v === undefined) return fallback;
-  if (typeof v !== 'string' || !(allowed as readonly string[]).includes(v)) {
-    throw new InvalidOptionError(path, `one of ${allowed.map((a) => `"${a}"`).join(', ')}`, v);
-  }
-  return v as T;
-}
-
 /** Rejects keys that the options type does not have: a typo must not pass silently. */
 export function knownKeys(path: string, v: Record<string, unknown>, keys: readonly string[]): void {
   for (const k of Object.keys(v)) {

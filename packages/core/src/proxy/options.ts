@@ -147,8 +147,6 @@ export interface ProxyCacheForward {
   readonly method: string;
   /** Request headers to change before sending: the value to set, or `undefined` to remove it. */
   readonly requestHeaders: ReadonlyArray<readonly [name: string, value: string | undefined]>;
-  /** `true` for a background update: the client was already answered from the cache. */
-  readonly background: boolean;
   /** The cache status of this exchange (`MISS`, `EXPIRED`, …), for the observers. */
   readonly cacheStatus?: string | undefined;
   /**

@@ -109,11 +109,6 @@ function argument(name: string): VarGetter {
   };
 }
 
-/** Whether a name belongs to a prefix family (`$http_…`, `$cookie_…`, `$arg_…`). */
-export function isPrefixVariable(name: string): boolean {
-  return /^(?:http|cookie|arg)_./.test(name);
-}
-
 /** The getter of a built-in or prefix variable (name lower-cased), or `undefined`. */
 export function variableGetter(name: string): VarGetter | undefined {
   const b = builtins[name];
