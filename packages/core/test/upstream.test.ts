@@ -16,10 +16,9 @@ async function backend(body: string): Promise<Backend> {
 }
 
 describe('runtime changes', () => {
-  it('adds, patches and removes servers, with events', async () => {
-    const a = await backend('a');
-    const b = await backend('b');
-    const up = createUpstream({ name: 'r', servers: [a.url] });
+  /** A group of `urls` behind a proxy, telling its add/patch/remove events. */
+  async function group(urls: string[]) {
+    const up = createUpstream({ name: 'r', servers: urls });
     const events: string[] = [];
     up.on('peer:add', (p) => events.push(`add ${p.id}`));
     up.on('peer:patch', (p) => events.push(`patch ${p.id} weight=${p.weight}`));
@@ -30,15 +29,34 @@ describe('runtime changes', () => {
       () => f.close(),
       () => proxy.close(),
     );
-    expect((await send(f.url)).body).toBe('a');
+    return { up, events, url: f.url };
+  }
+
+  it('adds a server and patches its weight, with events, and sends it its share', async () => {
+    const a = await backend('a');
+    const b = await backend('b');
+    const { up, events, url } = await group([a.url]);
+    expect((await send(url)).body).toBe('a');
     up.add({ url: b.url, weight: 1 });
     up.patch(b.hostPort, { weight: 3 });
     const bodies: string[] = [];
-    for (let i = 0; i < 4; i++) bodies.push((await send(f.url)).body);
+    for (let i = 0; i < 4; i++) bodies.push((await send(url)).body);
     expect(bodies.sort()).toEqual(['a', 'b', 'b', 'b']);
+    expect(events).toEqual([`add ${b.hostPort}`, `patch ${b.hostPort} weight=3`]);
+  });
+
+  it('removes a server, with its event: no request reaches it after', async () => {
+    const a = await backend('a');
+    const b = await backend('b');
+    const { up, events, url } = await group([a.url, b.url]);
     up.remove(a.hostPort);
-    for (let i = 0; i < 3; i++) expect((await send(f.url)).body).toBe('b');
-    expect(events).toEqual([`add ${b.hostPort}`, `patch ${b.hostPort} weight=3`, `remove ${a.hostPort}`]);
+    for (let i = 0; i < 3; i++) expect((await send(url)).body).toBe('b');
+    expect(events).toEqual([`remove ${a.hostPort}`]);
+  });
+
+  it('refuses a server already there, an unknown one and a bad weight', async () => {
+    const b = await backend('b');
+    const { up, events } = await group([b.url]);
     expect(() => up.add(b.url)).toThrow(expect.objectContaining({ code: 'SWY_ERR_PEER_EXISTS' }));
     expect(() => up.patch('nope:1', { weight: 2 })).toThrow(
       expect.objectContaining({ code: 'SWY_ERR_PEER_NOT_FOUND' }),
@@ -46,6 +64,7 @@ describe('runtime changes', () => {
     expect(() => up.patch(b.hostPort, { weight: 0 })).toThrow(
       'patch.weight: expected a positive integer, got 0',
     );
+    expect(events).toEqual([]);
   });
 
   it('drains a peer: no new requests, and peer:drained once its last request ends', async () => {
