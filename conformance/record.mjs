@@ -91,6 +91,7 @@ const NOTES = {
     'xCacheStatus null = no X-Cache-Status header (empty $upstream_cache_status: cache not consulted, e.g. POST).',
     'upstreamCalls / upstreamMethods = how often / with which method the backend actually saw this URI during the case.',
     'every case uses a distinct URI (case=<port>-<id>) so cases never share cache entries.',
+    'optional inputs: requestHeaders[i] = header lines sent with request i (after Host and Connection); upstreamResponses = the answer to backend call n is upstreamResponses[n-1] (past the end: the last one), upstreamResponse is then its first entry; gapMs = pause between requests instead of ~150ms.',
     'headerOrderSensitive: the case mixes Expires / Cache-Control / X-Accel-Expires; nginx 1.22 processes them in header order (a later header cannot re-enable caching disabled by an earlier one, X-Accel-Expires only wins if it comes first). nginx 1.23.0 changed this to be order-independent, so these cases are 1.22-specific.',
   ],
   limits: [
@@ -835,7 +836,17 @@ function materialise(header, now) {
   return /** @type {[string, string]} */ ([header.slice(0, colon), value]);
 }
 
-/** cache.json: X-Cache-Status and status of three sequential requests, and what reached the backend. */
+/**
+ * The backend's answer to call `n` (from 1) of a cache.json case: `upstreamResponses[n - 1]`
+ * (past its end, its last entry) when the case has that list, else `upstreamResponse`.
+ */
+function upstreamResponseFor(c, n) {
+  const list = c?.upstreamResponses;
+  if (list !== undefined) return list[Math.min(n, list.length) - 1];
+  return c?.upstreamResponse ?? { status: 500, headers: [] };
+}
+
+/** cache.json: X-Cache-Status and status of sequential requests, and what reached the backend. */
 async function recordCache(file, nginx) {
   const byTarget = new Map(file.cases.map((c) => [c.requestUri, c]));
   const calls = new Map();
@@ -845,10 +856,11 @@ async function recordCache(file, nginx) {
     const n = (calls.get(req.target) ?? 0) + 1;
     calls.set(req.target, n);
     const now = Date.now();
+    const answer = upstreamResponseFor(c, n);
     return {
-      status: c?.upstreamResponse.status ?? 500,
+      status: answer.status,
       headers: [
-        ...(c?.upstreamResponse.headers ?? []).map((h) => materialise(h, now)),
+        ...answer.headers.map((h) => materialise(h, now)),
         ['Content-Type', 'text/plain'],
         ['X-Backend', String(req.port)],
         ['X-Upstream-N', String(n)],
@@ -876,10 +888,11 @@ async function recordCache(file, nginx) {
       const xCacheStatus = [];
       const statuses = [];
       for (const [k, method] of c.methods.entries()) {
-        if (k > 0) await sleep(CACHE_GAP_MS);
+        if (k > 0) await sleep(c.gapMs ?? CACHE_GAP_MS);
         const headers = [
           ['Host', `127.0.0.1:${port}`],
           ['Connection', 'close'],
+          ...(c.requestHeaders?.[k] ?? []).map((h) => materialise(h, Date.now())),
         ];
         if (method === 'POST' || method === 'PUT') headers.push(['Content-Length', '0']);
         const res = await rawRequest({ port, method, target: c.requestUri, headers });

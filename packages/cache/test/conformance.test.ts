@@ -15,8 +15,14 @@ interface Case {
   suite: string;
   id: number;
   upstreamResponse: { status: number; headers: string[] };
+  /** The answer to backend call n is entry n - 1 (past the end, the last one). */
+  upstreamResponses?: { status: number; headers: string[] }[];
   requestUri: string;
   methods: string[];
+  /** Header lines sent with request i. */
+  requestHeaders?: string[][];
+  /** Pause between the requests when not ~150 ms. */
+  gapMs?: number;
   xCacheStatus: (string | null)[];
   statuses: number[];
   upstreamCalls: number;
@@ -47,6 +53,22 @@ function materialise(header: string, now: number): [string, string] {
     .replace(/<HTTP-date now([+-]\d+)s>/, (_, s: string) => formatHttpDate(now + Number(s) * 1000))
     .replace(/<unix time now([+-]\d+)s>/, (_, s: string) => String(Math.floor(now / 1000) + Number(s)));
   return [name, value];
+}
+
+/** The backend's answer to call `n` (from 1) of a case, as the recorder chose it. */
+function answerFor(c: Case | undefined, n: number): { status: number; headers: string[] } {
+  const list = c?.upstreamResponses ?? [];
+  return list[Math.min(n, list.length) - 1] ?? c?.upstreamResponse ?? { status: 500, headers: [] };
+}
+
+/** A request's header lines of a case (`Name: value`) as an object. */
+function requestHeadersOf(c: Case, i: number): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of c.requestHeaders?.[i] ?? []) {
+    const colon = line.indexOf(':');
+    out[line.slice(0, colon).toLowerCase()] = line.slice(colon + 1).trim();
+  }
+  return out;
 }
 
 describe.each([
@@ -92,8 +114,9 @@ describe.each([
             methods.push(req.method ?? '');
             seen.set(req.url ?? '', methods);
             const body = `case ${key} #${methods.length}\n`;
+            const answer = answerFor(c, methods.length);
             const headers: string[] = [];
-            for (const h of c?.upstreamResponse.headers ?? []) headers.push(...materialise(h, clock()));
+            for (const h of answer.headers) headers.push(...materialise(h, clock()));
             headers.push(
               'content-type',
               'text/plain',
@@ -104,7 +127,7 @@ describe.each([
               'x-upstream-n',
               String(methods.length),
             );
-            res.writeHead(c?.upstreamResponse.status ?? 500, headers);
+            res.writeHead(answer.status, headers);
             res.end(body);
           });
         }),
@@ -178,7 +201,7 @@ describe.each([
     });
 
     it('reads the vectors of both suites', () => {
-      expect(vectors.cases.length).toBe(48);
+      expect(vectors.cases.length).toBe(58);
       expect(Object.keys(vectors.suites).sort()).toEqual(Object.keys(VALID).sort());
     });
 
@@ -187,18 +210,18 @@ describe.each([
       it(`${c.suite} #${c.id}: ${c.upstreamResponse.status} ${cc}, ${c.methods.join(' ')}`, async () => {
         const statuses: number[] = [];
         const cacheStatus: (string | null)[] = [];
-        for (const method of c.methods) {
+        for (const [i, method] of c.methods.entries()) {
           const r = await request(`${front.url}${c.requestUri}`, {
             method: method as 'GET',
-            headers: { 'x-suite': c.suite },
+            headers: { ...requestHeadersOf(c, i), 'x-suite': c.suite },
             dispatcher: agent,
           });
           await r.body.text();
           statuses.push(r.statusCode);
           const x = r.headers['x-cache-status'];
           cacheStatus.push(typeof x === 'string' ? x : null);
-          // nginx recorded the three requests about 150 ms apart.
-          clock.advance(150);
+          // nginx recorded the requests about 150 ms (or the case's gapMs) apart.
+          clock.advance(c.gapMs ?? 150);
         }
         const upstream = seen.get(c.requestUri) ?? [];
         expect({

@@ -21,8 +21,14 @@ interface Case {
   suite: string;
   id: number;
   upstreamResponse: { status: number; headers: string[] };
+  /** The answer to backend call n is entry n - 1 (past the end, the last one). */
+  upstreamResponses?: { status: number; headers: string[] }[];
   requestUri: string;
   methods: string[];
+  /** Header lines sent with request i. */
+  requestHeaders?: string[][];
+  /** Pause between the requests when not ~150 ms. */
+  gapMs?: number;
   xCacheStatus: (string | null)[];
   statuses: number[];
   upstreamCalls: number;
@@ -46,6 +52,12 @@ function materialise(header: string, now: number): [string, string] {
   return [header.slice(0, colon), value];
 }
 
+/** The backend's answer to call `n` (from 1) of a case, as the recorder chose it. */
+function answerFor(c: Case | undefined, n: number): { status: number; headers: string[] } {
+  const list = c?.upstreamResponses ?? [];
+  return list[Math.min(n, list.length) - 1] ?? c?.upstreamResponse ?? { status: 500, headers: [] };
+}
+
 describe('cache.json conformance through a switchyard proxy with a memory cache', () => {
   const clock = manualClock(Date.now());
   const byCase = new Map<string, Case>();
@@ -67,10 +79,11 @@ describe('cache.json conformance through a switchyard proxy with a memory cache'
           methods.push(req.method ?? '');
           seen.set(req.url ?? '', methods);
           const body = `case ${key} #${methods.length}\n`;
+          const answer = answerFor(c, methods.length);
           const headers: string[] = [];
-          for (const h of c?.upstreamResponse.headers ?? []) headers.push(...materialise(h, clock()));
+          for (const h of answer.headers) headers.push(...materialise(h, clock()));
           headers.push('content-type', 'text/plain', 'content-length', String(Buffer.byteLength(body)));
-          res.writeHead(c?.upstreamResponse.status ?? 500, headers);
+          res.writeHead(answer.status, headers);
           res.end(body);
         });
       }),
@@ -89,7 +102,7 @@ describe('cache.json conformance through a switchyard proxy with a memory cache'
   });
 
   it('has the vectors of both suites', () => {
-    expect(vectors.cases).toHaveLength(48);
+    expect(vectors.cases).toHaveLength(58);
     expect(Object.keys(vectors.suites).sort()).toEqual(Object.keys(VALID).sort());
   });
 
@@ -97,12 +110,18 @@ describe('cache.json conformance through a switchyard proxy with a memory cache'
     it(`${c.suite} #${c.id}: ${c.upstreamResponse.status} ${c.upstreamResponse.headers.join(' | ')}`, async () => {
       const statuses: number[] = [];
       const cacheStatus: (string | null)[] = [];
-      for (const method of c.methods) {
-        const r = await send((fronts.get(c.suite) as Listening).url, { method, path: c.requestUri });
+      for (const [i, method] of c.methods.entries()) {
+        const headers = Object.fromEntries(
+          (c.requestHeaders?.[i] ?? []).map((line) => {
+            const colon = line.indexOf(':');
+            return [line.slice(0, colon).toLowerCase(), line.slice(colon + 1).trim()];
+          }),
+        );
+        const r = await send((fronts.get(c.suite) as Listening).url, { method, path: c.requestUri, headers });
         statuses.push(r.status);
         const x = r.headers['x-cache-status'];
         cacheStatus.push(typeof x === 'string' ? x : null);
-        clock.advance(150); // nginx's requests were about 150 ms apart
+        clock.advance(c.gapMs ?? 150); // nginx's requests were about 150 ms (or gapMs) apart
       }
       const upstream = seen.get(c.requestUri) ?? [];
       expect({ cacheStatus, statuses, calls: upstream.length, methods: upstream }).toEqual({
