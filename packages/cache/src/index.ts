@@ -10,6 +10,7 @@ export {
   type CacheOptions,
   type CacheOutcomeStats,
   type CacheResponseHead,
+  type CacheSemantics,
   type CacheStats,
   type CacheWriteStats,
   createCache,

@@ -51,7 +51,11 @@ export interface CacheEntry<Body extends Buffer | StreamedBody = Buffer> {
   readonly headers: readonly string[];
   /** The whole body, or (from a streaming store) a way to read it. */
   readonly body: Body;
-  /** When it was stored (or last revalidated), ms since the epoch, from the cache's clock. */
+  /**
+   * When it was stored (or last revalidated), ms since the epoch, from the cache's clock.
+   * With `semantics: 'rfc9111'`, the moment its age was 0 (`response_time -
+   * corrected_initial_age`, RFC 9111 §4.2.3), so that its age is `now - storedAt`.
+   */
   readonly storedAt: number;
   /** Fresh while `now < expiresAt` (nginx `valid_sec`), ms since the epoch. */
   readonly expiresAt: number;

@@ -53,13 +53,24 @@ describe('createCache as a ProxyCache: the calls the proxy makes', () => {
       'keep-alive',
       'X-Cache-Status',
       'MISS',
+      'Cache-Status',
+      'switchyard; fwd=uri-miss; stored',
     ]);
 
     const hit = sync(cache.lookup(req('/a')));
     expect(hit.forward).toBeUndefined();
     expect(hit.response).toEqual({
       status: 200,
-      headers: ['content-type', 'text/plain', 'content-length', '4', 'X-Cache-Status', 'HIT'],
+      headers: [
+        'content-type',
+        'text/plain',
+        'content-length',
+        '4',
+        'X-Cache-Status',
+        'HIT',
+        'Cache-Status',
+        'switchyard; hit; ttl=60',
+      ],
       body: Buffer.from('body'),
       bodyLength: 4,
       cacheStatus: 'HIT',
@@ -72,7 +83,10 @@ describe('createCache as a ProxyCache: the calls the proxy makes', () => {
     expect(f.method).toBe('GET');
     upstream(f, 200, [], 'hello');
     const head = sync(cache.lookup(req('/h', {}, 'HEAD'))).response;
-    expect([head?.body, head?.headers]).toEqual([null, ['content-length', '5', 'X-Cache-Status', 'HIT']]);
+    expect([head?.body, head?.headers]).toEqual([
+      null,
+      ['content-length', '5', 'X-Cache-Status', 'HIT', 'Cache-Status', 'switchyard; hit; ttl=60'],
+    ]);
   });
 
   it('leaves other methods alone: no status, no header changes, hooks do nothing', () => {
@@ -138,7 +152,14 @@ describe('createCache as a ProxyCache: the calls the proxy makes', () => {
     expect(f.cacheStatus).toBe('EXPIRED');
     const sent = ['content-type', 'text/plain'];
     expect(f.head(500, sent)).toBeUndefined();
-    expect(sent).toEqual(['content-type', 'text/plain', 'X-Cache-Status', 'EXPIRED']);
+    expect(sent).toEqual([
+      'content-type',
+      'text/plain',
+      'X-Cache-Status',
+      'EXPIRED',
+      'Cache-Status',
+      'switchyard; fwd=stale',
+    ]);
   });
 
   it('answers 304 only when If-Modified-Since and If-None-Match both match, as nginx does', () => {

@@ -26,6 +26,19 @@ import {
   variantOf,
   varyNames,
 } from '../policy/index.js';
+import {
+  type CacheStatusParams,
+  cacheStatusValue,
+  invalidatedTargets,
+  NO_REQUEST_DIRECTIVES,
+  type RequestDirectives,
+  type RfcSettings,
+  requestDirectives,
+  rfcFreshness,
+  stalePermission,
+  UNSAFE_METHODS,
+  usable,
+} from '../rfc9111/index.js';
 import type {
   CachedResponse,
   CacheEntry,
@@ -145,8 +158,35 @@ function zeroStats(): Omit<CacheStats, 'size' | 'maxSize'> {
   };
 }
 
+/**
+ * Which caching rules a cache follows: nginx `proxy_cache` (`'nginx'`), or a standard
+ * shared cache (`'rfc9111'`, RFC 9111 with RFC 5861).
+ */
+export type CacheSemantics = 'nginx' | 'rfc9111';
+
+/** RFC 9211 `Cache-Status` parameters that say why a request went upstream. */
+type Fwd = NonNullable<CacheStatusParams['fwd']>;
+
+/** Cap of a Last-Modified heuristic lifetime in `'rfc9111'` mode (RFC 9111 §4.2.2). */
+const HEURISTIC_MAX_MS = 24 * 3600 * 1000;
+
 /** Options of {@link createCache}; each mirrors the nginx directive it names. */
 export interface CacheOptions {
+  /**
+   * The caching rules: nginx's (`'nginx'`), or a standard shared cache's (`'rfc9111'`):
+   * RFC 9111 freshness with Age and heuristics, request directives, invalidation by
+   * unsafe methods, RFC 5861 stale windows. See the README's "RFC 9111 mode".
+   * @default 'nginx'
+   * @see https://www.rfc-editor.org/rfc/rfc9111
+   */
+  semantics?: CacheSemantics;
+  /**
+   * The cache's name in the RFC 9211 `Cache-Status` response header, added beside
+   * `statusHeader` in both modes; `false` for no `Cache-Status`.
+   * @default 'switchyard'
+   * @see https://www.rfc-editor.org/rfc/rfc9211
+   */
+  cacheStatusName?: string | false;
   /** Where entries live. @default memoryStore({ now }) */
   store?: CacheStore<Buffer | StreamedBody>;
   /**
@@ -189,7 +229,7 @@ export interface CacheOptions {
    * lets one more request go upstream (`proxy_cache_lock_age`). @default 5000
    */
   lockAgeMs?: number;
-  /** Refresh expired entries with a conditional request (`If-None-Match`, `If-Modified-Since`) (`proxy_cache_revalidate`). @default false */
+  /** Refresh expired entries with a conditional request (`If-None-Match`, `If-Modified-Since`) (`proxy_cache_revalidate`). @default false (`true` with `semantics: 'rfc9111'`) */
   revalidate?: boolean;
   /** Response headers whose caching rule is switched off (`proxy_ignore_headers`). @default [] */
   ignoreHeaders?: readonly IgnorableHeader[];
@@ -315,6 +355,11 @@ class Engine implements Cache {
   readonly tagHeaders: readonly string[];
   readonly now: () => number;
   readonly onStoreError: ((error: CacheStoreError) => void) | undefined;
+  /** `semantics: 'rfc9111'`. */
+  readonly rfc: boolean;
+  /** The `Cache-Status` name, `undefined` when off. */
+  readonly cacheStatusName: string | undefined;
+  readonly rfcSettings: RfcSettings;
   /** Counters, by lowercased cache status. */
   counters = zeroStats();
   private readonly pending = new Map<string, Pending>();
@@ -323,6 +368,20 @@ class Engine implements Cache {
   constructor(o: CacheOptions) {
     if (o === null || typeof o !== 'object') throw new InvalidOptionError('options', 'an object', o);
     this.now = optionalFunction(o.now, 'now') ?? Date.now;
+    const semantics = o.semantics ?? 'nginx';
+    if (semantics !== 'nginx' && semantics !== 'rfc9111') {
+      throw new InvalidOptionError('semantics', "'nginx' or 'rfc9111'", semantics);
+    }
+    this.rfc = semantics === 'rfc9111';
+    const csName = o.cacheStatusName ?? 'switchyard';
+    // RFC 9211 §2: the cache's identifier is an sf-token (or string; we take tokens).
+    if (
+      csName !== false &&
+      (typeof csName !== 'string' || !/^[A-Za-z*][!#$%&'*+.^_`|~\w:/-]*$/.test(csName))
+    ) {
+      throw new InvalidOptionError('cacheStatusName', 'a token such as "switchyard", or false', csName);
+    }
+    this.cacheStatusName = csName === false ? undefined : csName;
     const store = o.store ?? memoryStore({ now: this.now });
     for (const m of ['get', 'set', 'delete', 'deletePrefix', 'deleteTag'] as const) {
       if (typeof (store as unknown as Record<string, unknown>)?.[m] !== 'function') {
@@ -362,7 +421,7 @@ class Engine implements Cache {
     if (typeof this.lock !== 'boolean') throw new InvalidOptionError('lock', 'a boolean', this.lock);
     this.lockTimeoutMs = positiveInteger(o.lockTimeoutMs ?? 5000, 'lockTimeoutMs');
     this.lockAgeMs = positiveInteger(o.lockAgeMs ?? 5000, 'lockAgeMs');
-    this.revalidate = o.revalidate ?? false;
+    this.revalidate = o.revalidate ?? this.rfc;
     if (typeof this.revalidate !== 'boolean')
       throw new InvalidOptionError('revalidate', 'a boolean', this.revalidate);
     this.maxEntryBytes = positiveInteger(o.maxEntryBytes ?? 1024 * 1024, 'maxEntryBytes');
@@ -380,6 +439,56 @@ class Engine implements Cache {
     }
     this.tagHeaders = tagHeaders.map((h) => h.toLowerCase());
     this.onStoreError = optionalFunction(o.onStoreError, 'onStoreError');
+    this.rfcSettings = { valid: this.valid, rules: this.rules, heuristicMaxMs: HEURISTIC_MAX_MS };
+  }
+
+  /** Appends the `Cache-Status` member (RFC 9211) to a header list, when it is on. */
+  cacheStatus(headers: string[], p: CacheStatusParams): void {
+    if (this.cacheStatusName !== undefined)
+      headers.push('Cache-Status', cacheStatusValue(this.cacheStatusName, p));
+  }
+
+  /** Whether a header line is our own `Cache-Status` member (never stored). */
+  private ownCacheStatus(name: string, value: string): boolean {
+    const own = this.cacheStatusName;
+    return own !== undefined && name === 'cache-status' && (value === own || value.startsWith(`${own};`));
+  }
+
+  /**
+   * RFC 9111 §4.4: a non-error response to an unsafe method invalidates the target URI
+   * and a same-origin `Location` / `Content-Location` (their entries, all variants).
+   */
+  invalidate(req: CacheRequest, headers: readonly string[]): void {
+    const host = typeof req.headers.host === 'string' ? req.headers.host : '';
+    // Without a Host the origin is unknown: only the request's own target goes.
+    const targets =
+      host === '' ? [req.url] : invalidatedTargets(req.url, `${req.scheme ?? 'http'}://${host}`, headers);
+    for (const url of targets) {
+      const key = this.keyFn({ ...req, method: 'GET', url });
+      this.purge(key).catch((err: unknown) => this.report('delete', err));
+    }
+  }
+
+  /** RFC 9111 §5.2.1.7: `only-if-cached` with no usable entry is answered with 504. */
+  private gatewayTimeout(): CachedResponse {
+    const headers = ['content-length', '0'];
+    if (this.statusHeader !== undefined) headers.push(this.statusHeader, 'MISS');
+    this.cacheStatus(headers, { detail: 'only-if-cached' });
+    this.counters.miss.responses++;
+    return { status: 504, headers, body: null, bodyLength: 0, cacheStatus: 'MISS' };
+  }
+
+  /**
+   * `'rfc9111'`: whether an expired entry may be served while it is refreshed. Not when
+   * the client wants a fresh one, nor when the response forbids stale use (§4.2.4); with
+   * `s-maxage` only in the response's own `stale-while-revalidate` window.
+   */
+  private rfcStaleWhileUpdating(entry: Entry, rd: RequestDirectives, now: number): boolean {
+    if (rd.noCache || rd.maxAgeMs !== undefined || rd.minFreshMs !== undefined) return false;
+    const p = stalePermission(entry.headers);
+    if (p.never) return false;
+    if (now < entry.expiresAt + entry.updatingMs) return true;
+    return !p.ownWindowsOnly && this.useStale.has('updating');
   }
 
   keyOf(req: CacheRequest): string {
@@ -501,6 +610,9 @@ class Engine implements Cache {
   lookup(req: CacheRequest): CacheLookup | Promise<CacheLookup> {
     const method = req.method.toUpperCase();
     if (!this.methods.has(method)) {
+      if (this.rfc && UNSAFE_METHODS.has(method)) {
+        return { response: undefined, forward: new Invalidation(this, req) };
+      }
       return {
         response: undefined,
         forward: new Forward(this, req, '', undefined, undefined, undefined, false),
@@ -529,7 +641,7 @@ class Engine implements Cache {
     if (got === FAILED) {
       return {
         response: undefined,
-        forward: new Forward(this, req, key, 'MISS', undefined, undefined, storable),
+        forward: new Forward(this, req, key, 'MISS', undefined, undefined, storable, false, 'miss'),
       };
     }
     if (got?.vary !== undefined) {
@@ -538,8 +650,9 @@ class Engine implements Cache {
         // nginx ngx_http_file_cache_vary: another variant lives under key + variant.
         const secondary = key + VARIANT_SEPARATOR + variant;
         const other = this.read(secondary);
-        if (other instanceof Promise) return other.then((e) => this.resolved(req, secondary, e, storable));
-        return this.resolved(req, secondary, other, storable);
+        if (other instanceof Promise)
+          return other.then((e) => this.resolved(req, secondary, e, storable, 'vary-miss'));
+        return this.resolved(req, secondary, other, storable, 'vary-miss');
       }
     }
     return this.resolved(req, key, got, storable);
@@ -569,39 +682,64 @@ class Engine implements Cache {
     key: string,
     got: Got,
     storable: boolean,
+    missFwd: Fwd = 'uri-miss',
   ): CacheLookup | Promise<CacheLookup> {
     const now = this.now();
+    const rd = this.rfc ? requestDirectives(req.headers) : NO_REQUEST_DIRECTIVES;
+    // RFC 9111 §5.2.1.5: request no-store: this response is not stored.
+    if (rd.noStore) storable = false;
     if (got === FAILED || got === undefined) {
+      if (rd.onlyIfCached) return { response: this.gatewayTimeout(), forward: undefined };
+      const fwd: Fwd = got === FAILED ? 'miss' : missFwd;
       if (got !== FAILED && this.lock && storable) {
         const p = this.holder(key, now);
         if (p !== undefined) return this.waitFor(req, key, p);
         const mine = this.hold(key, now);
         return {
           response: undefined,
-          forward: new Forward(this, req, key, 'MISS', undefined, mine, storable),
+          forward: new Forward(this, req, key, 'MISS', undefined, mine, storable, false, fwd),
         };
       }
       return {
         response: undefined,
-        forward: new Forward(this, req, key, 'MISS', undefined, undefined, storable),
+        forward: new Forward(this, req, key, 'MISS', undefined, undefined, storable, false, fwd),
       };
     }
-    if (now < got.expiresAt) return { response: this.respond(got, 'HIT', req), forward: undefined };
-    // Expired (nginx ngx_http_file_cache_read: the first request updates, the others see UPDATING).
-    const staleWhileUpdating = this.useStale.has('updating') || now < got.expiresAt + got.updatingMs;
+    let staleWhileUpdating: boolean;
+    let background: boolean;
+    let fwd: Fwd = 'stale';
+    if (this.rfc) {
+      const use = usable(got, rd, now);
+      if (use === 'fresh') return { response: this.respond(got, 'HIT', req), forward: undefined };
+      // §5.2.1.2 max-stale: the client accepts this stale response.
+      if (use === 'stale') return { response: this.respond(got, 'STALE', req), forward: undefined };
+      if (rd.onlyIfCached) return { response: this.gatewayTimeout(), forward: undefined };
+      if (now < got.expiresAt) fwd = 'request';
+      staleWhileUpdating = this.rfcStaleWhileUpdating(got, rd, now);
+      // RFC 5861 §3: within stale-while-revalidate the refresh runs in the background.
+      background = staleWhileUpdating && (this.backgroundUpdate || now < got.expiresAt + got.updatingMs);
+    } else {
+      if (now < got.expiresAt) return { response: this.respond(got, 'HIT', req), forward: undefined };
+      // Expired (nginx ngx_http_file_cache_read: the first request updates, the others see UPDATING).
+      staleWhileUpdating = this.useStale.has('updating') || now < got.expiresAt + got.updatingMs;
+      background = this.backgroundUpdate && staleWhileUpdating;
+    }
     if (this.holder(key, now) !== undefined) {
       if (staleWhileUpdating) return { response: this.respond(got, 'UPDATING', req), forward: undefined };
       return {
         response: undefined,
-        forward: new Forward(this, req, key, 'EXPIRED', got, undefined, storable),
+        forward: new Forward(this, req, key, 'EXPIRED', got, undefined, storable, false, fwd),
       };
     }
     const mine = this.hold(key, now);
-    if (this.backgroundUpdate && staleWhileUpdating) {
-      const background = new Forward(this, req, key, 'STALE', got, mine, storable, true);
-      return { response: this.respond(got, 'STALE', req), forward: background };
+    if (background) {
+      const update = new Forward(this, req, key, 'STALE', got, mine, storable, true, fwd);
+      return { response: this.respond(got, 'STALE', req), forward: update };
     }
-    return { response: undefined, forward: new Forward(this, req, key, 'EXPIRED', got, mine, storable) };
+    return {
+      response: undefined,
+      forward: new Forward(this, req, key, 'EXPIRED', got, mine, storable, false, fwd),
+    };
   }
 
   /** Waits for the request populating `key` (nginx cache lock), up to `lockTimeoutMs`. */
@@ -626,7 +764,10 @@ class Engine implements Cache {
           this.now() < entry.expiresAt &&
           (entry.vary === undefined || variantOf(req.headers, entry.vary) === entry.variant)
         ) {
-          resolve({ response: this.respond(entry, 'HIT', req), forward: undefined });
+          resolve({
+            response: this.respond(entry, 'HIT', req, { hit: true, collapsed: true }),
+            forward: undefined,
+          });
           return;
         }
         resolve({
@@ -637,9 +778,16 @@ class Engine implements Cache {
     });
   }
 
-  /** The response to send from an entry: 304 when the client's validators match it. */
-  respond(entry: Entry, status: CacheStatus, req: CacheRequest): CachedResponse {
+  /**
+   * The response to send from an entry: 304 when the client's validators match it.
+   * `cs` are its `Cache-Status` parameters (RFC 9211) when it is not a plain `hit`: it
+   * follows a forward (REVALIDATED, STALE for an upstream failure), or waited for one.
+   */
+  respond(entry: Entry, status: CacheStatus, req: CacheRequest, cs?: CacheStatusParams): CachedResponse {
     const headers = entry.headers.slice();
+    const now = this.rfc || this.cacheStatusName !== undefined ? this.now() : 0;
+    // RFC 9111 §5.1: a response from the cache carries its current age (§4.2.3).
+    if (this.rfc) headers.push('age', String(Math.max(0, Math.floor((now - entry.storedAt) / 1000))));
     let code = entry.status;
     let send = req.method.toUpperCase() !== 'HEAD';
     if (entry.status === 200 && notModified(req.headers, entry)) {
@@ -650,6 +798,10 @@ class Engine implements Cache {
       headers.push('content-length', String(entry.body.length));
     }
     if (this.statusHeader !== undefined) headers.push(this.statusHeader, status);
+    if (this.cacheStatusName !== undefined) {
+      const ttlMs = entry.expiresAt - now;
+      this.cacheStatus(headers, cs === undefined ? { hit: true, ttlMs } : { ttlMs, ...cs });
+    }
     const counter = this.counters[status.toLowerCase() as Counted];
     counter.responses++;
     // The stream is made only for a response that sends it: it must be read or destroyed.
@@ -669,9 +821,20 @@ class Engine implements Cache {
     return stream;
   }
 
-  /** Whether a stale entry may stand in for a failure or a status (stale-if-error: failures only). */
+  /**
+   * Whether a stale entry may stand in for a failure or a status. nginx: stale-if-error
+   * for failures only. `'rfc9111'`: stale-if-error for failures and 500, 502, 503, 504
+   * (RFC 5861 §4); `useStale` too, unless the response forbids stale use (RFC 9111
+   * §4.2.4: no-cache, must-revalidate, proxy-revalidate; s-maxage leaves only its own
+   * windows).
+   */
   staleFor(cause: StaleCause, entry: Entry): boolean {
-    return staleServes(cause, this.useStale, entry, this.now());
+    const now = this.now();
+    if (!this.rfc) return staleServes(cause, this.useStale, entry, now);
+    const p = stalePermission(entry.headers);
+    if (p.never) return false;
+    if (RFC5861_ERRORS.has(cause) && now < entry.expiresAt + entry.errorMs) return true;
+    return !p.ownWindowsOnly && this.useStale.has(cause);
   }
 
   /** A new entry from a complete response. */
@@ -680,12 +843,15 @@ class Engine implements Cache {
     const statusHeader = this.statusHeader?.toLowerCase();
     for (let i = 0; i < headers.length; i += 2) {
       const name = (headers[i] as string).toLowerCase();
-      if (NOT_STORED.has(name) || name === statusHeader) continue;
-      kept.push(name, headers[i + 1] as string);
+      const value = headers[i + 1] as string;
+      if (NOT_STORED.has(name) || name === statusHeader || this.ownCacheStatus(name, value)) continue;
+      // RFC 9111 §5.1: Age is computed when served, from storedAt.
+      if (this.rfc && name === 'age') continue;
+      kept.push(name, value);
     }
     const vary = this.rules.vary ? varyNames(kept) : undefined;
     // nginx keeps validators for 200 and 206 only.
-    const validators = status === 200 || status === 206;
+    const validators = this.rfc || status === 200 || status === 206;
     return {
       status,
       headers: kept,
@@ -702,13 +868,72 @@ class Engine implements Cache {
     };
   }
 
-  /** The entry refreshed by a 304 (nginx: lifetime from the 304's headers, else `valid` for the stored status). */
-  refreshed(stale: Entry, headers: readonly string[]): Entry {
+  /**
+   * The entry refreshed by a 304. nginx: lifetime from the 304's headers, else `valid`
+   * for the stored status. `'rfc9111'` (§4.3.4): the 304's headers replace the stored
+   * ones of the same names, and the lifetime is computed again from the result;
+   * `store` is `false` when the result may no longer be stored (it is still sent once).
+   */
+  refreshed(
+    stale: Entry,
+    headers: readonly string[],
+    req: CacheRequest,
+    requestTime: number,
+  ): { entry: Entry; store: boolean } {
     const now = this.now();
+    if (this.rfc) {
+      const fresh = new Map<string, string[]>();
+      for (let i = 0; i < headers.length; i += 2) {
+        const name = (headers[i] as string).toLowerCase();
+        const value = headers[i + 1] as string;
+        if (
+          NOT_STORED.has(name) ||
+          name === this.statusHeader?.toLowerCase() ||
+          this.ownCacheStatus(name, value)
+        )
+          continue;
+        // §4.3.4: header fields that describe the body are not updated by a 304.
+        if (name === 'content-encoding' || name === 'content-type' || name === 'content-range') continue;
+        const list = fresh.get(name) ?? [];
+        list.push(value);
+        fresh.set(name, list);
+      }
+      const merged: string[] = [];
+      for (let i = 0; i < stale.headers.length; i += 2) {
+        const name = stale.headers[i] as string;
+        if (!fresh.has(name)) merged.push(name, stale.headers[i + 1] as string);
+      }
+      for (const [name, values] of fresh) {
+        if (name === 'age') continue;
+        for (const v of values) merged.push(name, v);
+      }
+      const times = { requestTime, responseTime: now };
+      const authorized = req.headers.authorization !== undefined;
+      // The 304's Date and Age date this validation (§4.3.4); neither is stored.
+      const dated = merged.slice();
+      for (const name of ['date', 'age']) {
+        const v = firstHeader(headers, name);
+        if (v !== undefined) dated.push(name, v);
+      }
+      const f = rfcFreshness(stale.status, dated, authorized, times, this.rfcSettings);
+      const entry: Entry = {
+        ...stale,
+        headers: merged,
+        storedAt: f?.storedAt ?? now,
+        // No longer storable (the 304 said no-store, private…): sent once, already stale.
+        expiresAt: f?.expiresAt ?? now,
+        updatingMs: f?.updatingMs ?? 0,
+        errorMs: f?.errorMs ?? 0,
+        etag: firstHeader(merged, 'etag'),
+        lastModified: firstHeader(merged, 'last-modified'),
+        tags: tagsOf(merged, this.tagHeaders),
+      };
+      return { entry, store: f !== undefined };
+    }
     const f = freshness(stale.status, headers, now, this.valid, this.rules);
     const ms = validFor(this.valid, stale.status);
     const expiresAt = f?.expiresAt ?? (ms > 0 ? now + ms : stale.expiresAt);
-    return {
+    const entry: Entry = {
       ...stale,
       storedAt: now,
       expiresAt,
@@ -716,6 +941,7 @@ class Engine implements Cache {
       errorMs: f?.errorMs ?? stale.errorMs,
       etag: firstHeader(headers, 'etag') ?? stale.etag,
     };
+    return { entry, store: true };
   }
 
   async purge(pattern: string): Promise<number> {
@@ -758,6 +984,9 @@ interface Fresh {
 
 const NONE: ReadonlyArray<readonly [string, string | undefined]> = [];
 
+/** What stale-if-error covers in `'rfc9111'` mode (RFC 5861 §4: errors and 500-504). */
+const RFC5861_ERRORS = new Set<string>(['error', 'timeout', 'http_500', 'http_502', 'http_503', 'http_504']);
+
 /** One upstream exchange: decides at the head whether to record, records, stores at the end. */
 class Forward implements CacheForward {
   readonly cacheStatus: CacheStatus | undefined;
@@ -781,6 +1010,10 @@ class Forward implements CacheForward {
   private bytes = 0;
   /** Where this exchange's response is counted (not for a background update). */
   private counted: CacheWriteStats | undefined;
+  /** Why the request went upstream (RFC 9211 `fwd`). */
+  private readonly fwd: Fwd;
+  /** RFC 9111 §4.2.3 `request_time`. */
+  private readonly requestTime: number;
 
   constructor(
     engine: Engine,
@@ -791,8 +1024,11 @@ class Forward implements CacheForward {
     pending: Pending | undefined,
     storable: boolean,
     background = false,
+    fwd?: Fwd,
   ) {
     this.engine = engine;
+    this.fwd = fwd ?? (cacheStatus === 'BYPASS' ? 'bypass' : stale !== undefined ? 'stale' : 'uri-miss');
+    this.requestTime = engine.rfc ? engine.now() : 0;
     this.req = req;
     this.key = key;
     this.cacheStatus = cacheStatus;
@@ -854,14 +1090,18 @@ class Forward implements CacheForward {
     const stale = this.stale;
     if (stale !== undefined) {
       if (status === 304 && this.revalidating) {
-        const entry = engine.refreshed(stale, headers);
-        engine.write(this.key, entry);
-        this.finish(entry);
-        return engine.respond(entry, 'REVALIDATED', this.req);
+        const { entry, store } = engine.refreshed(stale, headers, this.req, this.requestTime);
+        if (store) engine.write(this.key, entry);
+        this.finish(store ? entry : undefined);
+        return engine.respond(entry, 'REVALIDATED', this.req, {
+          fwd: this.fwd,
+          fwdStatus: 304,
+          stored: store,
+        });
       }
       if (STALE_STATUSES.has(status) && engine.staleFor(`http_${status}`, stale)) {
         this.finish(undefined);
-        return engine.respond(stale, 'STALE', this.req);
+        return engine.respond(stale, 'STALE', this.req, { fwd: this.fwd, fwdStatus: status });
       }
     }
     if (engine.statusHeader !== undefined && this.cacheStatus !== undefined) {
@@ -872,20 +1112,36 @@ class Forward implements CacheForward {
       if (this.counted !== undefined) this.counted.responses++;
     }
     this.headers = headers;
-    if (!this.storable) {
-      this.giveUp();
-      return undefined;
-    }
-    const now = engine.now();
-    const f = freshness(status, headers, now, engine.valid, engine.rules);
-    const length = Number(firstHeader(headers, 'content-length') ?? 0);
-    if (f === undefined || length > engine.maxEntryBytes || engine.refuses(this.req, { status, headers })) {
-      this.giveUp();
-      return undefined;
-    }
-    this.fresh = { at: now, expiresAt: f.expiresAt, updatingMs: f.updatingMs, errorMs: f.errorMs };
-    this.recording = true;
+    this.fresh = this.storable ? this.freshness(status, headers) : undefined;
+    if (this.fresh === undefined) this.giveUp();
+    else this.recording = true;
+    // RFC 9211: `stored` says the response is being stored (a body found too large on
+    // the way is then not stored after all).
+    if (this.cacheStatus !== undefined)
+      engine.cacheStatus(headers, { fwd: this.fwd, stored: this.recording });
     return undefined;
+  }
+
+  /** The lifetime to store the response with, or `undefined` when it is not stored. */
+  private freshness(status: number, headers: readonly string[]): Fresh | undefined {
+    const engine = this.engine;
+    const now = engine.now();
+    const length = Number(firstHeader(headers, 'content-length') ?? 0);
+    if (length > engine.maxEntryBytes) return undefined;
+    let fresh: Fresh | undefined;
+    if (engine.rfc) {
+      const times = { requestTime: this.requestTime, responseTime: now };
+      const authorized = this.req.headers.authorization !== undefined;
+      const f = rfcFreshness(status, headers, authorized, times, engine.rfcSettings);
+      if (f !== undefined)
+        fresh = { at: f.storedAt, expiresAt: f.expiresAt, updatingMs: f.updatingMs, errorMs: f.errorMs };
+    } else {
+      const f = freshness(status, headers, now, engine.valid, engine.rules);
+      if (f !== undefined)
+        fresh = { at: now, expiresAt: f.expiresAt, updatingMs: f.updatingMs, errorMs: f.errorMs };
+    }
+    if (fresh === undefined || engine.refuses(this.req, { status, headers })) return undefined;
+    return fresh;
   }
 
   data(chunk: Buffer): void {
@@ -925,13 +1181,55 @@ class Forward implements CacheForward {
     this.finish(undefined);
     const stale = this.stale;
     if (stale !== undefined && this.engine.staleFor(kind, stale))
-      return this.engine.respond(stale, 'STALE', this.req);
+      return this.engine.respond(stale, 'STALE', this.req, { fwd: this.fwd });
     return undefined;
   }
 
   abort(): void {
     if (this.done) return;
     this.finish(undefined);
+  }
+}
+
+/**
+ * `'rfc9111'`: the exchange of an unsafe method (POST, PUT, DELETE, PATCH). Nothing is
+ * cached; a non-error response invalidates the stored responses of its target and of a
+ * same-origin `Location` / `Content-Location` (RFC 9111 §4.4).
+ */
+class Invalidation implements CacheForward {
+  readonly cacheStatus: CacheStatus | undefined = undefined;
+  readonly statusHeader: string | undefined;
+  readonly method: string;
+  readonly requestHeaders = NONE;
+  readonly background = false;
+  private readonly engine: Engine;
+  private readonly req: CacheRequest;
+  private done = false;
+
+  constructor(engine: Engine, req: CacheRequest) {
+    this.engine = engine;
+    this.req = req;
+    this.statusHeader = engine.statusHeader;
+    this.method = req.method;
+  }
+
+  head(status: number, headers: string[]): CachedResponse | undefined {
+    if (this.done) return undefined;
+    this.done = true;
+    // §4.4: "non-error status code" — 2xx and 3xx.
+    if (status >= 200 && status < 400) this.engine.invalidate(this.req, headers);
+    return undefined;
+  }
+  data(): void {}
+  end(): void {
+    this.done = true;
+  }
+  fail(): CachedResponse | undefined {
+    this.done = true;
+    return undefined;
+  }
+  abort(): void {
+    this.done = true;
   }
 }
 
