@@ -1,11 +1,15 @@
 #!/usr/bin/env node
-// switchyard cache benchmark (@switchyard/cache), four sections:
+// switchyard cache benchmark (@switchyard/cache), five sections:
 //
 //   hit         CPU per request of a cache HIT through cache.middleware() in a node:http server,
 //               beside a bare node:http server answering the same bytes from memory (and, for
 //               information, through the switchyard proxy with a cache). Each server runs alone
 //               in a child process (pinned with taskset when available), loaded by autocannon
 //               from here; its process.cpuUsage() is sampled around the measured run.
+//   disk        CPU per request of a HIT of a 100 KiB page through cache.middleware() with
+//               diskStore({ levels: '1:2' }) beside the same with memoryStore(), same machinery
+//               as hit; and, for information, nginx's proxy_cache (levels=1:2) req/s on the same
+//               hit, when /usr/sbin/nginx runs here.
 //   lock        1000 concurrent misses of one key, with `lock: true`: how many requests reach the
 //               upstream (through the middleware and through the proxy; with `lock: false` too).
 //   memory      a cache on memoryStore({ maxSizeBytes }) filled to its limit and as much again
@@ -18,26 +22,31 @@
 // Env:   BENCH_CACHE_ONLY (comma list of sections), BENCH_CACHE_DURATION (s, default 10),
 //        BENCH_CACHE_ROUNDS (default 3), BENCH_CACHE_WARMUP (s, default 2),
 //        BENCH_CACHE_CONNECTIONS (default 50), BENCH_CACHE_RATE (req/s cap, default 0 = none),
-//        BENCH_CACHE_LOCK_REQUESTS (default 1000),
+//        BENCH_CACHE_LOCK_REQUESTS (default 1000), BENCH_CACHE_NGINX (nginx binary, default
+//        /usr/sbin/nginx; '' = skip it),
 //        BENCH_PIN_PARENT (0 = leave the parent unpinned).
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, createServer, request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { startBackends } from './lib/backends.mjs';
 import { BODY_BYTES, CACHE_OPTIONS, makeOrigin } from './lib/cached-page.mjs';
 import { startProxyChild } from './lib/child.mjs';
-import { closeServer } from './lib/listen.mjs';
+import { closeServer, listenLocal } from './lib/listen.mjs';
 import { detectPinning, pinParent } from './lib/pin.mjs';
 import { intEnv, listEnv, machineInfo, machineLine, prependSection } from './lib/results.mjs';
 import { fmt, markdownTable, median } from './lib/stats.mjs';
+import { LARGE_BODY_BYTES, makeLargeOrigin } from './proxies/cache-disk-common.mjs';
 
 const SELF = fileURLToPath(import.meta.url);
 const RESULTS_FILE = fileURLToPath(new URL('./RESULTS-cache.md', import.meta.url));
 const SECTIONS_MARKER = '<!-- runs: newest first; bench/cache.mjs inserts each run below this line -->';
-const SECTIONS = ['hit', 'lock', 'memory', 'microcache'];
+const SECTIONS = ['hit', 'disk', 'lock', 'memory', 'microcache'];
 
 const HIT_CONTENDERS = {
   'cache-bare': 'node:http answering the bytes of a cache hit from memory, no cache (the reference)',
@@ -48,6 +57,13 @@ const HIT_CONTENDERS = {
     '`createProxy({ upstream: three backends, cache: createCache(same options) })` on ' +
     '`http.createServer(proxy.handler)` (for information)',
 };
+const DISK_CONTENDERS = {
+  'cache-disk-memory':
+    "`createCache({ valid: { 200: '1h' }, store: memoryStore() }).middleware()` in a node:http listener, " +
+    'around a handler answering a 100 KiB page (the reference)',
+  'cache-disk':
+    "the same with `store: diskStore({ path: <mkdtemp>, levels: '1:2' })`: the body is streamed from its file",
+};
 const MICRO_CONTENDERS = {
   'microcache-uncached': 'examples/microcache with `cache: false`: every request renders the 50 ms page',
   'microcache-cached':
@@ -56,6 +72,12 @@ const MICRO_CONTENDERS = {
 
 /** Target from the issue: a HIT costs at most this much CPU per request over the bare server. */
 const HIT_TARGET_RATIO = 1.15;
+/** Target from the issue: a disk HIT of a 100 KiB body costs at most this much CPU per request over a memory HIT. */
+const DISK_TARGET_RATIO = 1.3;
+/** nginx for the disk section's information row; '' skips it. */
+const NGINX = process.env.BENCH_CACHE_NGINX ?? '/usr/sbin/nginx';
+/** Ports nginx may listen on. */
+const NGINX_PORTS = [9800, 9899];
 /** Target from the issue: a full memory store holds its limit, within this fraction, in real memory. */
 const MEMORY_TOLERANCE = 0.1;
 const MEMORY_LIMIT = 32 * 2 ** 20;
@@ -222,7 +244,7 @@ async function stopChild(child, run) {
 // ---------------------------------------------------------------------------------------------
 // hit: CPU per request of a cache hit, beside the same bytes from a bare server
 
-async function runHitOnce(name, backends, settings, pin) {
+async function runHitOnce(name, backends, settings, pin, expected = BODY_BYTES) {
   const run = { name, problems: [], counts: zeroCounts() };
   let child = null;
   try {
@@ -230,15 +252,22 @@ async function runHitOnce(name, backends, settings, pin) {
     const url = `http://127.0.0.1:${child.port}/page`;
     // The first request fills the cache (a MISS); the bare server has nothing to fill.
     const first = await get(url);
-    if (first.error || first.status !== 200 || !first.body.equals(BODY_BYTES)) {
+    if (first.error || first.status !== 200 || !first.body.equals(expected)) {
       run.problems.push(
         `first GET: ${first.error ?? `${first.status} ${JSON.stringify(String(first.body))}`}`,
       );
     }
     run.firstStatus = first.headers?.['x-cache-status'] ?? 'none';
-    const hit = await get(url);
-    if (hit.error || hit.status !== 200 || !hit.body.equals(BODY_BYTES)) {
-      run.problems.push(`second GET: ${hit.error ?? `${hit.status} ${JSON.stringify(String(hit.body))}`}`);
+    let hit = await get(url);
+    // A store that writes after the response (the disk store) may answer MISS a moment longer.
+    for (let i = 0; i < 50 && hit.headers?.['x-cache-status'] === 'MISS'; i++) {
+      await sleep(20);
+      hit = await get(url);
+    }
+    if (hit.error || hit.status !== 200 || !hit.body.equals(expected)) {
+      run.problems.push(
+        `second GET: ${hit.error ?? `${hit.status} ${JSON.stringify(String(hit.body).slice(0, 200))}`}`,
+      );
     } else {
       if (hit.headers['x-cache-status'] !== 'HIT') {
         run.problems.push(`second GET answered X-Cache-Status ${hit.headers['x-cache-status']}, not HIT`);
@@ -362,9 +391,9 @@ function ratioText(s, bare) {
   return `${r.ratio.toFixed(2)}×${r.quietOnly ? '' : ' (noisy)'}`;
 }
 
-function hitTable(summaries) {
-  const bare = summaries.find((s) => s.name === 'cache-bare');
-  const header = ['server', 'req/s', 'p99 ms', 'CPU µs/req', '× bare CPU', 'non-2xx', 'errors', 'status'];
+function hitTable(summaries, refName = 'cache-bare', refLabel = '× bare CPU') {
+  const bare = summaries.find((s) => s.name === refName);
+  const header = ['server', 'req/s', 'p99 ms', 'CPU µs/req', refLabel, 'non-2xx', 'errors', 'status'];
   const rows = summaries.map((s) => [
     s.name,
     fmt(s.rps),
@@ -378,21 +407,21 @@ function hitTable(summaries) {
   return markdownTable(header, rows, ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'l']);
 }
 
-function hitRoundsTable(summaries) {
+function hitRoundsTable(summaries, refName = 'cache-bare', refLabel = '× bare, same round') {
   const header = [
     'server',
     'round',
     'req/s',
     'requests',
     'CPU µs/req',
-    '× bare, same round',
+    refLabel,
     'first answer',
     'served in measured run',
     'RSS MiB',
     'other CPU %',
   ];
   const rows = [];
-  const bare = summaries.find((s) => s.name === 'cache-bare');
+  const bare = summaries.find((s) => s.name === refName);
   for (const s of summaries) {
     const ratios = bare ? pairedRatios(s, bare) : [];
     s.runs.forEach((r, i) => {
@@ -437,6 +466,224 @@ async function hitSection(settings, pin, backends) {
   const target = evaluateHit(summaries);
   console.log(`\n${hitTable(summaries)}\n  ${target.label}: ${target.detail}`);
   return { summaries, target };
+}
+
+// ---------------------------------------------------------------------------------------------
+// disk: a 100 KiB HIT from diskStore() beside the same from memoryStore(); nginx for information
+
+function evaluateDisk(summaries) {
+  const by = Object.fromEntries(summaries.map((s) => [s.name, s]));
+  const disk = by['cache-disk'];
+  const mem = by['cache-disk-memory'];
+  const label = `cache-disk HIT of a 100 KiB body ≤ ${DISK_TARGET_RATIO.toFixed(2)}× the memory store's CPU per request`;
+  if (!disk || !mem) return { label, met: null, detail: 'not evaluated: contender not run' };
+  const clean = (s) => s.problems.length === 0 && Number.isFinite(s.cpuPerRequest);
+  if (!clean(disk) || !clean(mem)) {
+    const bad = [disk, mem].filter((s) => !clean(s)).map((s) => s.name);
+    return { label, met: false, detail: `not met: ${bad.join(' and ')} flagged (errors or no figure)` };
+  }
+  const same = sameAnswer(disk, mem);
+  if (!same.same) return { label, met: false, detail: `not met: the answers differ (${same.detail})` };
+  const r = ratioToBare(disk, mem);
+  const met = r.ratio <= DISK_TARGET_RATIO;
+  return {
+    label,
+    met,
+    ratio: r.ratio,
+    detail:
+      `${met ? 'met' : 'NOT met'}: ${r.ratio.toFixed(3)}× (${ratioBasis(r)}; medians over all rounds ` +
+      `${fmt(disk.cpuPerRequest, 2)} µs vs ${fmt(mem.cpuPerRequest, 2)} µs); both answered the same bytes (${same.detail})`,
+  };
+}
+
+/** A free port in NGINX_PORTS on 127.0.0.1, or null. */
+async function freeNginxPort() {
+  for (let port = NGINX_PORTS[0]; port <= NGINX_PORTS[1]; port++) {
+    const probe = createServer();
+    const ok = await new Promise((resolve) => {
+      probe.once('error', () => resolve(false));
+      probe.listen(port, '127.0.0.1', () => resolve(true));
+    });
+    if (ok) {
+      await new Promise((resolve) => probe.close(resolve));
+      return port;
+    }
+  }
+  return null;
+}
+
+function nginxConf(dir, port, originPort) {
+  const user = process.getuid?.() === 0 ? 'user root root;' : '';
+  return `${user}
+daemon off;
+master_process on;
+worker_processes 1;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  sendfile on;
+  keepalive_requests 10000000;
+  keepalive_timeout 60s;
+  client_body_temp_path ${dir}/client_temp;
+  proxy_temp_path ${dir}/proxy_temp;
+  fastcgi_temp_path ${dir}/fastcgi_temp;
+  uwsgi_temp_path ${dir}/uwsgi_temp;
+  scgi_temp_path ${dir}/scgi_temp;
+  proxy_cache_path ${dir}/cache levels=1:2 keys_zone=bench:1m inactive=1h;
+  upstream origin { server 127.0.0.1:${originPort}; keepalive 8; }
+  server {
+    listen 127.0.0.1:${port};
+    location / {
+      proxy_pass http://origin;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_cache bench;
+      proxy_cache_valid 200 1h;
+      add_header X-Cache-Status $upstream_cache_status;
+    }
+  }
+}
+`;
+}
+
+/**
+ * One run of nginx (one worker, pinned like our servers) with proxy_cache levels=1:2 in front
+ * of the same 100 KiB origin (here, in the parent): req/s of the HIT only. nginx is stopped
+ * and its directory removed in every case.
+ */
+async function runNginxOnce(settings, pin) {
+  const run = { name: 'nginx proxy_cache', problems: [], counts: zeroCounts() };
+  const dir = mkdtempSync(join(tmpdir(), 'swy-bench-nginx-'));
+  const origin = makeLargeOrigin();
+  const originServer = createServer((req, res) => origin.handle(req, res));
+  let nginx = null;
+  try {
+    const originPort = await listenLocal(originServer);
+    const port = await freeNginxPort();
+    if (port === null) throw new Error(`no free port in ${NGINX_PORTS.join('-')}`);
+    writeFileSync(join(dir, 'nginx.conf'), nginxConf(dir, port, originPort));
+    const args = ['-p', dir, '-c', join(dir, 'nginx.conf'), '-e', join(dir, 'error.log')];
+    const [cmd, argv] = pin ? ['taskset', ['-c', pin, NGINX, ...args]] : [NGINX, args];
+    nginx = spawn(cmd, argv, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    nginx.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    const exited = new Promise((resolve) => nginx.once('exit', (code, signal) => resolve({ code, signal })));
+    nginx.exitedPromise = exited;
+    const url = `http://127.0.0.1:${port}/page`;
+    let first;
+    for (let i = 0; i < 50; i++) {
+      first = await get(url, { timeout: 2000 });
+      if (!first.error) break;
+      const gone = await Promise.race([exited, sleep(100).then(() => null)]);
+      if (gone) throw new Error(`nginx exited (${gone.code ?? gone.signal}): ${stderr.trim().slice(0, 300)}`);
+    }
+    if (first.error || first.status !== 200 || !first.body.equals(LARGE_BODY_BYTES)) {
+      throw new Error(`first GET: ${first.error ?? first.status}`);
+    }
+    run.firstStatus = first.headers['x-cache-status'] ?? 'none';
+    const hit = await get(url);
+    if (hit.headers?.['x-cache-status'] !== 'HIT' || !hit.body?.equals(LARGE_BODY_BYTES)) {
+      run.problems.push(
+        `second GET: not a HIT of the page (${hit.error ?? hit.headers?.['x-cache-status']})`,
+      );
+    }
+    const callsBefore = origin.calls();
+    if (settings.warmup > 0) run.counts = addCounts(run.counts, await load(url, settings.warmup, settings));
+    const result = await load(url, settings.duration, settings);
+    run.counts = addCounts(run.counts, result);
+    run.rps = result.requests.average;
+    run.p99 = result.latency.p99;
+    run.completed = result.requests.total;
+    run.upstreamCalls = origin.calls() - callsBefore;
+    if (run.upstreamCalls > 0) run.problems.push(`${run.upstreamCalls} requests reached the origin`);
+  } catch (err) {
+    run.problems.push(err.message);
+  } finally {
+    if (nginx && nginx.exitCode === null && nginx.signalCode === null) {
+      nginx.kill('SIGTERM');
+      const stopped = await Promise.race([nginx.exitedPromise, sleep(3000).then(() => null)]);
+      if (!stopped) {
+        nginx.kill('SIGKILL');
+        await nginx.exitedPromise;
+      }
+    }
+    await closeServer(originServer);
+    rmSync(dir, { recursive: true, force: true });
+  }
+  countProblems(run);
+  return run;
+}
+
+function nginxAvailable() {
+  if (!NGINX) return false;
+  return spawnSync(NGINX, ['-v'], { stdio: 'ignore' }).status === 0;
+}
+
+async function diskSection(settings, pin) {
+  const names = Object.keys(DISK_CONTENDERS);
+  const runs = Object.fromEntries(names.map((n) => [n, []]));
+  const withNginx = nginxAvailable();
+  const nginxRuns = [];
+  console.log(
+    `\ndisk: ${names.join(', ')}${withNginx ? ', nginx' : ''}; ${settings.rounds} round(s) × ` +
+      `(${settings.warmup} s warm-up + ${settings.duration} s), ${settings.connections} connections`,
+  );
+  for (let round = 0; round < settings.rounds; round++) {
+    const order = names.map((_, i, all) => all[(i + round) % all.length]);
+    for (const name of order) {
+      const run = await runHitOnce(name, null, settings, pin, LARGE_BODY_BYTES);
+      runs[name].push(run);
+      const flag = run.problems.length > 0 ? ` FLAGGED: ${run.problems.join('; ')}` : '';
+      console.log(
+        `  round ${round + 1} ${name.padEnd(17)} ${fmt(run.rps).padStart(7)} req/s, ` +
+          `${fmt(run.cpuPerRequest, 2)} µs CPU/req, other processes ${fmt(run.otherLoad)}%${flag}`,
+      );
+      await sleep(300);
+    }
+    if (withNginx) {
+      const run = await runNginxOnce(settings, pin);
+      nginxRuns.push(run);
+      const flag = run.problems.length > 0 ? ` FLAGGED: ${run.problems.join('; ')}` : '';
+      console.log(`  round ${round + 1} ${'nginx'.padEnd(17)} ${fmt(run.rps).padStart(7)} req/s${flag}`);
+      await sleep(300);
+    }
+  }
+  const summaries = names.map((n) => summarizeRuns(n, runs[n]));
+  const target = evaluateDisk(summaries);
+  const nginx =
+    nginxRuns.length > 0
+      ? {
+          runs: nginxRuns,
+          rps: median(nginxRuns.map((r) => r.rps)),
+          p99: median(nginxRuns.map((r) => r.p99)),
+          problems: nginxRuns.flatMap((r, i) => r.problems.map((p) => `round ${i + 1}: ${p}`)),
+        }
+      : null;
+  console.log(
+    `\n${hitTable(summaries, 'cache-disk-memory', '× memory CPU')}\n  ${target.label}: ${target.detail}`,
+  );
+  if (nginx)
+    console.log(`  nginx proxy_cache (information): ${fmt(nginx.rps)} req/s, p99 ${fmt(nginx.p99, 1)} ms`);
+  return { summaries, target, nginx };
+}
+
+function nginxTable(nginx) {
+  const header = ['round', 'req/s', 'p99 ms', 'requests', 'first answer', 'origin calls in run', 'status'];
+  const rows = nginx.runs.map((r, i) => [
+    String(i + 1),
+    fmt(r.rps),
+    fmt(r.p99, 1),
+    fmt(r.completed),
+    r.firstStatus ?? 'n/a',
+    fmt(r.upstreamCalls),
+    r.problems.length > 0 ? 'FLAGGED' : 'ok',
+  ]);
+  rows.push(['median', fmt(nginx.rps), fmt(nginx.p99, 1), '', '', '', '']);
+  return markdownTable(header, rows, ['l', 'r', 'r', 'r', 'l', 'r', 'l']);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -913,9 +1160,9 @@ async function microSection(settings, pin) {
 // ---------------------------------------------------------------------------------------------
 // Report
 
-function noisyRuns(hit, micro) {
+function noisyRuns(hit, disk, micro) {
   const noisy = [];
-  for (const s of hit?.summaries ?? []) {
+  for (const s of [...(hit?.summaries ?? []), ...(disk?.summaries ?? [])]) {
     s.runs.forEach((r, i) => {
       if (r.otherLoad > NOISY_OTHER_LOAD) noisy.push(`${s.name} round ${i + 1} (${fmt(r.otherLoad)}%)`);
     });
@@ -950,6 +1197,7 @@ function renderSection({
   pin,
   parentPin,
   hit,
+  disk,
   lock,
   memory,
   micro,
@@ -1000,6 +1248,40 @@ function renderSection({
     );
     const problems = hit.summaries.flatMap((s) => s.problems.map((p) => `- **${s.name}** ${p}`));
     if (problems.length > 0) lines.push('Problems:', '', ...problems, '');
+  }
+  if (disk) {
+    lines.push(
+      '### Disk store: CPU per request of a 100 KiB HIT',
+      '',
+      `${settings.rounds} round(s), the order rotating, the same machinery as the hit section (a child process ` +
+        'per run, pinned, CPU per request from its `process.cpuUsage()`); GET `/page`, one key, a ' +
+        `${fmt(LARGE_BODY_BYTES.length)}-byte body, so after the first request every request is a HIT. ` +
+        '"× memory CPU": the median of the per-round ratios to the memory store, over the quiet rounds when there is one.',
+      '',
+      ...Object.entries(DISK_CONTENDERS).map(([n, d]) => `- \`${n}\`: ${d}`),
+      '',
+      hitTable(disk.summaries, 'cache-disk-memory', '× memory CPU'),
+      '',
+      hitRoundsTable(disk.summaries, 'cache-disk-memory', '× memory, same round'),
+      '',
+    );
+    const problems = disk.summaries.flatMap((s) => s.problems.map((p) => `- **${s.name}** ${p}`));
+    if (problems.length > 0) lines.push('Problems:', '', ...problems, '');
+    if (disk.nginx) {
+      lines.push(
+        '**For information only**: nginx 1.22 (`/usr/sbin/nginx`, one worker, pinned to the same CPU, ' +
+          '`proxy_cache_path … levels=1:2`, `sendfile on`, `proxy_cache_valid 200 1h`) on 127.0.0.1 in front of ' +
+          'the same 100 KiB origin, the same autocannon load, one run per round; its throughput only (its CPU is ' +
+          'not comparable, and it sends the body with sendfile from the page cache).',
+        '',
+        nginxTable(disk.nginx),
+        '',
+      );
+      if (disk.nginx.problems.length > 0)
+        lines.push('nginx problems:', '', ...disk.nginx.problems.map((p) => `- ${p}`), '');
+    } else {
+      lines.push('nginx was not run (not found, or BENCH_CACHE_NGINX empty).', '');
+    }
   }
   if (lock) {
     lines.push(
@@ -1065,12 +1347,14 @@ async function main() {
   const s = settings.sections;
   const estimate =
     (s.includes('hit') ? settings.rounds * 3 * (settings.warmup + settings.duration + 1) : 0) +
+    (s.includes('disk') ? settings.rounds * 3 * (settings.warmup + settings.duration + 1) : 0) +
     (s.includes('lock') ? 5 : 0) +
     (s.includes('memory') ? 15 : 0) +
     (s.includes('microcache') ? 2 * (settings.warmup + settings.duration + 1) : 0);
   console.log(`switchyard cache bench: ${s.join(', ')}; ${pinText(pin, parentPin)}; about ${estimate} s`);
 
   let hit;
+  let disk;
   let lock;
   let memory;
   let micro;
@@ -1089,16 +1373,18 @@ async function main() {
       await backends.close();
     }
   }
+  if (s.includes('disk')) disk = await diskSection(settings, pin);
   if (s.includes('lock')) lock = await lockSection(settings);
   if (s.includes('memory')) memory = memorySection();
   if (s.includes('microcache')) micro = await microSection(settings, pin);
 
   const targets = [
     ...(hit ? [hit.target] : []),
+    ...(disk ? [disk.target] : []),
     ...(lock ? lock.targets : []),
     ...(memory ? memory.targets : []),
   ];
-  const noisy = noisyRuns(hit, micro);
+  const noisy = noisyRuns(hit, disk, micro);
   const elapsedS = (Date.now() - startedAt) / 1000;
   console.log('\nTargets:');
   for (const t of targets) console.log(`  - ${verdict(t)}: ${t.label}: ${t.detail}`);
@@ -1111,7 +1397,7 @@ async function main() {
       title: 'Cache benchmark results',
       intro:
         'Written by `bench/cache.mjs`: the CPU a cache hit of `@switchyard/cache` costs beside a bare ' +
-        'server, the cache lock under a burst of misses, the memory store against its byte limit, and ' +
+        'server, a 100 KiB hit from the disk store beside the memory store, the cache lock under a burst of misses, the memory store against its byte limit, and ' +
         'the microcache example with and without its cache. Each run adds a section, newest first. See ' +
         '[README.md](./README.md#cachemjs-the-http-cache) for how it is measured.',
       marker: SECTIONS_MARKER,
@@ -1122,6 +1408,7 @@ async function main() {
         pin,
         parentPin,
         hit,
+        disk,
         lock,
         memory,
         micro,

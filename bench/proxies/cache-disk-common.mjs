@@ -1,0 +1,55 @@
+// cache.mjs, disk section: createCache({ store }).middleware() in a plain node:http listener,
+// in front of an origin answering a 100 KiB page; after the first request every request is a
+// HIT, answered from the store the contender passes (memory or disk).
+import { createServer } from 'node:http';
+import { createCache } from '@switchyard/cache';
+import { CACHE_OPTIONS } from '../lib/cached-page.mjs';
+import { closeServer, listenLocal } from '../lib/listen.mjs';
+
+/** The page of the disk section: 100 KiB, the same bytes in every process. */
+export const LARGE_BODY_BYTES = Buffer.alloc(100 * 1024, 'switchyard disk cache bench. ');
+
+/** The origin's response headers, as the small page's. */
+export const LARGE_ORIGIN_HEADERS = {
+  'content-type': 'text/plain',
+  'content-length': String(LARGE_BODY_BYTES.length),
+};
+
+/** The origin handler behind the cache (and behind nginx); counts its calls. */
+export function makeLargeOrigin() {
+  let calls = 0;
+  return {
+    handle(req, res) {
+      calls++;
+      req.resume();
+      res.writeHead(200, LARGE_ORIGIN_HEADERS);
+      res.end(LARGE_BODY_BYTES);
+    },
+    calls: () => calls,
+  };
+}
+
+/** Starts the middleware on `store`; `close` runs after the server closed (the store's cleanup). */
+export async function startWithStore(store, close = async () => {}) {
+  const cache = createCache({ ...CACHE_OPTIONS, store });
+  const middleware = cache.middleware();
+  const origin = makeLargeOrigin();
+  const server = createServer((req, res) => {
+    middleware(req, res, (err) => {
+      if (err === undefined) {
+        origin.handle(req, res);
+      } else {
+        res.writeHead(500);
+        res.end();
+      }
+    });
+  });
+  return {
+    listen: () => listenLocal(server),
+    close: async () => {
+      await closeServer(server);
+      await close();
+    },
+    stats: () => ({ cache: cache.stats(), upstreamCalls: origin.calls() }),
+  };
+}
