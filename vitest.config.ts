@@ -19,14 +19,33 @@ export default defineConfig({
     ],
   },
   test: {
-    include: ['packages/*/src/**/*.test.ts', 'packages/*/test/**/*.test.ts', 'examples/**/*.test.ts'],
+    // Two projects, both run by `vitest run`: the unit and integration tests, and the tests
+    // that drive a real browser (`*.e2e.test.ts`: a system Chromium through playwright-core,
+    // at CHROMIUM_PATH or Debian's /usr/bin/chromium). `--project unit` leaves the browser out.
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: 'unit',
+          include: ['packages/*/src/**/*.test.ts', 'packages/*/test/**/*.test.ts', 'examples/**/*.test.ts'],
+          exclude: ['**/node_modules/**', '**/*.e2e.test.ts'],
+          // A redis-server for the Redis stores: REDIS_URL when CI started one, else our own.
+          globalSetup: ['packages/testkit/src/redis-setup.ts'],
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'browser',
+          include: ['packages/*/test/**/*.e2e.test.ts'],
+        },
+      },
+    ],
     testTimeout: 15_000,
     hookTimeout: 15_000,
     pool: 'forks',
     // The default report, then one closing line that counts a file that could not load
     // as a failure (`N passed, N failed`).
     reporters: ['default', './packages/testkit/src/closing-reporter.ts'],
-    // A redis-server for the Redis stores: REDIS_URL when CI started one, else our own.
-    globalSetup: ['packages/testkit/src/redis-setup.ts'],
   },
 });

@@ -1,4 +1,28 @@
-import { defineConfig } from 'tsup';
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { defineConfig, type Options } from 'tsup';
+
+type EsbuildPlugin = NonNullable<Options['esbuildPlugins']>[number];
+
+/**
+ * `import text from './file?raw'` inlines the file's text, as Vite's raw import does in the
+ * tests: the dashboard's script is a real source file (type-checked and linted) that the
+ * page carries as a string.
+ */
+export const rawText: EsbuildPlugin = {
+  name: 'raw-text',
+  setup(build) {
+    build.onResolve({ filter: /\?raw$/ }, (args) => ({
+      path: resolve(args.resolveDir, args.path.slice(0, -'?raw'.length)),
+      namespace: 'raw-text',
+    }));
+    build.onLoad({ filter: /.*/, namespace: 'raw-text' }, async (args) => ({
+      contents: await readFile(args.path, 'utf8'),
+      loader: 'text',
+      watchFiles: [args.path],
+    }));
+  },
+};
 
 export default defineConfig({
   entry: {
@@ -17,4 +41,5 @@ export default defineConfig({
   target: 'node20',
   sourcemap: true,
   external: ['@switchyard/balancers', 'fastify', 'undici', 'proxy-addr', 'prom-client'],
+  esbuildPlugins: [rawText],
 });

@@ -1,5 +1,5 @@
 import type { PeerPatch, ServerOptions } from '../peer/index.js';
-import { ApiError, formatError } from './responses.js';
+import { ApiError, formatError } from './errors.js';
 
 /** nginx time units, in ms (ngx_parse_time). */
 const UNITS: Record<string, number> = {
@@ -96,34 +96,33 @@ export function parseServerBody(body: Record<string, unknown>): ServerBody | Api
     out.server = b.server;
   }
   if (b.service !== undefined && b.service !== '') {
-    return new ApiError(400, 'UpstreamBadService', '"service" is not supported');
+    return new ApiError('UpstreamBadService');
   }
   if (b.weight !== undefined) {
-    if (!isInt(b.weight, 1)) return new ApiError(400, 'UpstreamBadWeight', 'invalid "weight"');
+    if (!isInt(b.weight, 1)) return new ApiError('UpstreamBadWeight');
     patch.weight = b.weight;
   }
   if (b.max_conns !== undefined) {
-    if (!isInt(b.max_conns, 0)) return new ApiError(400, 'UpstreamBadMaxConns', 'invalid "max_conns"');
+    if (!isInt(b.max_conns, 0)) return new ApiError('UpstreamBadMaxConns');
     patch.maxConns = b.max_conns;
   }
   if (b.max_fails !== undefined) {
-    if (!isInt(b.max_fails, 0)) return new ApiError(400, 'UpstreamBadMaxFails', 'invalid "max_fails"');
+    if (!isInt(b.max_fails, 0)) return new ApiError('UpstreamBadMaxFails');
     patch.maxFails = b.max_fails;
   }
   if (b.fail_timeout !== undefined) {
     const ms = parseTime(b.fail_timeout);
-    if (ms === undefined || ms < 1)
-      return new ApiError(400, 'UpstreamBadFailTimeout', 'invalid "fail_timeout"');
+    if (ms === undefined || ms < 1) return new ApiError('UpstreamBadFailTimeout');
     patch.failTimeoutMs = ms;
   }
   if (b.slow_start !== undefined) {
     const ms = parseTime(b.slow_start);
-    if (ms === undefined) return new ApiError(400, 'UpstreamBadSlowStart', 'invalid "slow_start"');
+    if (ms === undefined) return new ApiError('UpstreamBadSlowStart');
     patch.slowStartMs = ms;
   }
   if (b.route !== undefined) {
     if (typeof b.route !== 'string') return invalid('route');
-    if (b.route.length > MAX_ROUTE) return new ApiError(400, 'UpstreamBadRoute', 'route is too long');
+    if (b.route.length > MAX_ROUTE) return new ApiError('UpstreamBadRoute');
     if (b.route === '') out.clearRoute = true;
     else patch.route = b.route;
   }

@@ -1,9 +1,14 @@
 import { createHash } from 'node:crypto';
-import { DASHBOARD_SCRIPT } from './script.js';
+import script from './script.js?raw';
 import { DASHBOARD_CSS } from './style.js';
 
-export { DASHBOARD_SCRIPT } from './script.js';
 export { DASHBOARD_CSS } from './style.js';
+
+/**
+ * The dashboard's script, the text of `script.js` inlined when the package is built (and
+ * read by Vite's `?raw` import in the tests).
+ */
+export const DASHBOARD_SCRIPT: string = script;
 
 /** The paths (under the admin prefix) that serve the dashboard; NGINX Plus calls it `/dashboard.html`. */
 export const DASHBOARD_PATHS: ReadonlySet<string> = new Set(['/dashboard', '/dashboard/', '/dashboard.html']);

@@ -1,18 +1,47 @@
+// @ts-check
 /**
- * The dashboard's script: plain browser JavaScript, no framework, no build step. It polls
- * the JSON API every second (paths relative to the page, so a prefix or mount path
- * works), computes rates from successive polls, and writes every value with `textContent`
- * or `dataset`, never as HTML.
+ * The dashboard's script: plain browser JavaScript, no framework. It polls the JSON API
+ * every second (paths relative to the page, so a prefix or mount path works), computes
+ * rates from successive polls, and writes every value with `textContent` or `dataset`,
+ * never as HTML.
  *
  * Whether this browser may write is asked of the API itself: a `PATCH` to a path that
  * does not exist answers 404 to a client allowed to write, and 401, 403 or 405 to one
  * that is not, since the API checks authority before it looks the path up. The token
  * typed in is kept in `sessionStorage` and sent as `Authorization: Bearer …`.
  *
- * Kept free of template literals so that it can live in this `String.raw` string.
+ * The page inlines this file's text as it is (a `?raw` import: Vite's own in the tests, the
+ * `rawText` esbuild plugin of tsup.config.ts in the build), and its Content-Security-Policy
+ * allows it by hash. Type-checked against the DOM by `tsconfig.json` beside it
+ * (`script.test.ts` runs it).
  */
-export const DASHBOARD_SCRIPT = String.raw`
+/**
+ * The API's answers, as far as the page reads them (NGINX Plus API 9).
+ * @typedef {{ address?: string, version?: string, timestamp: string, load_timestamp: string, pid: number }} NginxJson
+ * @typedef {{ active: number, idle: number, accepted: number, dropped: number }} ConnectionsJson
+ * @typedef {{ total: number, current: number }} RequestsJson
+ * @typedef {{ checks?: number, fails?: number, unhealthy?: number, last_passed?: boolean }} HealthChecksJson
+ * @typedef {{
+ *   id: number, server: string, backup: boolean, weight: number, state: string, active: number,
+ *   max_conns?: number, requests: number, responses?: Record<string, number>, sent: number,
+ *   received: number, fails: number, unavail: number, downtime: number, header_time?: number,
+ *   response_time?: number, health_checks?: HealthChecksJson
+ * }} PeerJson
+ * @typedef {{ peers?: PeerJson[], zombies: number }} UpstreamJson
+ * @typedef {{ cold: boolean, size: number, max_size: number, [outcome: string]: unknown }} CacheJson
+ * @typedef {{ passed?: number, delayed?: number, rejected?: number }} LimitJson
+ */
+
+/**
+ * What the page keeps per upstream group and per server row.
+ * @typedef {{ weight: HTMLInputElement, setWeight: HTMLButtonElement, drain: HTMLButtonElement, down: HTMLButtonElement, edited: boolean }} Controls
+ * @typedef {{ tr: HTMLElement, cells: Record<string, HTMLElement>, server: HTMLElement, badge: HTMLElement, peer: PeerJson, controls: Controls | undefined }} Row
+ * @typedef {{ name: string, section: HTMLElement, tbody: HTMLElement, rows: Map<number, Row>, summary: HTMLElement, rps: HTMLElement, bytes: HTMLElement, zombies: HTMLElement, actionHeads: HTMLElement[] }} Group
+ * @typedef {'unknown' | 'yes' | 'login' | 'disabled'} AuthState
+ */
+
 (() => {
+  // biome-ignore lint/suspicious/noRedundantUseStrict: the page runs this as a classic script, not a module
   'use strict';
   const TOKEN_KEY = 'switchyard.dashboard.token';
   const POLL_MS = 1000;
@@ -23,84 +52,104 @@ export const DASHBOARD_SCRIPT = String.raw`
   // The API and the metrics sit beside the page: /admin/dashboard -> /admin/api/9/...
   const found = /^(.*\/)dashboard(?:\.html)?\/?$/.exec(location.pathname);
   const base = found ? found[1] : new URL('.', location.href).pathname;
-  const api = (path) => base + 'api/9/' + path;
+  /** @param {string} path */
+  const api = (path) => `${base}api/9/${path}`;
 
-  const $ = (id) => document.getElementById(id);
+  /** The page's element of this id: the page has every one the script asks for. */
+  const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id));
+  /**
+   * @template {keyof HTMLElementTagNameMap} K
+   * @param {K} tag
+   * @param {string} [cls]
+   * @param {string} [text]
+   * @returns {HTMLElementTagNameMap[K]}
+   */
   function el(tag, cls, text) {
     const e = document.createElement(tag);
     if (cls) e.className = cls;
     if (text !== undefined) e.textContent = text;
     return e;
   }
+  /** @param {Node} e @param {unknown} text */
   function set(e, text) {
     const t = String(text);
     if (e.textContent !== t) e.textContent = t;
   }
+  /** @param {Element} e @param {string} cls */
   function setClass(e, cls) {
     if (e.className !== cls) e.className = cls;
   }
 
   // ---- formatting ----------------------------------------------------------------------
 
-  const num = (n) => (typeof n === 'number' && isFinite(n) ? n.toLocaleString('en-US') : '–');
-  const rate = (r) => (r === undefined ? '–' : r < 10 && r > 0 ? r.toFixed(1) : Math.round(r).toLocaleString('en-US'));
+  const num = (/** @type {unknown} */ n) =>
+    typeof n === 'number' && Number.isFinite(n) ? n.toLocaleString('en-US') : '–';
+  const rate = (/** @type {number | undefined} */ r) =>
+    r === undefined ? '–' : r < 10 && r > 0 ? r.toFixed(1) : Math.round(r).toLocaleString('en-US');
+  /** @param {unknown} n */
   function bytes(n) {
-    if (typeof n !== 'number' || !isFinite(n)) return '–';
+    if (typeof n !== 'number' || !Number.isFinite(n)) return '–';
     const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
     let i = 0;
     while (n >= 1024 && i < units.length - 1) {
       n /= 1024;
       i++;
     }
-    return (i === 0 ? String(Math.round(n)) : n.toFixed(n < 10 ? 1 : 0)) + ' ' + units[i];
+    return `${i === 0 ? String(Math.round(n)) : n.toFixed(n < 10 ? 1 : 0)} ${units[i]}`;
   }
-  const byteRate = (r) => (r === undefined ? '–' : bytes(r) + '/s');
+  const byteRate = (/** @type {number | undefined} */ r) => (r === undefined ? '–' : `${bytes(r)}/s`);
+  /** @param {unknown} ms */
   function duration(ms) {
-    if (typeof ms !== 'number' || !isFinite(ms)) return '–';
-    if (ms < 1000) return ms === 0 ? '0' : ms + ' ms';
+    if (typeof ms !== 'number' || !Number.isFinite(ms)) return '–';
+    if (ms < 1000) return ms === 0 ? '0' : `${ms} ms`;
     let s = Math.floor(ms / 1000);
     const d = Math.floor(s / 86400);
     const h = Math.floor((s % 86400) / 3600);
     const m = Math.floor((s % 3600) / 60);
     s %= 60;
-    if (d > 0) return d + 'd ' + h + 'h';
-    if (h > 0) return h + 'h ' + m + 'm';
-    if (m > 0) return m + 'm ' + s + 's';
-    return s + 's';
+    if (d > 0) return `${d}d ${h}h`;
+    if (h > 0) return `${h}h ${m}m`;
+    if (m > 0) return `${m}m ${s}s`;
+    return `${s}s`;
   }
-  const pct = (r) => (r === undefined ? '–' : (r * 100).toFixed(1) + '%');
+  const pct = (/** @type {number | undefined} */ r) => (r === undefined ? '–' : `${(r * 100).toFixed(1)}%`);
 
   // ---- talking to the API --------------------------------------------------------------
 
   let token = sessionStorage.getItem(TOKEN_KEY) || '';
 
   /** "401 Unauthorized: unauthorized", from an NGINX Plus error body when there is one. */
+  /** @param {Response} res */
   async function describe(res) {
     try {
       const body = await res.json();
-      if (body && body.error && typeof body.error.code === 'string') {
-        return res.status + ' ' + body.error.code + ': ' + body.error.text;
+      if (body?.error && typeof body.error.code === 'string') {
+        return `${res.status} ${body.error.code}: ${body.error.text}`;
       }
-    } catch (err) {
+    } catch (_err) {
       // Not JSON: the status line says enough.
     }
-    return res.status + ' ' + res.statusText;
+    return `${res.status} ${res.statusText}`;
   }
+  /** @param {string} path @returns {Promise<any>} */
   async function getJson(path) {
     const res = await fetch(api(path), { cache: 'no-store', headers: { accept: 'application/json' } });
-    if (!res.ok) throw new Error(path + ': ' + (await describe(res)));
+    if (!res.ok) throw new Error(`${path}: ${await describe(res)}`);
     return res.json();
   }
+  /** @param {boolean} json */
   function writeHeaders(json) {
+    /** @type {Record<string, string>} */
     const h = { accept: 'application/json' };
     if (json) h['content-type'] = 'application/json';
-    if (token !== '') h.authorization = 'Bearer ' + token;
+    if (token !== '') h.authorization = `Bearer ${token}`;
     return h;
   }
 
   // ---- messages ------------------------------------------------------------------------
 
   let msgTimer = 0;
+  /** @param {string} text @param {boolean} isError */
   function message(text, isError) {
     const m = $('msg');
     set(m, text);
@@ -113,8 +162,10 @@ export const DASHBOARD_SCRIPT = String.raw`
   // ---- authority -----------------------------------------------------------------------
 
   /** 'unknown' until asked; 'yes' may write; 'login' needs a (valid) token; 'disabled' never. */
+  /** @type {AuthState} */
   let authState = 'unknown';
 
+  /** @param {AuthState} next */
   function setAuth(next) {
     authState = next;
     const canWrite = next === 'yes';
@@ -135,6 +186,7 @@ export const DASHBOARD_SCRIPT = String.raw`
   }
 
   /** Handles a refused write: 401/403 ask for a token again, 405 means writes are off. */
+  /** @param {number} status @param {string} text */
   function refused(status, text) {
     if (status === 401 || status === 403) {
       forgetToken();
@@ -145,11 +197,12 @@ export const DASHBOARD_SCRIPT = String.raw`
     message(text, true);
   }
 
+  /** @param {boolean} reportFailure */
   async function checkAuth(reportFailure) {
     let res;
     try {
       res = await fetch(api('nginx/dashboard-auth-check'), { method: 'PATCH', headers: writeHeaders(false) });
-    } catch (err) {
+    } catch (_err) {
       return false;
     }
     const text = await describe(res);
@@ -170,7 +223,7 @@ export const DASHBOARD_SCRIPT = String.raw`
 
   $('auth-form').addEventListener('submit', async (event) => {
     event.preventDefault();
-    const input = $('token');
+    const input = /** @type {HTMLInputElement} */ ($('token'));
     const value = input.value.trim();
     if (value === '') return;
     token = value;
@@ -184,44 +237,102 @@ export const DASHBOARD_SCRIPT = String.raw`
     void checkAuth(false);
   });
 
+  /**
+   * @param {string} group
+   * @param {number} id
+   * @param {string} server
+   * @param {Record<string, unknown>} body
+   * @param {string} done
+   */
   async function patchServer(group, id, server, body, done) {
     let res;
     try {
-      res = await fetch(api('http/upstreams/' + encodeURIComponent(group) + '/servers/' + id), {
+      res = await fetch(api(`http/upstreams/${encodeURIComponent(group)}/servers/${id}`), {
         method: 'PATCH',
         headers: writeHeaders(true),
         body: JSON.stringify(body),
       });
     } catch (err) {
-      message(server + ': ' + err.message, true);
+      message(`${server}: ${/** @type {Error} */ (err).message}`, true);
       return;
     }
     if (!res.ok) {
-      refused(res.status, server + ': ' + (await describe(res)));
+      refused(res.status, `${server}: ${await describe(res)}`);
       return;
     }
-    message(server + ': ' + done, false);
+    message(`${server}: ${done}`, false);
     refresh();
   }
 
   // ---- upstream groups -----------------------------------------------------------------
 
+  /** @type {Array<Array<[text: string, span: number, cls?: string]>>} */
   const HEAD = [
-    [['Server', 1, 'l'], ['State', 1, 'l'], ['Weight', 1], ['Active', 1], ['Requests', 2, 'sep'],
-      ['Responses', 5, 'sep'], ['Time, ms', 2, 'sep'], ['Health checks', 4, 'sep'], ['Failures', 3, 'sep'],
-      ['', 1, 'act']],
-    [['', 1, 'l'], ['', 1, 'l'], ['', 1], ['', 1], ['Total', 1, 'sep'], ['Req/s', 1], ['1xx', 1, 'sep'], ['2xx', 1],
-      ['3xx', 1], ['4xx', 1], ['5xx', 1], ['Header', 1, 'sep'], ['Response', 1], ['Checks', 1, 'sep'],
-      ['Fails', 1], ['Unhealthy', 1], ['Last', 1], ['Fails', 1, 'sep'], ['Unavail', 1], ['Downtime', 1],
-      ['Actions', 1, 'act sep']],
+    [
+      ['Server', 1, 'l'],
+      ['State', 1, 'l'],
+      ['Weight', 1],
+      ['Active', 1],
+      ['Requests', 2, 'sep'],
+      ['Responses', 5, 'sep'],
+      ['Time, ms', 2, 'sep'],
+      ['Health checks', 4, 'sep'],
+      ['Failures', 3, 'sep'],
+      ['', 1, 'act'],
+    ],
+    [
+      ['', 1, 'l'],
+      ['', 1, 'l'],
+      ['', 1],
+      ['', 1],
+      ['Total', 1, 'sep'],
+      ['Req/s', 1],
+      ['1xx', 1, 'sep'],
+      ['2xx', 1],
+      ['3xx', 1],
+      ['4xx', 1],
+      ['5xx', 1],
+      ['Header', 1, 'sep'],
+      ['Response', 1],
+      ['Checks', 1, 'sep'],
+      ['Fails', 1],
+      ['Unhealthy', 1],
+      ['Last', 1],
+      ['Fails', 1, 'sep'],
+      ['Unavail', 1],
+      ['Downtime', 1],
+      ['Actions', 1, 'act sep'],
+    ],
   ];
-  const CELLS = ['name', 'state', 'weight', 'active', 'requests', 'rps', 'r1', 'r2', 'r3', 'r4', 'r5',
-    'header', 'response', 'checks', 'hcFails', 'unhealthy', 'last', 'fails', 'unavail', 'downtime', 'actions'];
+  const CELLS = [
+    'name',
+    'state',
+    'weight',
+    'active',
+    'requests',
+    'rps',
+    'r1',
+    'r2',
+    'r3',
+    'r4',
+    'r5',
+    'header',
+    'response',
+    'checks',
+    'hcFails',
+    'unhealthy',
+    'last',
+    'fails',
+    'unavail',
+    'downtime',
+    'actions',
+  ];
   const SEP = new Set(['requests', 'r1', 'header', 'checks', 'fails', 'actions']);
 
-  /** name -> { name, section, tbody, rows: Map(id -> row), summary, rps, bytes, zombies, actionHeads } */
+  /** @type {Map<string, Group>} */
   const groups = new Map();
 
+  /** @param {string} name @returns {Group} */
   function makeGroup(name) {
     const section = el('section', 'group');
     section.dataset.upstream = name;
@@ -234,13 +345,14 @@ export const DASHBOARD_SCRIPT = String.raw`
     head.append(summary, rps, bytes, zombies);
     const table = el('table');
     const thead = el('thead');
+    /** @type {HTMLElement[]} */
     const actionHeads = [];
     for (const line of HEAD) {
       const tr = el('tr');
       for (const [text, span, cls] of line) {
         const th = el('th', cls || '', text);
         if (span > 1) th.colSpan = span;
-        if (cls && cls.startsWith('act')) actionHeads.push(th);
+        if (cls?.startsWith('act')) actionHeads.push(th);
         tr.appendChild(th);
       }
       thead.appendChild(tr);
@@ -255,14 +367,19 @@ export const DASHBOARD_SCRIPT = String.raw`
     return g;
   }
 
+  /** @param {Group} g @param {PeerJson} peer @returns {Row} */
   function makeRow(g, peer) {
     const tr = el('tr');
     tr.dataset.upstream = g.name;
     tr.dataset.serverId = String(peer.id);
+    /** @type {Record<string, HTMLElement>} */
     const cells = {};
     for (const key of CELLS) {
-      const cls = (key === 'name' || key === 'state' ? 'l' : '') + (SEP.has(key) ? ' sep' : '') +
-        (key === 'name' ? ' name' : '') + (key === 'actions' ? ' act' : '');
+      const cls =
+        (key === 'name' || key === 'state' ? 'l' : '') +
+        (SEP.has(key) ? ' sep' : '') +
+        (key === 'name' ? ' name' : '') +
+        (key === 'actions' ? ' act' : '');
       const td = el('td', cls.trim());
       cells[key] = td;
       tr.appendChild(td);
@@ -277,6 +394,7 @@ export const DASHBOARD_SCRIPT = String.raw`
   }
 
   /** Builds or removes a row's buttons as authority comes and goes. */
+  /** @param {Group} g @param {Row} row */
   function renderRowActions(g, row) {
     const canWrite = authState === 'yes';
     if (!canWrite) {
@@ -305,16 +423,17 @@ export const DASHBOARD_SCRIPT = String.raw`
     down.type = 'button';
     box.append(weight, setWeight, drain, down);
     row.cells.actions.replaceChildren(box);
-    row.controls = { weight, setWeight, drain, down, edited: false };
-    weight.addEventListener('input', () => (row.controls.edited = true));
+    const controls = { weight, setWeight, drain, down, edited: false };
+    row.controls = controls;
+    weight.addEventListener('input', () => (controls.edited = true));
     const submitWeight = () => {
       const w = Number(weight.value);
       if (!Number.isInteger(w) || w < 1) {
-        message(row.peer.server + ': the weight is a whole number of 1 or more', true);
+        message(`${row.peer.server}: the weight is a whole number of 1 or more`, true);
         return;
       }
-      row.controls.edited = false;
-      void patchServer(g.name, row.peer.id, row.peer.server, { weight: w }, 'weight ' + w);
+      controls.edited = false;
+      void patchServer(g.name, row.peer.id, row.peer.server, { weight: w }, `weight ${w}`);
     };
     setWeight.addEventListener('click', submitWeight);
     weight.addEventListener('keydown', (e) => {
@@ -322,7 +441,13 @@ export const DASHBOARD_SCRIPT = String.raw`
     });
     drain.addEventListener('click', () => {
       const on = drain.dataset.action === 'drain';
-      void patchServer(g.name, row.peer.id, row.peer.server, { drain: on }, on ? 'draining' : 'no longer draining');
+      void patchServer(
+        g.name,
+        row.peer.id,
+        row.peer.server,
+        { drain: on },
+        on ? 'draining' : 'no longer draining',
+      );
     });
     down.addEventListener('click', () => {
       const on = down.dataset.action === 'down';
@@ -331,6 +456,7 @@ export const DASHBOARD_SCRIPT = String.raw`
     updateControls(row);
   }
 
+  /** @param {Group} g */
   function renderActions(g) {
     const canWrite = authState === 'yes';
     for (const th of g.actionHeads) th.hidden = !canWrite;
@@ -340,6 +466,7 @@ export const DASHBOARD_SCRIPT = String.raw`
     }
   }
 
+  /** @param {Row} row */
   function updateControls(row) {
     const c = row.controls;
     if (!c) return;
@@ -357,29 +484,37 @@ export const DASHBOARD_SCRIPT = String.raw`
     c.drain.title = draining ? 'end draining' : 'drain: bound sessions stay, new ones go elsewhere';
   }
 
+  /** @type {Map<string, { value: number, at: number }>} */
   const previous = new Map();
 
   /** Per-second rate of a counter since the previous poll; undefined on the first. */
+  /** @param {string} key @param {number | undefined} value @param {number} now */
   function perSecond(key, value, now) {
+    if (value === undefined) return undefined;
     const before = previous.get(key);
     previous.set(key, { value, at: now });
     if (!before || now <= before.at) return undefined;
     return Math.max(0, value - before.value) / ((now - before.at) / 1000);
   }
 
+  /** @param {Group} g @param {Row} row @param {PeerJson} peer @param {number} now */
   function updateRow(g, row, peer, now) {
     row.peer = peer;
     const c = row.cells;
-    const key = g.name + '\u0000' + peer.id + '\u0000';
+    const key = `${g.name}\u0000${peer.id}\u0000`;
     set(row.server, peer.server);
     row.tr.dataset.state = peer.state;
     row.badge.dataset.state = peer.state;
     set(row.badge, peer.state);
     set(c.weight, num(peer.weight));
-    set(c.active, peer.max_conns > 0 ? num(peer.active) + ' / ' + num(peer.max_conns) : num(peer.active));
+    set(
+      c.active,
+      (peer.max_conns ?? 0) > 0 ? `${num(peer.active)} / ${num(peer.max_conns)}` : num(peer.active),
+    );
     set(c.requests, num(peer.requests));
-    const rps = perSecond(key + 'requests', peer.requests, now);
+    const rps = perSecond(`${key}requests`, peer.requests, now);
     set(c.rps, rate(rps));
+    /** @type {Record<string, number>} */
     const r = peer.responses || {};
     set(c.r1, num(r['1xx']));
     set(c.r2, num(r['2xx']));
@@ -390,6 +525,7 @@ export const DASHBOARD_SCRIPT = String.raw`
     setClass(c.r5, r['5xx'] > 0 ? 'bad' : '');
     set(c.header, num(peer.header_time));
     set(c.response, num(peer.response_time));
+    /** @type {HealthChecksJson} */
     const hc = peer.health_checks || {};
     set(c.checks, num(hc.checks));
     set(c.hcFails, num(hc.fails));
@@ -402,11 +538,12 @@ export const DASHBOARD_SCRIPT = String.raw`
     updateControls(row);
     return {
       rps,
-      sent: perSecond(key + 'sent', peer.sent, now),
-      received: perSecond(key + 'received', peer.received, now),
+      sent: perSecond(`${key}sent`, peer.sent, now),
+      received: perSecond(`${key}received`, peer.received, now),
     };
   }
 
+  /** @param {Record<string, UpstreamJson>} upstreams @param {number} now */
   function renderGroups(upstreams, now) {
     const box = $('groups');
     const names = Object.keys(upstreams);
@@ -416,6 +553,7 @@ export const DASHBOARD_SCRIPT = String.raw`
         groups.delete(name);
       }
     }
+    /** @type {Record<string, number>} */
     const counts = { total: 0 };
     for (const s of STATES) counts[s] = 0;
     names.forEach((name, i) => {
@@ -432,6 +570,7 @@ export const DASHBOARD_SCRIPT = String.raw`
       let groupSent = 0;
       let groupReceived = 0;
       let measured = false;
+      /** @type {Record<string, number>} */
       const here = {};
       peers.forEach((peer, j) => {
         seen.add(peer.id);
@@ -446,8 +585,8 @@ export const DASHBOARD_SCRIPT = String.raw`
         const rates = updateRow(g, row, peer, now);
         if (rates.rps !== undefined) {
           groupRps += rates.rps;
-          groupSent += rates.sent;
-          groupReceived += rates.received;
+          groupSent += rates.sent ?? 0;
+          groupReceived += rates.received ?? 0;
           measured = true;
         }
         here[peer.state] = (here[peer.state] || 0) + 1;
@@ -464,22 +603,22 @@ export const DASHBOARD_SCRIPT = String.raw`
       for (const s of STATES) {
         if (!here[s]) continue;
         const part = el('span', 'part');
-        part.append(el('span', 'dot ' + (s === 'up' ? 'up' : BAD.has(s) ? 'bad' : 'other')), here[s] + ' ' + s);
+        part.append(el('span', `dot ${s === 'up' ? 'up' : BAD.has(s) ? 'bad' : 'other'}`), `${here[s]} ${s}`);
         g.summary.appendChild(part);
       }
-      set(g.rps, (measured ? rate(groupRps) : '–') + ' req/s');
-      set(g.bytes, measured ? 'sent ' + byteRate(groupSent) + ' · received ' + byteRate(groupReceived) : '');
-      set(g.zombies, data.zombies > 0 ? num(data.zombies) + ' zombie' + (data.zombies === 1 ? '' : 's') : '');
+      set(g.rps, `${measured ? rate(groupRps) : '–'} req/s`);
+      set(g.bytes, measured ? `sent ${byteRate(groupSent)} · received ${byteRate(groupReceived)}` : '');
+      set(g.zombies, data.zombies > 0 ? `${num(data.zombies)} zombie${data.zombies === 1 ? '' : 's'}` : '');
     });
     $('no-groups').hidden = names.length > 0;
     set($('peers-up'), num(counts.up));
-    set($('peers-total'), '/ ' + num(counts.total) + ' up');
+    set($('peers-total'), `/ ${num(counts.total)} up`);
     const problems = $('peers-problems');
     const parts = [];
     for (const s of STATES) {
-      if (s === 'up' || !(counts[s] > 0)) continue;
+      if (s === 'up' || !((counts[s] ?? 0) > 0)) continue;
       if (parts.length > 0) parts.push(' · ');
-      parts.push(el('span', BAD.has(s) ? 'bad' : 'warn', counts[s] + ' ' + s));
+      parts.push(el('span', BAD.has(s) ? 'bad' : 'warn', `${counts[s]} ${s}`));
     }
     if (parts.length === 0) parts.push('all servers up');
     const text = parts.map((p) => (typeof p === 'string' ? p : p.textContent)).join('');
@@ -490,8 +629,13 @@ export const DASHBOARD_SCRIPT = String.raw`
 
   const HIT = ['hit', 'stale', 'updating', 'revalidated'];
   const MISS = ['miss', 'expired', 'bypass'];
-  const responses = (z, k) => (z[k] && typeof z[k].responses === 'number' ? z[k].responses : 0);
+  /** A cache zone's count of responses with outcome `k`. */
+  const responses = (/** @type {CacheJson} */ z, /** @type {string} */ k) => {
+    const outcome = /** @type {{ responses?: unknown } | undefined} */ (z[k]);
+    return outcome && typeof outcome.responses === 'number' ? outcome.responses : 0;
+  };
 
+  /** @param {Record<string, CacheJson>} caches */
   function renderCaches(caches) {
     const names = Object.keys(caches);
     $('caches').hidden = names.length === 0;
@@ -514,24 +658,28 @@ export const DASHBOARD_SCRIPT = String.raw`
       const cell = el('td', 'sep');
       const bar = el('span', 'ratio');
       const fill = el('i');
-      fill.style.width = ratio === undefined ? '0' : (ratio * 100).toFixed(1) + '%';
+      fill.style.width = ratio === undefined ? '0' : `${(ratio * 100).toFixed(1)}%`;
       bar.appendChild(fill);
       const value = el('span', 'hit-ratio', pct(ratio));
       cell.append(bar, value);
       tr.appendChild(cell);
-      for (const k of HIT.concat(MISS)) tr.appendChild(el('td', k === 'hit' || k === 'miss' ? 'sep' : '', num(responses(z, k))));
+      for (const k of HIT.concat(MISS))
+        tr.appendChild(el('td', k === 'hit' || k === 'miss' ? 'sep' : '', num(responses(z, k))));
       return tr;
     });
     $('cache-rows').replaceChildren(...rows);
     set($('cache-ratio'), pct(all === 0 ? undefined : allHits / all));
-    set($('cache-counts'), num(allHits) + ' of ' + num(all) + ' responses from cache');
+    set($('cache-counts'), `${num(allHits)} of ${num(all)} responses from cache`);
   }
 
   // ---- limits --------------------------------------------------------------------------
 
   /** One row per zone: limit_req zones first, then limit_conn (which never delays). */
+  /** @param {Record<string, LimitJson>} reqs @param {Record<string, LimitJson>} conns @param {number} now */
   function renderLimits(reqs, conns, now) {
+    /** @type {HTMLElement[]} */
     const rows = [];
+    /** @param {string} directive @param {string} name @param {LimitJson} z */
     const add = (directive, name, z) => {
       const tr = el('tr');
       tr.dataset.limit = directive;
@@ -540,8 +688,8 @@ export const DASHBOARD_SCRIPT = String.raw`
       tr.appendChild(el('td', 'l', directive));
       tr.appendChild(el('td', 'sep', num(z.passed)));
       tr.appendChild(el('td', '', directive === 'limit_req' ? num(z.delayed) : '–'));
-      tr.appendChild(el('td', z.rejected > 0 ? 'warn' : '', num(z.rejected)));
-      tr.appendChild(el('td', '', rate(perSecond(directive + '\u0000' + name, z.rejected, now))));
+      tr.appendChild(el('td', (z.rejected ?? 0) > 0 ? 'warn' : '', num(z.rejected)));
+      tr.appendChild(el('td', '', rate(perSecond(`${directive}\u0000${name}`, z.rejected, now))));
       rows.push(tr);
     };
     for (const name of Object.keys(reqs)) add('limit_req', name, reqs[name] || {});
@@ -552,16 +700,18 @@ export const DASHBOARD_SCRIPT = String.raw`
 
   // ---- the whole page ------------------------------------------------------------------
 
+  /** Requests per second, the last {@link HISTORY} polls. @type {number[]} */
   const history = [];
 
   function drawSpark() {
-    const canvas = $('spark');
+    const canvas = /** @type {HTMLCanvasElement} */ ($('spark'));
     const ratio = window.devicePixelRatio || 1;
     const w = canvas.clientWidth;
     const h = canvas.clientHeight;
     if (canvas.width !== Math.round(w * ratio)) canvas.width = Math.round(w * ratio);
     if (canvas.height !== Math.round(h * ratio)) canvas.height = Math.round(h * ratio);
     const ctx = canvas.getContext('2d');
+    if (!ctx) return;
     ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
     ctx.clearRect(0, 0, w, h);
     if (history.length < 2) return;
@@ -585,13 +735,19 @@ export const DASHBOARD_SCRIPT = String.raw`
     ctx.fill();
   }
 
+  /**
+   * @param {NginxJson} nginx
+   * @param {ConnectionsJson} connections
+   * @param {RequestsJson} requests
+   * @param {number} now
+   */
   function renderTop(nginx, connections, requests, now) {
     const parts = [];
     if (nginx.address) parts.push(nginx.address);
-    if (nginx.version) parts.push('version ' + nginx.version);
+    if (nginx.version) parts.push(`version ${nginx.version}`);
     const up = Date.parse(nginx.timestamp) - Date.parse(nginx.load_timestamp);
-    if (isFinite(up)) parts.push('up ' + duration(up));
-    parts.push('pid ' + nginx.pid);
+    if (Number.isFinite(up)) parts.push(`up ${duration(up)}`);
+    parts.push(`pid ${nginx.pid}`);
     set($('meta'), parts.join(' · '));
     set($('conn-active'), num(connections.active));
     set($('conn-idle'), num(connections.idle));
@@ -609,6 +765,7 @@ export const DASHBOARD_SCRIPT = String.raw`
     drawSpark();
   }
 
+  /** @param {boolean} ok @param {string} text */
   function live(ok, text) {
     const l = $('live');
     setClass(l, ok ? 'live ok' : 'live err');
@@ -643,14 +800,15 @@ export const DASHBOARD_SCRIPT = String.raw`
       // message stays the same from one poll to the next.
       const failed = results.find((r) => r.status === 'rejected');
       if (failed) throw failed.reason;
-      const [nginx, connections, requests, upstreams, caches, limitReqs, limitConns] =
-        results.map((r) => r.value);
+      const [nginx, connections, requests, upstreams, caches, limitReqs, limitConns] = results.map(
+        (r) => /** @type {PromiseFulfilledResult<any>} */ (r).value,
+      );
       const now = performance.now();
       renderTop(nginx, connections, requests, now);
       renderGroups(upstreams, now);
       renderCaches(caches);
       renderLimits(limitReqs, limitConns, now);
-      live(true, 'live · ' + new Date().toLocaleTimeString('en-GB'));
+      live(true, `live · ${new Date().toLocaleTimeString('en-GB')}`);
       $('main').classList.remove('stale');
       if (unreachable) {
         unreachable = false;
@@ -661,7 +819,8 @@ export const DASHBOARD_SCRIPT = String.raw`
       live(false, 'API unreachable');
       $('main').classList.add('stale');
       unreachable = true;
-      message('Cannot read the API: ' + (err && err.message ? err.message : String(err)), true);
+      const e = /** @type {{ message?: unknown } | null | undefined} */ (err);
+      message(`Cannot read the API: ${e?.message ? e.message : String(err)}`, true);
     } finally {
       busy = false;
       const wait = again ? 0 : Math.max(0, POLL_MS - (performance.now() - started));
@@ -675,13 +834,14 @@ export const DASHBOARD_SCRIPT = String.raw`
     void poll();
   }
 
-  $('api-link').href = base + 'api/9/http/upstreams';
-  $('metrics-link').href = base + 'metrics';
+  /** @type {HTMLAnchorElement} */ ($('api-link')).href = `${base}api/9/http/upstreams`;
+  /** @type {HTMLAnchorElement} */ ($('metrics-link')).href = `${base}metrics`;
   // The metrics are served only when the API was given them: link them once they answer.
-  fetch(base + 'metrics', { method: 'HEAD' }).then(
-    (r) => { $('metrics-part').hidden = !r.ok; },
+  fetch(`${base}metrics`, { method: 'HEAD' }).then(
+    (r) => {
+      $('metrics-part').hidden = !r.ok;
+    },
     () => {},
   );
   void poll();
 })();
-`;
