@@ -236,6 +236,7 @@ async function child(job) {
   let balancers;
   try {
     balancers = await import('@switchyard/balancers');
+    balancers = { ...balancers, mulberry32: (await import('@switchyard/balancers/tools')).mulberry32 };
   } catch (err) {
     throw new Error(
       `cannot load @switchyard/balancers (${err.message}); build it first: pnpm run build, or ` +

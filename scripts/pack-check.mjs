@@ -20,6 +20,7 @@ const PACKAGES = ['balancers', 'core', 'cache', 'rewrite', 'limit'];
 /** Every entry point of the published packages. */
 const SPECIFIERS = [
   '@switchyard/balancers',
+  '@switchyard/balancers/tools',
   '@switchyard/core',
   '@switchyard/core/fastify',
   '@switchyard/core/metrics',
@@ -148,6 +149,17 @@ try {
     }
   });
 
+  // Dev tooling is on @switchyard/balancers/tools only, not on the main entry.
+  await check('@switchyard/balancers main entry has no dev tooling', async () => {
+    const dir = join(app, 'node_modules', '@switchyard', 'balancers');
+    for (const entry of ['dist/index.d.ts', 'dist/index.d.cts']) {
+      const text = readFileSync(join(dir, entry), 'utf8');
+      for (const name of ['simulate', 'movedKeys', 'mulberry32']) {
+        if (new RegExp(`\\b${name}\\b`).test(text)) throw new Error(`${entry} exports ${name}`);
+      }
+    }
+  });
+
   writeFileSync(join(app, 'esm.mjs'), runtimeFile('esm'));
   writeFileSync(join(app, 'cjs.cjs'), runtimeFile('cjs'));
   await check('ESM: import every package and subpath', () => sh(process.execPath, ['esm.mjs'], app));
@@ -203,6 +215,7 @@ function runtimeFile(kind) {
 import { once } from 'node:events';
 import { createServer } from 'node:http';
 import { roundRobin } from '@switchyard/balancers';
+import { mulberry32, simulate } from '@switchyard/balancers/tools';
 import { createAdminApi, createUpstream, InvalidOptionError } from '@switchyard/core';
 import { switchyard } from '@switchyard/core/fastify';
 import { createMetrics } from '@switchyard/core/metrics';
@@ -216,6 +229,7 @@ import { Registry } from 'prom-client';
 const { once } = require('node:events');
 const { createServer } = require('node:http');
 const { roundRobin } = require('@switchyard/balancers');
+const { mulberry32, simulate } = require('@switchyard/balancers/tools');
 const { createAdminApi, createUpstream, InvalidOptionError } = require('@switchyard/core');
 // The main entry point alone loads no prom-client.
 assert.equal(Object.keys(require.cache).filter((k) => k.includes('prom-client')).length, 0);
@@ -245,6 +259,11 @@ async function main() {
   ];
   const rr = roundRobin();
   assert.deepEqual([1, 2, 3].map(() => rr.pick(peers, {})?.id), ['a:80', 'b:80', 'a:80']);
+
+  // balancers/tools: dev tooling on its own subpath, off the main entry.
+  const sim = simulate({ balancer: roundRobin(), peers: [{ id: 'a:80', weight: 2 }, { id: 'b:80' }], requests: { count: 3, intervalMs: 1 }, latencyMs: 1 });
+  assert.deepEqual(sim.counts, { 'a:80': 2, 'b:80': 1 });
+  assert.equal(mulberry32(1)(), mulberry32(1)());
 
   // core: an upstream picks through @switchyard/balancers; errors keep their class.
   const upstream = createUpstream({ name: 'app', servers: ['http://127.0.0.1:9001', 'http://127.0.0.1:9002'] });
@@ -315,6 +334,7 @@ main().catch((err) => {
 
 function typesFile() {
   return `import { type PeerView, roundRobin } from '@switchyard/balancers';
+import { movedKeys, type SimulateResult, simulate } from '@switchyard/balancers/tools';
 import { type CacheOptions, createCache } from '@switchyard/cache';
 import { type AdminMetrics, createAdminApi, createUpstream, type Upstream } from '@switchyard/core';
 import { switchyard } from '@switchyard/core/fastify';
@@ -326,6 +346,8 @@ import { Registry } from 'prom-client';
 
 const peers: PeerView[] = [{ id: 'a:80', weight: 1, active: 0, responseTimeMs: 0, available: true }];
 export const picked: PeerView | undefined = roundRobin().pick(peers, {});
+export const simulated: SimulateResult = simulate({ balancer: roundRobin(), peers: [{ id: 'a:80' }], requests: { count: 1, intervalMs: 1 }, latencyMs: 1 });
+export const moved = movedKeys({ peers, balancer: roundRobin }, { peers, balancer: roundRobin }, ['/']);
 const upstream: Upstream = createUpstream({ name: 'app', servers: ['http://127.0.0.1:9001'] });
 const options: MetricsOptions<Registry> = { upstreams: [upstream], registry: new Registry() };
 const metrics: Metrics<Registry> = createMetrics(options);
@@ -348,6 +370,7 @@ function node10File() {
 import { switchyard, type SwitchyardFastifyOptions } from '@switchyard/core/fastify';
 import { createMetrics, type Metrics } from '@switchyard/core/metrics';
 import { roundRobin } from '@switchyard/balancers';
+import { mulberry32 } from '@switchyard/balancers/tools';
 import { createCache } from '@switchyard/cache';
 import { compileNginx } from '@switchyard/rewrite';
 import { connZone, createLimits } from '@switchyard/limit';
@@ -359,5 +382,6 @@ export const options: SwitchyardFastifyOptions = { upstream: { name: 'api', serv
 export const cache = createCache({ valid: { 200: '1s' } });
 export const engine = compileNginx('return 204;');
 export const limits = createLimits({ conn: [{ zone: connZone({ name: 'addr' }), max: 1 }] });
+export const draw: number = mulberry32(1)();
 `;
 }

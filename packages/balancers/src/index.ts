@@ -5,35 +5,23 @@ export { type HashOptions, hash } from './hash/index.js';
 export { ipHash } from './ip-hash/index.js';
 export { leastConn } from './least-conn/index.js';
 export { type LeastTimeMeasure, type LeastTimeOptions, leastTime } from './least-time/index.js';
-export { type KeyMappingSetup, type MovedKey, type MovedKeysOptions, movedKeys } from './moved-keys/index.js';
-export type { RequestSource, ResponseSource } from './persistence/sources.js';
-export { type RandomOptions, type RandomTwoMethod, random } from './random/index.js';
 export {
   type RedisLikeClient,
   type RedisSessionStoreOptions,
   redisSessionStore,
-} from './redis-session-store/index.js';
-export { roundRobin } from './round-robin/index.js';
-export {
-  type PeerLoad,
-  type SimFailure,
-  type SimLatency,
-  type SimPeer,
-  type SimRequests,
-  type SimulateOptions,
-  type SimulateResult,
-  simulate,
-} from './simulate/index.js';
-export { mulberry32 } from './simulate/prng.js';
-export { type StickyCookieOptions, stickyCookie } from './sticky-cookie/index.js';
+} from './persistence/redis-session-store/index.js';
+export type { RequestSource, ResponseSource } from './persistence/sources.js';
+export { type StickyCookieOptions, stickyCookie } from './persistence/sticky-cookie/index.js';
 export {
   type MemorySessionStoreOptions,
   memorySessionStore,
   type SessionStore,
   type StickyLearnOptions,
   stickyLearn,
-} from './sticky-learn/index.js';
-export { type StickyRouteOptions, stickyRoute } from './sticky-route/index.js';
+} from './persistence/sticky-learn/index.js';
+export { type StickyRouteOptions, stickyRoute } from './persistence/sticky-route/index.js';
+export { type RandomOptions, type RandomTwoMethod, random } from './random/index.js';
+export { roundRobin } from './round-robin/index.js';
 export type {
   Balancer,
   CandidateReport,

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { createClient } from 'redis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { redisSessionStore } from '../src/redis-session-store/index.js';
-import { stickyLearn } from '../src/sticky-learn/index.js';
+import { redisSessionStore } from '../src/persistence/redis-session-store/index.js';
+import { stickyLearn } from '../src/persistence/sticky-learn/index.js';
 import type { PeerView, RequestInfo, ResponseHead } from '../src/types.js';
 
 const peers = [1, 2].map(

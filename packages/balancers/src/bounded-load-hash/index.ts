@@ -1,4 +1,5 @@
 import { InvalidOptionError } from '../errors.js';
+import { skipped, skipReason } from '../explain/lines.js';
 import { crc32 } from '../hash/crc32.js';
 import { type KetamaRing, ringFor, ringPoint, ringsVersion } from '../hash/ketama.js';
 import { explainFallback, pointsOn } from '../hash/walk.js';
@@ -42,51 +43,6 @@ export function loadBound(activeSum: number, available: number, balanceFactor: n
  */
 const LOOKAHEAD = 64;
 
-/**
- * The pick's walk: {@link walk} without the reports, and with the bound worked out
- * (an O(n) scan of `active`) only once the walk meets its first candidate, an available
- * and untried peer. The bound is the same as the one computed before the walk: nothing
- * changes during a pick. A bound of 0 (no peer available) answers `-1`, as before.
- */
-function walkPick(
-  ring: KetamaRing,
-  peers: readonly PeerView[],
-  keyHash: number,
-  tried: ReadonlySet<string> | undefined,
-  balanceFactor: number,
-): number {
-  const owners = ring.owners;
-  const sameId = ring.sameId;
-  const repeats = ring.repeats;
-  const size = owners.length;
-  const checkTried = tried !== undefined && tried.size > 0;
-  let bound = Number.NaN;
-  let known = false;
-  let at = ringPoint(ring, keyHash);
-  for (let step = 0; step < size; step++, at++) {
-    if (at >= size) at -= size;
-    // One peer per point unless ids repeat; then every peer with the point's id, in order.
-    for (let j = owners[at] as number; j >= 0; j = repeats ? (sameId[j] as number) : -1) {
-      const p = peers[j] as PeerView;
-      // `available === true` first, as isAvailable (tables.ts) does.
-      const available = p.available;
-      if ((available !== true && !available) || (checkTried && tried.has(p.id))) continue;
-      if (!known) {
-        bound = boundOf(peers, balanceFactor);
-        known = true;
-        if (bound === 0) return -1;
-      }
-      if (p.active < bound) return j;
-    }
-    if (step === LOOKAHEAD && !known) {
-      bound = boundOf(peers, balanceFactor);
-      known = true;
-      if (bound === 0) return -1;
-    }
-  }
-  return -1;
-}
-
 // The last bound computed, by its inputs: `loadBound` is a pure function, and while the load
 // holds still picks ask for the same one again (a division and a rounding saved per pick).
 let memoSum = Number.NaN;
@@ -116,55 +72,80 @@ function boundOf(peers: readonly PeerView[], balanceFactor: number): number {
 }
 
 /**
- * Walks the ring from `keyHash`: the first available, untried peer whose `active` is
- * below `bound`. Every peer owns points all around the ring, so one turn sees them all.
+ * The one walk of `boundedLoadHash`: from `keyHash` round the ring, the first available,
+ * untried peer whose `active` is below the bound. Every peer owns points all around the
+ * ring, so one turn sees them all. The bound (an O(n) scan of `active`) is worked out only
+ * once the walk meets its first candidate, or after {@link LOOKAHEAD} points without one;
+ * nothing changes during a pick, so it is the bound of the moment. A bound of 0 (no peer
+ * available) answers -1.
+ *
+ * With `out`, each peer's first sighting is reported (`reported` holds who has been), and
+ * the chosen one.
  */
 function walk(
   ring: KetamaRing,
   peers: readonly PeerView[],
   keyHash: number,
-  bound: number,
   tried: ReadonlySet<string> | undefined,
+  balanceFactor: number,
   out: CandidateReport[] | undefined,
   reported: Set<number> | undefined,
 ): number {
-  const size = ring.hashes.length;
-  const start = ringPoint(ring, keyHash);
-  for (let step = 0; step < size; step++) {
-    const point = (start + step) % size;
-    const hash = ring.hashes[point] as number;
-    for (let j = ring.owners[point] as number; j >= 0; j = ring.sameId[j] as number) {
+  const owners = ring.owners;
+  const sameId = ring.sameId;
+  const repeats = ring.repeats;
+  const size = owners.length;
+  const checkTried = tried !== undefined && tried.size > 0;
+  let bound = Number.NaN;
+  let known = false;
+  let at = ringPoint(ring, keyHash);
+  for (let step = 0; step < size; step++, at++) {
+    if (at >= size) at -= size;
+    // One peer per point unless ids repeat; then every peer with the point's id, in order.
+    for (let j = owners[at] as number; j >= 0; j = repeats ? (sameId[j] as number) : -1) {
       const p = peers[j] as PeerView;
       const first = reported !== undefined && !reported.has(j);
       if (first) reported.add(j);
-      if (tried?.has(p.id)) {
-        if (first)
-          out?.push({ id: p.id, score: hash, skipped: 'tried', reason: `ring point ${hash}: already tried` });
-      } else if (!p.available) {
-        if (first)
-          out?.push({
-            id: p.id,
-            score: hash,
-            skipped: 'unavailable',
-            reason: `ring point ${hash}: unavailable`,
-          });
-      } else if (p.active >= bound) {
+      // `available === true` first, as isAvailable (tables.ts) does.
+      const available = p.available;
+      if ((available !== true && !available) || (checkTried && tried.has(p.id))) {
         if (first) {
+          const why = skipReason(p, tried);
           out?.push({
             id: p.id,
-            score: hash,
-            skipped: 'over-bound',
-            reason: `ring point ${hash}: ${p.active} in flight, bound ${bound}`,
+            score: ring.hashes[at],
+            skipped: why,
+            reason: `ring point ${ring.hashes[at]}: ${why === 'tried' ? 'already tried' : 'unavailable'}`,
           });
         }
-      } else {
+        continue;
+      }
+      if (!known) {
+        bound = boundOf(peers, balanceFactor);
+        known = true;
+        if (bound === 0) return -1;
+      }
+      if (p.active < bound) {
         out?.push({
           id: p.id,
-          score: hash,
-          reason: `ring point ${hash}${step === 0 ? ' (first ≥ crc32(key))' : `, ${pointsOn(step)}`}: ${p.active} in flight < bound ${bound}`,
+          score: ring.hashes[at],
+          reason: `ring point ${ring.hashes[at]}${step === 0 ? ' (first ≥ crc32(key))' : `, ${pointsOn(step)}`}: ${p.active} in flight < bound ${bound}`,
         });
         return j;
       }
+      if (first) {
+        out?.push({
+          id: p.id,
+          score: ring.hashes[at],
+          skipped: 'over-bound',
+          reason: `ring point ${ring.hashes[at]}: ${p.active} in flight, bound ${bound}`,
+        });
+      }
+    }
+    if (step === LOOKAHEAD && !known) {
+      bound = boundOf(peers, balanceFactor);
+      known = true;
+      if (bound === 0) return -1;
     }
   }
   return -1;
@@ -209,7 +190,7 @@ export function boundedLoadHash(options: BoundedLoadHashOptions = {}): Balancer 
     pick(peers: readonly PeerView[], ctx: PickContext): PeerView | undefined {
       const key = ctx.key;
       if (!key) return rr.pick(peers, ctx);
-      const i = walkPick(rings.get(peers), peers, crc32(key), ctx.tried, balanceFactor);
+      const i = walk(rings.get(peers), peers, crc32(key), ctx.tried, balanceFactor, undefined, undefined);
       return i < 0 ? undefined : peers[i];
     },
     failed(peer: PeerView, peers: readonly PeerView[]): void {
@@ -219,12 +200,14 @@ export function boundedLoadHash(options: BoundedLoadHashOptions = {}): Balancer 
       const candidates: CandidateReport[] = [];
       const key = ctx.key;
       if (!key) return explainFallback('bounded-load-hash', rr, peers, ctx, candidates);
-      const bound = boundOf(peers, balanceFactor);
-      if (bound === 0) {
-        for (const p of peers) candidates.push({ id: p.id, skipped: 'unavailable', reason: 'unavailable' });
-        return { strategy: 'bounded-load-hash', chosen: undefined, candidates };
+      const reported = new Set<number>();
+      const i = walk(ringFor(peers), peers, crc32(key), ctx.tried, balanceFactor, candidates, reported);
+      if (i < 0) {
+        // No peer taken: say why of every peer the walk did not reach.
+        for (let j = 0; j < peers.length; j++) {
+          if (!reported.has(j)) candidates.push(skipped(peers[j] as PeerView, ctx.tried));
+        }
       }
-      const i = walk(ringFor(peers), peers, crc32(key), bound, ctx.tried, candidates, new Set());
       return { strategy: 'bounded-load-hash', chosen: i < 0 ? undefined : peers[i], candidates };
     },
   };

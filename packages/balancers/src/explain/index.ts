@@ -1,5 +1,5 @@
-import { skipLine, skipReason } from '../round-robin/swrr.js';
 import type { Balancer, Explanation, PeerView, PickContext } from '../types.js';
+import { skipLine, skipReason } from './lines.js';
 
 /**
  * Says what `balancer` would pick from `peers` now and why, without changing its state:

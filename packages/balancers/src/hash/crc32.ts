@@ -1,4 +1,4 @@
-import * as zlib from 'node:zlib';
+import { crc32 as nativeCrc32 } from 'node:zlib';
 
 /**
  * The IEEE 802.3 CRC-32 tables (reflected polynomial 0xEDB88320) for slicing-by-4:
@@ -22,10 +22,6 @@ const TABLES = /* @__PURE__ */ (() => {
   }
   return table;
 })();
-
-function step(crc: number, byte: number): number {
-  return (TABLES[(crc ^ byte) & 0xff] as number) ^ (crc >>> 8);
-}
 
 /** Four bytes at once (slicing-by-4): `word` holds them little-endian, the first in the low byte. */
 function step4(crc: number, word: number): number {
@@ -93,70 +89,11 @@ function crc32Ascii(data: string, value: number): number {
 }
 
 /**
- * CRC-32 in plain TypeScript, table-driven, for runtimes whose `node:zlib` has no
- * `crc32` (Node < 20.15). Strings are hashed as their UTF-8 bytes, a lone surrogate as
- * U+FFFD, exactly as `Buffer.from(text)` encodes them.
- *
- * @param data - the bytes, or text hashed as UTF-8.
- * @param value - the CRC of the bytes before `data`, to continue a running CRC. @default 0
- * @returns the CRC as an unsigned 32-bit integer.
- * @example
- * ```ts
- * crc32Portable('123456789'); // 0xcbf43926
- * crc32Portable('56789', crc32Portable('1234')); // the same
- * ```
- */
-export function crc32Portable(data: string | Uint8Array, value = 0): number {
-  let c = ~value >>> 0;
-  if (typeof data !== 'string') {
-    for (let i = 0; i < data.length; i++) c = step(c, data[i] as number);
-    return ~c >>> 0;
-  }
-  for (let i = 0; i < data.length; i++) {
-    let code = data.charCodeAt(i);
-    if (code < 0x80) {
-      c = step(c, code);
-      continue;
-    }
-    if (code < 0x800) {
-      c = step(c, 0xc0 | (code >> 6));
-      c = step(c, 0x80 | (code & 0x3f));
-      continue;
-    }
-    if (code >= 0xd800 && code <= 0xdfff) {
-      const low = i + 1 < data.length ? data.charCodeAt(i + 1) : 0;
-      if (code <= 0xdbff && low >= 0xdc00 && low <= 0xdfff) {
-        code = 0x10000 + ((code - 0xd800) << 10) + (low - 0xdc00);
-        i++;
-        c = step(c, 0xf0 | (code >> 18));
-        c = step(c, 0x80 | ((code >> 12) & 0x3f));
-        c = step(c, 0x80 | ((code >> 6) & 0x3f));
-        c = step(c, 0x80 | (code & 0x3f));
-        continue;
-      }
-      code = 0xfffd;
-    }
-    c = step(c, 0xe0 | (code >> 12));
-    c = step(c, 0x80 | ((code >> 6) & 0x3f));
-    c = step(c, 0x80 | (code & 0x3f));
-  }
-  return ~c >>> 0;
-}
-
-// node:zlib has a native crc32 from Node 20.15 (engines asks for >= 20.18.1); the
-// namespace import keeps a runtime without it loading, and it then uses the table.
-const native = (zlib as { crc32?: (data: string | Uint8Array, value?: number) => number }).crc32;
-
-/** What hashes long or non-ASCII input: the native CRC, or the table one without it. */
-const crc32Long: (data: string | Uint8Array, value?: number) => number =
-  typeof native === 'function' ? native : crc32Portable;
-
-/**
  * CRC-32 (IEEE), the checksum nginx's `hash` and `hash … consistent` use
  * (`ngx_crc32_long`, `ngx_crc32_update`). Short ASCII strings (up to {@link SHORT_KEY}
  * units, as most URIs and hash keys are) are hashed by slicing-by-4 tables in
- * JavaScript; anything else by `node:zlib`'s native `crc32` where the runtime has it,
- * {@link crc32Portable} otherwise. All give the same results; the split is only for speed.
+ * JavaScript; anything else by `node:zlib`'s native `crc32` (Node ≥ 20.15; `engines`
+ * asks for ≥ 20.18.1). Both give the same results; the split is only for speed.
  *
  * @param data - the bytes, or text hashed as UTF-8.
  * @param value - the CRC of the bytes before `data`, to continue a running CRC. @default 0
@@ -172,5 +109,5 @@ export function crc32(data: string | Uint8Array, value = 0): number {
     const c = crc32Ascii(data, value);
     if (c >= 0) return c;
   }
-  return crc32Long(data, value);
+  return nativeCrc32(data, value);
 }

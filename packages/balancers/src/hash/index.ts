@@ -1,6 +1,6 @@
 import { InvalidOptionError } from '../errors.js';
 import { roundRobin } from '../round-robin/index.js';
-import { isAvailable, LastTable } from '../tables.js';
+import { LastTable } from '../tables.js';
 import type { Balancer, CandidateReport, Explanation, PeerView, PickContext } from '../types.js';
 import { crc32 } from './crc32.js';
 import { type KetamaRing, ringFor, ringPoint, ringsVersion } from './ketama.js';
@@ -9,11 +9,10 @@ import {
   FALLBACK,
   FirstSight,
   giveUp,
-  lineSlot,
+  type HashSteps,
   MAX_TRIES,
   pointsOn,
-  slotReason,
-  type WeightLine,
+  walkWeighted,
   weightLine,
 } from './walk.js';
 
@@ -40,63 +39,17 @@ function rehashPrefix(n: number): number {
 }
 
 /**
- * `ngx_http_upstream_get_hash_peer`: hash = ((crc32([REHASH] KEY) >> 16) & 0x7fff) +
- * PREV_HASH (Cache::Memcached), the peer at `hash % total weight`, and on a tried or
- * unavailable peer the same with the next rehash counter, up to {@link MAX_TRIES}.
- * Returns the chosen index or {@link FALLBACK}. Allocates nothing unless `out` is given.
- *
- * The total weight and the cumulative weights come from `line`, the array's
- * {@link weightLine}, built once per `peers` array, so a pick costs one CRC and a binary
- * search.
+ * The hash steps of `ngx_http_upstream_get_hash_peer`: hash = ((crc32([REHASH] KEY) >> 16)
+ * & 0x7fff) + PREV_HASH (Cache::Memcached), the rehash counter prefixed from the second
+ * try on. Set `key` before each walk.
  */
-function walkPlain(
-  line: WeightLine,
-  peers: readonly PeerView[],
-  key: string,
-  tried: ReadonlySet<string> | undefined,
-  seen: FirstSight,
-  out: CandidateReport[] | undefined,
-): number {
-  const total = line.total;
-  if (!(total > 0)) return FALLBACK;
-  const anyTried = tried !== undefined && tried.size > 0;
-  if (anyTried) seen.reset(peers.length);
-  let acc = 0;
-  let tries = 0;
-  for (let rehash = 0; ; rehash++) {
-    const c = rehash === 0 ? crc32(key) : crc32(key, rehashPrefix(rehash));
-    acc = (acc + ((c >>> 16) & 0x7fff)) >>> 0;
-    const w = acc % total;
-    const i = lineSlot(line, peers, w);
-    const peer = peers[i] as PeerView;
-    if (anyTried && tried.has(peer.id)) {
-      if (seen.first(i)) {
-        out?.push({
-          id: peer.id,
-          score: acc,
-          skipped: 'tried',
-          reason: `${slotReason(acc, total, w)}: taken by an earlier try of this request, not counted`,
-        });
-        continue;
-      }
-      out?.push({
-        id: peer.id,
-        score: acc,
-        skipped: 'tried',
-        reason: `${slotReason(acc, total, w)}: already tried${giveUp(tries)}`,
-      });
-    } else if (peer.available) {
-      out?.push({ id: peer.id, score: acc, reason: slotReason(acc, total, w) });
-      return i;
-    } else {
-      out?.push({
-        id: peer.id,
-        score: acc,
-        skipped: 'unavailable',
-        reason: `${slotReason(acc, total, w)}: unavailable${giveUp(tries)}`,
-      });
-    }
-    if (++tries > MAX_TRIES) return FALLBACK;
+class KeySteps implements HashSteps {
+  readonly start = 0;
+  key = '';
+
+  next(n: number, prev: number): number {
+    const c = n === 0 ? crc32(this.key) : crc32(this.key, rehashPrefix(n));
+    return (prev + ((c >>> 16) & 0x7fff)) >>> 0;
   }
 }
 
@@ -123,31 +76,6 @@ function walkRing(
     const i = pickAtPoint(ring, peers, point, tried, current, out, tries);
     if (i >= 0) return i;
     at++;
-    if (++tries > MAX_TRIES) return FALLBACK;
-  }
-}
-
-/**
- * {@link walkRing} for a pick on a ring without repeated ids: each point has one peer, so
- * no smooth weighting and no reports; the same answer, with less to do per point.
- */
-function pickRing(
-  ring: KetamaRing,
-  peers: readonly PeerView[],
-  keyHash: number,
-  tried: ReadonlySet<string> | undefined,
-): number {
-  const owners = ring.owners;
-  const size = owners.length;
-  if (size === 0) return FALLBACK;
-  const checkTried = tried !== undefined && tried.size > 0;
-  let point = ringPoint(ring, keyHash);
-  for (let tries = 0; ; ) {
-    if (point >= size) point -= size;
-    const j = owners[point] as number;
-    const p = peers[j] as PeerView;
-    if (isAvailable(p) && !(checkTried && tried.has(p.id))) return j;
-    point++;
     if (++tries > MAX_TRIES) return FALLBACK;
   }
 }
@@ -215,13 +143,15 @@ function pickAtPoint(
 function plainHash(): Balancer {
   const rr = roundRobin();
   const seen = new FirstSight();
+  const steps = new KeySteps();
   const lines = new LastTable(weightLine);
   return {
     pick(peers: readonly PeerView[], ctx: PickContext): PeerView | undefined {
       const key = ctx.key;
       // nginx: one peer, or an empty key, goes to round robin.
       if (peers.length < 2 || !key) return rr.pick(peers, ctx);
-      const i = walkPlain(lines.get(peers), peers, key, ctx.tried, seen, undefined);
+      steps.key = key;
+      const i = walkWeighted(lines.get(peers), peers, steps, ctx.tried, seen, undefined);
       return i === FALLBACK ? rr.pick(peers, ctx) : peers[i];
     },
     failed(peer: PeerView, peers: readonly PeerView[]): void {
@@ -231,7 +161,9 @@ function plainHash(): Balancer {
       const candidates: CandidateReport[] = [];
       const key = ctx.key;
       if (peers.length < 2 || !key) return explainFallback('hash', rr, peers, ctx, candidates);
-      const i = walkPlain(weightLine(peers), peers, key, ctx.tried, new FirstSight(), candidates);
+      const own = new KeySteps();
+      own.key = key;
+      const i = walkWeighted(weightLine(peers), peers, own, ctx.tried, new FirstSight(), candidates);
       if (i === FALLBACK) return explainFallback('hash', rr, peers, ctx, candidates);
       return { strategy: 'hash', chosen: peers[i], candidates };
     },
@@ -256,9 +188,8 @@ function consistentHash(): Balancer {
       const key = ctx.key;
       if (peers.length < 2 || !key) return rr.pick(peers, ctx);
       const ring = rings.get(peers);
-      const i = ring.repeats
-        ? walkRing(ring, peers, crc32(key), ctx.tried, currentOf(ring), undefined)
-        : pickRing(ring, peers, crc32(key), ctx.tried);
+      const current = ring.repeats ? currentOf(ring) : undefined;
+      const i = walkRing(ring, peers, crc32(key), ctx.tried, current, undefined);
       return i === FALLBACK ? rr.pick(peers, ctx) : peers[i];
     },
     failed(peer: PeerView, peers: readonly PeerView[]): void {

@@ -129,8 +129,81 @@ export class FirstSight {
 }
 
 /**
- * What round robin would do, for `explain()` when nginx falls back to it: its own
- * `explain` when it has one, otherwise `chosen` is unknown (`undefined`).
+ * How a weighted hash walk computes the hash of each try: nginx's `hash` and `ip_hash`
+ * walk the same way and differ only in this step. One object per strategy, its input
+ * (the key, the address bytes) set before each walk, so a pick allocates nothing.
+ */
+export interface HashSteps {
+  /** The hash before the first try (nginx's initial `hash`). */
+  readonly start: number;
+  /** The hash of try `n` (0 for the first), from `prev`, the hash of the try before. */
+  next(n: number, prev: number): number;
+}
+
+/**
+ * The walk of `ngx_http_upstream_get_hash_peer` and `ngx_http_upstream_get_ip_hash_peer`:
+ * the peer at `hash % total weight`, and on a tried or unavailable peer the same with
+ * the next hash, up to {@link MAX_TRIES}. Returns the chosen index or {@link FALLBACK}.
+ * Allocates nothing unless `out` is given; then each try's report is pushed to it.
+ *
+ * The total weight and the cumulative weights come from `line`, the array's
+ * {@link weightLine}, built once per `peers` array (a binary search instead of nginx's
+ * walk along the weights; the same peer).
+ */
+export function walkWeighted(
+  line: WeightLine,
+  peers: readonly PeerView[],
+  steps: HashSteps,
+  tried: ReadonlySet<string> | undefined,
+  seen: FirstSight,
+  out: CandidateReport[] | undefined,
+): number {
+  const total = line.total;
+  if (!(total > 0)) return FALLBACK;
+  const anyTried = tried !== undefined && tried.size > 0;
+  if (anyTried) seen.reset(peers.length);
+  let hash = steps.start;
+  let tries = 0;
+  for (let n = 0; ; n++) {
+    hash = steps.next(n, hash);
+    const w = hash % total;
+    const i = lineSlot(line, peers, w);
+    const peer = peers[i] as PeerView;
+    if (anyTried && tried.has(peer.id)) {
+      if (seen.first(i)) {
+        out?.push({
+          id: peer.id,
+          score: hash,
+          skipped: 'tried',
+          reason: `${slotReason(hash, total, w)}: taken by an earlier try of this request, not counted`,
+        });
+        continue;
+      }
+      out?.push({
+        id: peer.id,
+        score: hash,
+        skipped: 'tried',
+        reason: `${slotReason(hash, total, w)}: already tried${giveUp(tries)}`,
+      });
+    } else if (peer.available) {
+      out?.push({ id: peer.id, score: hash, reason: slotReason(hash, total, w) });
+      return i;
+    } else {
+      out?.push({
+        id: peer.id,
+        score: hash,
+        skipped: 'unavailable',
+        reason: `${slotReason(hash, total, w)}: unavailable${giveUp(tries)}`,
+      });
+    }
+    if (++tries > MAX_TRIES) return FALLBACK;
+  }
+}
+
+/**
+ * What round robin would do, for `explain()` when nginx falls back to it (one peer, no
+ * key, or no usable peer in {@link MAX_TRIES} tries): round robin's own `explain`, the
+ * walk its `pick` takes; `chosen` is unknown (`undefined`) for a balancer without one.
  */
 export function explainFallback(
   strategy: string,
@@ -139,19 +212,6 @@ export function explainFallback(
   ctx: PickContext,
   candidates: CandidateReport[],
 ): Explanation {
-  if (peers.length === 1) {
-    // nginx's single-peer round robin: the peer, unless it is down or already tried.
-    const p = peers[0] as PeerView;
-    const tried = ctx.tried?.has(p.id) === true;
-    candidates.push(
-      tried
-        ? { id: p.id, skipped: 'tried', reason: 'the only peer; already tried by this request' }
-        : p.available
-          ? { id: p.id, reason: 'the only peer' }
-          : { id: p.id, skipped: 'unavailable', reason: 'the only peer; unavailable' },
-    );
-    return { strategy, chosen: !tried && p.available ? p : undefined, candidates };
-  }
   const inner = rr.explain?.(peers, ctx);
   if (inner === undefined) return { strategy, chosen: undefined, candidates };
   for (const c of inner.candidates) candidates.push(c);

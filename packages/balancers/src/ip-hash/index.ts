@@ -2,11 +2,8 @@ import {
   explainFallback,
   FALLBACK,
   FirstSight,
-  giveUp,
-  lineSlot,
-  MAX_TRIES,
-  slotReason,
-  type WeightLine,
+  type HashSteps,
+  walkWeighted,
   weightLine,
 } from '../hash/walk.js';
 import { roundRobin } from '../round-robin/index.js';
@@ -132,61 +129,20 @@ function parseIpv6(s: string, out: Uint8Array): boolean {
 }
 
 /**
- * `ngx_http_upstream_get_ip_hash_peer`: hash = (hash * 113 + byte) % 6271 over the
- * address bytes, starting at 89, and again over the same bytes on each further try; the
- * peer at `hash % total weight`. Returns the chosen index or {@link FALLBACK}.
- *
- * The total and the cumulative weights come from `line`, the array's `weightLine`, built
- * once per `peers` array (binary search instead of nginx's walk; the same peer).
+ * The hash steps of `ngx_http_upstream_get_ip_hash_peer`: from 89, hash = (hash × 113 +
+ * byte) % 6271 over the address bytes, and again over the same bytes on each further
+ * try. Set `addr` (with {@link ipHashBytes}) and `len` before each walk.
  */
-function walkIp(
-  line: WeightLine,
-  peers: readonly PeerView[],
-  addr: Uint8Array,
-  len: number,
-  tried: ReadonlySet<string> | undefined,
-  seen: FirstSight,
-  out: CandidateReport[] | undefined,
-): number {
-  const total = line.total;
-  if (!(total > 0)) return FALLBACK;
-  const anyTried = tried !== undefined && tried.size > 0;
-  if (anyTried) seen.reset(peers.length);
-  let hash = 89;
-  let tries = 0;
-  for (;;) {
-    for (let b = 0; b < len; b++) hash = (hash * 113 + (addr[b] as number)) % 6271;
-    const w = hash % total;
-    const i = lineSlot(line, peers, w);
-    const peer = peers[i] as PeerView;
-    if (anyTried && tried.has(peer.id)) {
-      if (seen.first(i)) {
-        out?.push({
-          id: peer.id,
-          score: hash,
-          skipped: 'tried',
-          reason: `${slotReason(hash, total, w)}: taken by an earlier try, not counted`,
-        });
-        continue;
-      }
-      out?.push({
-        id: peer.id,
-        score: hash,
-        skipped: 'tried',
-        reason: `${slotReason(hash, total, w)}: already tried${giveUp(tries)}`,
-      });
-    } else if (peer.available) {
-      out?.push({ id: peer.id, score: hash, reason: slotReason(hash, total, w) });
-      return i;
-    } else {
-      out?.push({
-        id: peer.id,
-        score: hash,
-        skipped: 'unavailable',
-        reason: `${slotReason(hash, total, w)}: unavailable${giveUp(tries)}`,
-      });
-    }
-    if (++tries > MAX_TRIES) return FALLBACK;
+class IpSteps implements HashSteps {
+  readonly start = 89;
+  readonly addr = new Uint8Array(16);
+  len = 3;
+
+  next(_n: number, prev: number): number {
+    const addr = this.addr;
+    let hash = prev;
+    for (let b = 0; b < this.len; b++) hash = (hash * 113 + (addr[b] as number)) % 6271;
+    return hash;
   }
 }
 
@@ -214,13 +170,13 @@ function walkIp(
 export function ipHash(): Balancer {
   const rr = roundRobin();
   const seen = new FirstSight();
-  const addr = new Uint8Array(16);
+  const steps = new IpSteps();
   const lines = new LastTable(weightLine);
   return {
     pick(peers: readonly PeerView[], ctx: PickContext): PeerView | undefined {
       if (peers.length < 2) return rr.pick(peers, ctx);
-      const len = ipHashBytes(ctx.clientIp, addr);
-      const i = walkIp(lines.get(peers), peers, addr, len, ctx.tried, seen, undefined);
+      steps.len = ipHashBytes(ctx.clientIp, steps.addr);
+      const i = walkWeighted(lines.get(peers), peers, steps, ctx.tried, seen, undefined);
       return i === FALLBACK ? rr.pick(peers, ctx) : peers[i];
     },
     failed(peer: PeerView, peers: readonly PeerView[]): void {
@@ -229,9 +185,9 @@ export function ipHash(): Balancer {
     explain(peers: readonly PeerView[], ctx: PickContext): Explanation {
       const candidates: CandidateReport[] = [];
       if (peers.length < 2) return explainFallback('ip-hash', rr, peers, ctx, candidates);
-      const bytes = new Uint8Array(16);
-      const len = ipHashBytes(ctx.clientIp, bytes);
-      const i = walkIp(weightLine(peers), peers, bytes, len, ctx.tried, new FirstSight(), candidates);
+      const own = new IpSteps();
+      own.len = ipHashBytes(ctx.clientIp, own.addr);
+      const i = walkWeighted(weightLine(peers), peers, own, ctx.tried, new FirstSight(), candidates);
       if (i === FALLBACK) return explainFallback('ip-hash', rr, peers, ctx, candidates);
       return { strategy: 'ip-hash', chosen: peers[i], candidates };
     },

@@ -149,7 +149,7 @@ describe('ipHash', () => {
     const tried = new Set(['127.0.0.1:9213']);
     const retry = ipHash().explain?.(local([9211, 9212, 9213]), { clientIp: '127.0.0.1', tried });
     expect(retry?.candidates.map((c) => c.reason)).toEqual([
-      'hash 4040 % total weight 3 = 2: taken by an earlier try, not counted',
+      'hash 4040 % total weight 3 = 2: taken by an earlier try of this request, not counted',
       'hash 5510 % total weight 3 = 2: already tried',
       'hash 4957 % total weight 3 = 1',
     ]);

@@ -1,4 +1,5 @@
-import { contribution, fmt, roundAmong, SwrrTable, skipLine, skipReason, Ties } from '../round-robin/swrr.js';
+import { fmt, skipped } from '../explain/lines.js';
+import { roundAmong, SwrrTable, Ties } from '../round-robin/swrr.js';
 import type { Balancer, CandidateReport, Explanation, PeerView, PickContext } from '../types.js';
 import { weightAt } from '../weight.js';
 
@@ -18,9 +19,7 @@ import { weightAt } from '../weight.js';
  *   weight of the round robin, without changing any state.
  * - Cost: one scan of the peers per pick (as nginx), which also lists the tied peers, so
  *   the round among ties does not scan again; its state table is built once per `peers`
- *   array and trusted without re-checking weights (see `Balancer.pick`). While the same
- *   peers keep tying, plainly (no slow start, no failure), the round's order is a cycle,
- *   recorded once and then replayed (as `roundRobin` does).
+ *   array and trusted without re-checking weights (see `Balancer.pick`).
  *
  * @example
  * ```ts
@@ -32,52 +31,10 @@ import { weightAt } from '../weight.js';
 export function leastConn(): Balancer {
   const table = new SwrrTable();
   const ties = new Ties();
-
   return {
     pick(peers: readonly PeerView[], ctx: PickContext): PeerView | undefined {
-      const tried = ctx.tried;
-      const checkTried = tried !== undefined && tried.size > 0;
-      const now = ctx.now;
-      ties.fit(peers.length);
-      const index = ties.index;
-      let best = -1;
-      let bestActive = 0;
-      let bestWeight = 0;
-      // One scan: the best ratio, then the peers tied with it, by index, the best first.
-      let count = 0;
-      let ramping = false; // a candidate below its weight for slow start: no replay of the ties
-      for (let i = 0; i < peers.length; i++) {
-        const peer = peers[i] as PeerView;
-        // `available === true` first (see isAvailable in tables.ts), and weightAt(peer, now)
-        // only for a peer with a slow start: both written out, as this loop runs for every peer.
-        const available = peer.available;
-        if ((available !== true && !available) || (checkTried && tried.has(peer.id))) continue;
-        const slowStartMs = now === undefined ? undefined : peer.slowStartMs;
-        let w = peer.weight;
-        if (slowStartMs !== undefined && slowStartMs > 0) {
-          w = weightAt(peer, now as number);
-          if (w !== peer.weight) ramping = true;
-        }
-        const active = peer.active;
-        if (best < 0 || active * bestWeight < bestActive * w) {
-          best = i;
-          bestActive = active;
-          bestWeight = w;
-          index[0] = i;
-          count = 1;
-        } else if (active * bestWeight === bestActive * w) {
-          index[count++] = i;
-        }
-      }
-      if (best < 0) return undefined;
-      if (count === 1) return peers[best];
-      // Ties: a smooth weighted round robin among the tied peers, from the first of them.
-      // The best takes part only when it ties with itself (its product is not NaN).
-      if (Number.isNaN(bestActive * bestWeight)) {
-        index.copyWithin(0, 1, count);
-        count--;
-      }
-      return peers[roundAmong(table, peers, best, ties, count, now, ramping)];
+      const i = walkLeastConn(table, ties, peers, ctx, undefined);
+      return i < 0 ? undefined : peers[i];
     },
 
     failed(peer: PeerView, peers: readonly PeerView[]): void {
@@ -85,62 +42,91 @@ export function leastConn(): Balancer {
     },
 
     explain(peers: readonly PeerView[], ctx: PickContext): Explanation {
-      return explainLeastConn(table, peers, ctx);
+      const candidates: CandidateReport[] = [];
+      const i = walkLeastConn(table, new Ties(), peers, ctx, candidates);
+      return { strategy: 'least-conn', chosen: i < 0 ? undefined : peers[i], candidates };
     },
   };
 }
 
-function explainLeastConn(table: SwrrTable, peers: readonly PeerView[], ctx: PickContext): Explanation {
+/**
+ * The one walk of `leastConn`: a scan for the lowest `active / weight` that also lists the
+ * peers tied with it, then the round among them. Returns the chosen index, or -1. With
+ * `out`, nothing changes and each peer's report is pushed to it, in array order.
+ */
+function walkLeastConn(
+  table: SwrrTable,
+  ties: Ties,
+  peers: readonly PeerView[],
+  ctx: PickContext,
+  out: CandidateReport[] | undefined,
+): number {
+  const tried = ctx.tried;
+  const checkTried = tried !== undefined && tried.size > 0;
   const now = ctx.now;
+  ties.fit(peers.length);
+  const index = ties.index;
+  const first = out?.length ?? 0;
   let best = -1;
   let bestActive = 0;
   let bestWeight = 0;
+  // One scan: the best ratio, then the peers tied with it, by index, the best first.
+  let count = 0;
   for (let i = 0; i < peers.length; i++) {
     const peer = peers[i] as PeerView;
-    if (skipReason(peer, ctx.tried) !== undefined) continue;
-    const w = weightAt(peer, now);
-    if (best < 0 || peer.active * bestWeight < bestActive * w) {
+    // `available === true` first (see isAvailable in tables.ts), and weightAt(peer, now)
+    // only for a peer with a slow start: both written out, as this loop runs for every peer.
+    const available = peer.available;
+    if ((available !== true && !available) || (checkTried && tried.has(peer.id))) {
+      out?.push(skipped(peer, tried));
+      continue;
+    }
+    const slowStartMs = now === undefined ? undefined : peer.slowStartMs;
+    const w = slowStartMs !== undefined && slowStartMs > 0 ? weightAt(peer, now as number) : peer.weight;
+    const active = peer.active;
+    if (out !== undefined) {
+      const score = active / w;
+      let reason = `score ${fmt(score)} = ${active} active / weight ${fmt(w)}`;
+      if (w < peer.weight) reason += ` (slow start: ${fmt(w)} of ${peer.weight})`;
+      out.push({ id: peer.id, score, reason });
+    }
+    if (best < 0 || active * bestWeight < bestActive * w) {
       best = i;
-      bestActive = peer.active;
+      bestActive = active;
       bestWeight = w;
+      index[0] = i;
+      count = 1;
+    } else if (active * bestWeight === bestActive * w) {
+      index[count++] = i;
     }
   }
-  const tied: boolean[] = peers.map((peer, i) => {
-    if (best < 0 || i < best || skipReason(peer, ctx.tried) !== undefined) return false;
-    return peer.active * bestWeight === bestActive * weightAt(peer, now);
-  });
-  const ties = tied.filter(Boolean).length;
-
-  // The round among ties, on copies of the current weights.
-  const current: number[] = [];
+  if (best < 0) return -1;
   let chosen = best;
-  if (ties > 1) {
-    for (let i = best; i < peers.length; i++) {
-      if (!tied[i]) continue;
-      const snap = table.snapshot(peers, i);
-      current[i] =
-        snap.currentWeight + contribution(snap.effectiveWeight, weightAt(peers[i] as PeerView, now));
-      if ((current[i] as number) > (current[chosen] as number)) chosen = i;
+  const currents: number[] | undefined = out === undefined || count === 1 ? undefined : [];
+  if (count > 1) {
+    // Ties: a smooth weighted round robin among the tied peers, from the first of them.
+    // The best takes part only when it ties with itself (its product is not NaN).
+    if (Number.isNaN(bestActive * bestWeight)) {
+      index.copyWithin(0, 1, count);
+      count--;
+    }
+    chosen = roundAmong(table, peers, best, ties, count, now, currents);
+  }
+  if (out === undefined) return chosen;
+  const chosenId = (peers[chosen] as PeerView).id;
+  const bestId = (peers[best] as PeerView).id;
+  for (let i = 0; i < peers.length; i++) {
+    const c = out[first + i] as CandidateReport;
+    if (c.skipped !== undefined) continue;
+    const current = currents?.[i];
+    if (current !== undefined) {
+      c.reason += `; tied for the lowest, round robin current weight ${fmt(current)}`;
+      c.reason += i === chosen ? ', the highest: chosen' : `, not higher than ${chosenId}`;
+    } else if (i === chosen) {
+      c.reason += '; the lowest: chosen';
+    } else {
+      c.reason += `; higher than ${bestId}`;
     }
   }
-
-  const chosenId = chosen < 0 ? '' : (peers[chosen] as PeerView).id;
-  const candidates: CandidateReport[] = peers.map((peer, i) => {
-    const skipped = skipReason(peer, ctx.tried);
-    if (skipped !== undefined) return { id: peer.id, skipped, reason: skipLine(skipped) };
-    const w = weightAt(peer, now);
-    const score = peer.active / w;
-    let reason = `score ${fmt(score)} = ${peer.active} active / weight ${fmt(w)}`;
-    if (w < peer.weight) reason += ` (slow start: ${fmt(w)} of ${peer.weight})`;
-    if (tied[i] && ties > 1) {
-      reason += `; tied for the lowest, round robin current weight ${fmt(current[i] as number)}`;
-      reason += i === chosen ? ', the highest: chosen' : `, not higher than ${chosenId}`;
-    } else if (i === chosen) {
-      reason += '; the lowest: chosen';
-    } else {
-      reason += `; higher than ${(peers[best] as PeerView).id}`;
-    }
-    return { id: peer.id, score, reason };
-  });
-  return { strategy: 'least-conn', chosen: chosen < 0 ? undefined : peers[chosen], candidates };
+  return chosen;
 }

@@ -1,5 +1,6 @@
 import { InvalidOptionError } from '../errors.js';
-import { contribution, fmt, roundAmong, SwrrTable, skipLine, skipReason, Ties } from '../round-robin/swrr.js';
+import { fmt, skipped } from '../explain/lines.js';
+import { roundAmong, SwrrTable, Ties } from '../round-robin/swrr.js';
 import type { Balancer, CandidateReport, Explanation, PeerView, PickContext } from '../types.js';
 import { weightAt } from '../weight.js';
 
@@ -101,8 +102,7 @@ function compare(
  *
  * Cost: one scan of the peers per pick, which also lists the tied peers, so the round
  * among ties does not scan again; its state table is built once per `peers` array and
- * trusted without re-checking weights (see `Balancer.pick`). While the same peers keep
- * tying, plainly, the round's order is a recorded cycle, replayed (as `roundRobin` does).
+ * trusted without re-checking weights (see `Balancer.pick`).
  *
  * @example
  * ```ts
@@ -115,64 +115,10 @@ export function leastTime(options: LeastTimeOptions = {}): Balancer {
   const { header, inflight } = parseLeastTimeOptions(options, 'leastTime');
   const table = new SwrrTable();
   const ties = new Ties();
-
   return {
     pick(peers: readonly PeerView[], ctx: PickContext): PeerView | undefined {
-      const tried = ctx.tried;
-      const checkTried = tried !== undefined && tried.size > 0;
-      const now = ctx.now;
-      ties.fit(peers.length);
-      const index = ties.index;
-      const useHeader = header;
-      const countInflight = inflight;
-      let best = -1;
-      let bestScore = 0;
-      let bestActive = 0;
-      let bestWeight = 0;
-      // One scan: the best, and the peers tied with it, by index: the best itself first when
-      // it compares equal to itself (its score is not NaN), then each later tie in order.
-      // `count > own` (ties after the best) is "many".
-      let count = 0;
-      let ramping = false; // a candidate below its weight for slow start: no replay of the ties
-      let own = 0;
-      for (let i = 0; i < peers.length; i++) {
-        const peer = peers[i] as PeerView;
-        // `available === true` first (see isAvailable in tables.ts), and weightAt(peer, now)
-        // only for a peer with a slow start: both written out, as this loop runs for every peer.
-        const available = peer.available;
-        if ((available !== true && !available) || (checkTried && tried.has(peer.id))) continue;
-        const slowStartMs = now === undefined ? undefined : peer.slowStartMs;
-        let w = peer.weight;
-        if (slowStartMs !== undefined && slowStartMs > 0) {
-          w = weightAt(peer, now as number);
-          if (w !== peer.weight) ramping = true;
-        }
-        // leastTimeScore(peer, w, header, inflight), written out with the options in locals.
-        let time = peer.responseTimeMs;
-        if (useHeader) {
-          const h = (peer as TimedPeerView).headerTimeMs;
-          if (h !== undefined) time = h;
-        }
-        const score = countInflight ? (time * (peer.active + 1)) / w : time / w;
-        // A worse score: compare() would answer 1 (NaN scores take the long way below).
-        if (score > bestScore && best >= 0) continue;
-        const active = peer.active;
-        const c = best < 0 ? -1 : compare(score, active, w, bestScore, bestActive, bestWeight);
-        if (c < 0) {
-          best = i;
-          bestScore = score;
-          bestActive = active;
-          bestWeight = w;
-          own = compare(score, active, w, score, active, w) === 0 ? 1 : 0;
-          index[0] = i;
-          count = own;
-        } else if (c === 0) {
-          index[count++] = i;
-        }
-      }
-      if (best < 0) return undefined;
-      if (count === own) return peers[best];
-      return peers[roundAmong(table, peers, best, ties, count, now, ramping)];
+      const i = walkLeastTime(table, ties, header, inflight, peers, ctx, undefined);
+      return i < 0 ? undefined : peers[i];
     },
 
     failed(peer: PeerView, peers: readonly PeerView[]): void {
@@ -180,88 +126,105 @@ export function leastTime(options: LeastTimeOptions = {}): Balancer {
     },
 
     explain(peers: readonly PeerView[], ctx: PickContext): Explanation {
-      const now = ctx.now;
-      const scores: number[] = [];
-      const weights: number[] = [];
-      let best = -1;
-      for (let i = 0; i < peers.length; i++) {
-        const peer = peers[i] as PeerView;
-        const w = weightAt(peer, now);
-        weights[i] = w;
-        scores[i] = leastTimeScore(peer, w, header, inflight);
-        if (skipReason(peer, ctx.tried) !== undefined) continue;
-        if (best < 0) {
-          best = i;
-          continue;
-        }
-        const b = peers[best] as PeerView;
-        const c = compare(
-          scores[i] as number,
-          peer.active,
-          w,
-          scores[best] as number,
-          b.active,
-          weights[best] as number,
-        );
-        if (c < 0) best = i;
-      }
-      const tiedWithBest = (i: number): boolean => {
-        const peer = peers[i] as PeerView;
-        const b = peers[best] as PeerView;
-        return (
-          i >= best &&
-          skipReason(peer, ctx.tried) === undefined &&
-          compare(
-            scores[i] as number,
-            peer.active,
-            weights[i] as number,
-            scores[best] as number,
-            b.active,
-            weights[best] as number,
-          ) === 0
-        );
-      };
-      let ties = 0;
-      for (let i = 0; best >= 0 && i < peers.length; i++) if (tiedWithBest(i)) ties++;
-      const current: number[] = [];
-      let chosen = best;
-      if (ties > 1) {
-        for (let i = best; i < peers.length; i++) {
-          if (!tiedWithBest(i)) continue;
-          const snap = table.snapshot(peers, i);
-          current[i] = snap.currentWeight + contribution(snap.effectiveWeight, weights[i] as number);
-          if ((current[i] as number) > (current[chosen] as number)) chosen = i;
-        }
-      }
-      const time = header ? 'header time' : 'last-byte time';
-      const candidates: CandidateReport[] = peers.map((peer, i) => {
-        const skipped = skipReason(peer, ctx.tried);
-        if (skipped !== undefined) return { id: peer.id, skipped, reason: skipLine(skipped) };
-        const w = weights[i] as number;
-        const score = scores[i] as number;
-        const t = fmt(timeOf(peer, header));
-        let reason = inflight
-          ? `score ${fmt(score)} = ${time} ${t} ms × (${peer.active} active + 1) / weight ${fmt(w)}`
-          : `score ${fmt(score)} = ${time} ${t} ms / weight ${fmt(w)}`;
-        if (w < peer.weight) reason += ` (slow start: ${fmt(w)} of ${peer.weight})`;
-        if (ties > 1 && tiedWithBest(i)) {
-          reason += `; tied for the lowest, round robin current weight ${fmt(current[i] as number)}`;
-          reason +=
-            i === chosen ? ', the highest: chosen' : `, not higher than ${(peers[chosen] as PeerView).id}`;
-        } else if (i === chosen) {
-          reason += '; the lowest: chosen';
-        } else {
-          reason += `; worse than ${(peers[best] as PeerView).id}`;
-        }
-        return { id: peer.id, score, reason };
-      });
-      return {
-        strategy: 'least-time',
-        chosen: chosen < 0 ? undefined : peers[chosen],
-        candidates,
-      };
+      const candidates: CandidateReport[] = [];
+      const i = walkLeastTime(table, new Ties(), header, inflight, peers, ctx, candidates);
+      return { strategy: 'least-time', chosen: i < 0 ? undefined : peers[i], candidates };
     },
   };
+}
+
+/**
+ * The one walk of `leastTime`: a scan for the best score that also lists the peers tied
+ * with it, then the round among them. Returns the chosen index, or -1. With `out`,
+ * nothing changes and each peer's report is pushed to it, in array order.
+ */
+function walkLeastTime(
+  table: SwrrTable,
+  ties: Ties,
+  useHeader: boolean,
+  countInflight: boolean,
+  peers: readonly PeerView[],
+  ctx: PickContext,
+  out: CandidateReport[] | undefined,
+): number {
+  const tried = ctx.tried;
+  const checkTried = tried !== undefined && tried.size > 0;
+  const now = ctx.now;
+  ties.fit(peers.length);
+  const index = ties.index;
+  const first = out?.length ?? 0;
+  let best = -1;
+  let bestScore = 0;
+  let bestActive = 0;
+  let bestWeight = 0;
+  // One scan: the best, and the peers tied with it, by index: the best itself first when
+  // it compares equal to itself (its score is not NaN), then each later tie in order.
+  // `count > own` (ties after the best) is "many".
+  let count = 0;
+  let own = 0;
+  for (let i = 0; i < peers.length; i++) {
+    const peer = peers[i] as PeerView;
+    // `available === true` first (see isAvailable in tables.ts), and weightAt(peer, now)
+    // only for a peer with a slow start: both written out, as this loop runs for every peer.
+    const available = peer.available;
+    if ((available !== true && !available) || (checkTried && tried.has(peer.id))) {
+      out?.push(skipped(peer, tried));
+      continue;
+    }
+    const slowStartMs = now === undefined ? undefined : peer.slowStartMs;
+    const w = slowStartMs !== undefined && slowStartMs > 0 ? weightAt(peer, now as number) : peer.weight;
+    // leastTimeScore(peer, w, header, inflight), written out with the options in locals.
+    let time = peer.responseTimeMs;
+    if (useHeader) {
+      const h = (peer as TimedPeerView).headerTimeMs;
+      if (h !== undefined) time = h;
+    }
+    const active = peer.active;
+    const score = countInflight ? (time * (active + 1)) / w : time / w;
+    if (out !== undefined) {
+      const measure = useHeader ? 'header time' : 'last-byte time';
+      let reason = countInflight
+        ? `score ${fmt(score)} = ${measure} ${fmt(time)} ms × (${active} active + 1) / weight ${fmt(w)}`
+        : `score ${fmt(score)} = ${measure} ${fmt(time)} ms / weight ${fmt(w)}`;
+      if (w < peer.weight) reason += ` (slow start: ${fmt(w)} of ${peer.weight})`;
+      out.push({ id: peer.id, score, reason });
+    }
+    // A worse score: compare() would answer 1 (NaN scores take the long way below).
+    if (score > bestScore && best >= 0) continue;
+    const c = best < 0 ? -1 : compare(score, active, w, bestScore, bestActive, bestWeight);
+    if (c < 0) {
+      best = i;
+      bestScore = score;
+      bestActive = active;
+      bestWeight = w;
+      own = compare(score, active, w, score, active, w) === 0 ? 1 : 0;
+      index[0] = i;
+      count = own;
+    } else if (c === 0) {
+      index[count++] = i;
+    }
+  }
+  if (best < 0) return -1;
+  let chosen = best;
+  const currents: number[] | undefined = out === undefined || count === own ? undefined : [];
+  if (count !== own) chosen = roundAmong(table, peers, best, ties, count, now, currents);
+  if (out === undefined) return chosen;
+  const chosenId = (peers[chosen] as PeerView).id;
+  const bestId = (peers[best] as PeerView).id;
+  for (let i = 0; i < peers.length; i++) {
+    const c = out[first + i] as CandidateReport;
+    if (c.skipped !== undefined) continue;
+    const current = currents?.[i];
+    if (current !== undefined) {
+      c.reason += `; tied for the lowest, round robin current weight ${fmt(current)}`;
+      c.reason += i === chosen ? ', the highest: chosen' : `, not higher than ${chosenId}`;
+    } else if (i === chosen) {
+      c.reason += '; the lowest: chosen';
+    } else {
+      c.reason += `; worse than ${bestId}`;
+    }
+  }
+  return chosen;
 }
 
 /** Validates {@link LeastTimeOptions} once, when the strategy is built. */

@@ -1,7 +1,7 @@
 import { InvalidOptionError } from '../errors.js';
+import { fmt, skipLine, skipReason } from '../explain/lines.js';
 import { type LeastTimeMeasure, leastTimeScore, parseLeastTimeOptions } from '../least-time/index.js';
 import { roundRobin } from '../round-robin/index.js';
-import { fmt, skipLine, skipReason } from '../round-robin/swrr.js';
 import { isAvailable, LastTable } from '../tables.js';
 import type { Balancer, CandidateReport, Explanation, PeerView, PickContext } from '../types.js';
 

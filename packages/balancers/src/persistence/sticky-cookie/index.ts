@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import { serialize } from 'cookie';
 import { sign, unsign } from 'cookie-signature';
-import { InvalidOptionError } from '../errors.js';
-import { cookieValue } from '../persistence/sources.js';
-import type { PeerView, Persistence, RequestInfo, ResponseHead } from '../types.js';
+import { InvalidOptionError } from '../../errors.js';
+import type { PeerView, Persistence, RequestInfo, ResponseHead } from '../../types.js';
+import { cookieValue } from '../sources.js';
 
 /** Options of {@link stickyCookie}: nginx `sticky cookie name [expires=] [domain=] …`. */
 export interface StickyCookieOptions {

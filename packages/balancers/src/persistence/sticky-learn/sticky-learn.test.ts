@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { PeerView, RequestInfo, ResponseHead } from '../types.js';
+import type { PeerView, RequestInfo, ResponseHead } from '../../types.js';
 import { memorySessionStore, type SessionStore, stickyLearn } from './index.js';
 
 const peers = [1, 2].map(

@@ -1,6 +1,6 @@
-import { InvalidOptionError, show } from '../errors.js';
-import { isRequestSource, type RequestSource, readRequest } from '../persistence/sources.js';
-import type { PeerView, Persistence, RequestInfo } from '../types.js';
+import { InvalidOptionError, show } from '../../errors.js';
+import type { PeerView, Persistence, RequestInfo } from '../../types.js';
+import { isRequestSource, type RequestSource, readRequest } from '../sources.js';
 
 /** A peer with the route id it answers to (core's `Peer` has `route`). */
 interface Routed extends PeerView {

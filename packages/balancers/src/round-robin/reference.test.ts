@@ -6,11 +6,10 @@ import type { Balancer, PeerView, PickContext } from '../types.js';
 import { weightAt } from '../weight.js';
 import { roundRobin } from './index.js';
 
-// The strategies keep their smooth weighted round robin state in typed arrays, record the
-// order while the tier is plain and replay it (see SwrrTable.replayPick); leastConn and
-// leastTime list their ties during their one scan. These tests hold them to the plain
-// algorithms, written here as nginx writes them: per-peer state objects, every peer every
-// pick, a second scan for the ties.
+// The strategies share one smooth weighted round robin state table per peers array, and
+// leastConn and leastTime list their ties during their one scan. These tests hold them to
+// the plain algorithms, written here as nginx writes them: per-peer state objects, every
+// peer every pick, a second scan for the ties.
 
 interface State {
   weight: number;
@@ -155,9 +154,9 @@ interface Mutable {
 
 /**
  * Drives a strategy and its reference through the same long run: calm stretches (every
- * peer up, nothing tried: the order gets recorded and replayed) broken by the things that
- * end a replay — a peer going down or slow-starting, a tried peer, a failure, a new array
- * (a membership or weight change), a load change — and compares every pick.
+ * peer up, nothing tried: a fixed cycle) broken by the things that change the order — a
+ * peer going down or slow-starting, a tried peer, a failure, a new array (a membership or
+ * weight change), a load change — and compares every pick.
  */
 function compareRuns(make: () => Balancer, makeReference: () => Balancer, seed: number): number {
   const rnd = mulberry32(seed);
@@ -216,7 +215,7 @@ function compareRuns(make: () => Balancer, makeReference: () => Balancer, seed: 
   return picks;
 }
 
-describe('smooth weighted round robin with recorded cycles', () => {
+describe('smooth weighted round robin against the per-peer reference', () => {
   it('picks exactly as the per-peer algorithm does, through calm and busy stretches (roundRobin)', () => {
     for (let seed = 1; seed <= 24; seed++) {
       expect(compareRuns(roundRobin, referenceRoundRobin, seed)).toBeGreaterThan(0);
@@ -235,7 +234,7 @@ describe('smooth weighted round robin with recorded cycles', () => {
     }
   });
 
-  it('goes on from where a replay stopped: the same order before, during and after', () => {
+  it('keeps one order through a cycle broken and resumed: the same before, during and after', () => {
     const peers: Mutable[] = [5, 1, 1, 3].map((weight, i) => ({
       id: `p${i}`,
       weight,
@@ -251,10 +250,10 @@ describe('smooth weighted round robin with recorded cycles', () => {
         expect(got).toBe(ref.pick(peers, {})?.id);
         return got;
       });
-    // Two turns of the 10-pick cycle: recorded, then replayed.
+    // Two turns of the 10-pick cycle.
     expect(order(20).join(' ')).toBe([...'0301032030', ...'0301032030'].map((d) => `p${d}`).join(' '));
     order(3); // part way into the cycle
-    // explain() reads the state the replay stands for, and changes nothing.
+    // explain() reads the state the picks left, and changes nothing.
     const said = rr.explain?.(peers, {});
     expect(rr.pick(peers, {})).toBe(said?.chosen);
     expect(ref.pick(peers, {})).toBe(said?.chosen);
@@ -268,7 +267,7 @@ describe('smooth weighted round robin with recorded cycles', () => {
     order(40);
   });
 
-  it('replays the round among tied peers only while the ties stay the same', () => {
+  it('runs the round among tied peers exactly while the ties change', () => {
     const peers: Mutable[] = [3, 1, 2, 4, 2].map((weight, i) => ({
       id: `p${i}`,
       weight,
@@ -281,7 +280,7 @@ describe('smooth weighted round robin with recorded cycles', () => {
     const run = (n: number) => {
       for (let i = 0; i < n; i++) expect(lc.pick(peers, {})).toBe(ref.pick(peers, {}));
     };
-    run(30); // four idle peers tie: recorded, then replayed
+    run(30); // four idle peers tie
     (peers[2] as Mutable).active = 1; // the ties change
     run(30);
     (peers[2] as Mutable).active = 0; // and change back, part way into the old cycle
@@ -289,7 +288,7 @@ describe('smooth weighted round robin with recorded cycles', () => {
     expect(lc.explain?.(peers, {}).chosen).toBe(ref.pick(peers, {}));
   });
 
-  it('replays with some peers down as well, until the set of peers down changes', () => {
+  it('keeps the order with some peers down, and when the set of peers down changes', () => {
     const peers: Mutable[] = [2, 3, 1, 4, 2, 1].map((weight, i) => ({
       id: `p${i}`,
       weight,
@@ -304,7 +303,7 @@ describe('smooth weighted round robin with recorded cycles', () => {
     };
     run(25);
     (peers[1] as Mutable).available = false;
-    run(60); // recorded over the five peers up, then replayed
+    run(60); // the five peers up take turns
     (peers[4] as Mutable).available = false;
     run(60);
     (peers[1] as Mutable).available = true;

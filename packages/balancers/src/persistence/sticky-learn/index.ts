@@ -1,5 +1,6 @@
 import { LRUCache } from 'lru-cache';
-import { InvalidOptionError, SessionStoreError } from '../errors.js';
+import { InvalidOptionError, SessionStoreError } from '../../errors.js';
+import type { PeerView, Persistence, RequestInfo, ResponseHead } from '../../types.js';
 import {
   isRequestSource,
   isResponseSource,
@@ -7,8 +8,7 @@ import {
   type ResponseSource,
   readRequest,
   readResponse,
-} from '../persistence/sources.js';
-import type { PeerView, Persistence, RequestInfo, ResponseHead } from '../types.js';
+} from '../sources.js';
 
 /**
  * Where learned sessions live: session id → peer id, each forgotten after `ttlMs`

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { sign } from 'cookie-signature';
 import { describe, expect, it } from 'vitest';
-import type { PeerView, RequestInfo, ResponseHead } from '../types.js';
+import type { PeerView, RequestInfo, ResponseHead } from '../../types.js';
 import { stickyCookie } from './index.js';
 
 const peer = (id: string): PeerView => ({ id, weight: 1, active: 0, responseTimeMs: 0, available: true });

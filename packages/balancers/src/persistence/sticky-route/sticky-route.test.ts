@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { PeerView, RequestInfo } from '../types.js';
+import type { PeerView, RequestInfo } from '../../types.js';
 import { stickyRoute } from './index.js';
 
 const peers = ['a', 'b', 'c'].map((route, i): PeerView & { route: string } => ({
