@@ -177,6 +177,12 @@ export interface CacheForward {
    * $upstream_cache_status always` does. `undefined` when the header is off.
    */
   readonly statusHeader?: string | undefined;
+  /**
+   * The fields the caller's own answer for this exchange carries (a 502 or 504 when the
+   * upstream failed and no stale entry served): `statusHeader` with `cacheStatus`, and
+   * the RFC 9211 `Cache-Status` member; empty when the cache was not consulted.
+   */
+  readonly statusFields?: readonly string[];
   /** The method to send upstream: `GET` for a `HEAD` request (nginx `proxy_cache_convert_head`). */
   readonly method: string;
   /**

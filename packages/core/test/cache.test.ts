@@ -213,6 +213,11 @@ describe('the proxy with a cache', () => {
     const missing = await send(f.url, { path: '/never' });
     expect([expired.status, expired.headers['x-cache-status']]).toEqual([502, 'EXPIRED']);
     expect([missing.status, missing.headers['x-cache-status']]).toEqual([502, 'MISS']);
+    // RFC 9211: the cache forwarded (stale entry, or none stored) and got no answer.
+    expect([expired.headers['cache-status'], missing.headers['cache-status']]).toEqual([
+      'switchyard; fwd=stale',
+      'switchyard; fwd=uri-miss',
+    ]);
   });
 
   it('purges by key prefix and by tag through the admin API', async () => {

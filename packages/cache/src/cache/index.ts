@@ -991,6 +991,7 @@ const RFC5861_ERRORS = new Set<string>(['error', 'timeout', 'http_500', 'http_50
 class Forward implements CacheForward {
   readonly cacheStatus: CacheStatus | undefined;
   readonly statusHeader: string | undefined;
+  readonly statusFields: readonly string[];
   readonly method: string;
   readonly requestHeaders: ReadonlyArray<readonly [string, string | undefined]>;
   readonly background: boolean;
@@ -1033,6 +1034,13 @@ class Forward implements CacheForward {
     this.key = key;
     this.cacheStatus = cacheStatus;
     this.statusHeader = engine.statusHeader;
+    // What the caller's own 502/504 for this exchange says of the cache.
+    const fields: string[] = [];
+    if (cacheStatus !== undefined) {
+      if (engine.statusHeader !== undefined) fields.push(engine.statusHeader, cacheStatus);
+      engine.cacheStatus(fields, { fwd: this.fwd });
+    }
+    this.statusFields = fields;
     this.stale = stale;
     this.pending = pending;
     this.storable = storable;

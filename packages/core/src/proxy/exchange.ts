@@ -340,10 +340,11 @@ export class Exchange extends Flow {
       return;
     }
     // The cache was consulted: its status goes on the 502/504 too (nginx's `always`).
-    const name = fill?.statusHeader;
     const res = this.res;
-    if (name !== undefined && this.cacheStatus !== undefined && res !== undefined && !res.headersSent) {
-      res.setHeader(name, this.cacheStatus);
+    if (fill !== undefined && this.cacheStatus !== undefined && res !== undefined && !res.headersSent) {
+      const fields = fill.statusFields;
+      if (fields !== undefined) appendFields(res, fields);
+      else if (fill.statusHeader !== undefined) res.setHeader(fill.statusHeader, this.cacheStatus);
     }
     this.finish({ kind: 'text', status: kind === 'timeout' ? 504 : 502 });
   }

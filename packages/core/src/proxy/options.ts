@@ -156,6 +156,11 @@ export interface ProxyCacheForward {
    */
   readonly statusHeader?: string | undefined;
   /**
+   * The fields (flat `[name, value, …]`) the proxy's own 502 or 504 for this exchange
+   * carries: the cache status header and `Cache-Status`. Preferred to `statusHeader`.
+   */
+  readonly statusFields?: readonly string[];
+  /**
    * Called with the final response head (status ≥ 200); the cache may append its status
    * header to `headers`. Returns a response to send instead, discarding the upstream body.
    */
