@@ -171,16 +171,10 @@ export interface CacheForward {
    */
   readonly cacheStatus: CacheStatus | undefined;
   /**
-   * The header the cache names its status with (`statusHeader`), for the answers the
-   * caller makes itself: a 502 or 504 when the upstream failed and no stale entry
-   * served carries it too, as nginx's `add_header X-Cache-Status
-   * $upstream_cache_status always` does. `undefined` when the header is off.
-   */
-  readonly statusHeader?: string | undefined;
-  /**
    * The fields the caller's own answer for this exchange carries (a 502 or 504 when the
-   * upstream failed and no stale entry served): `statusHeader` with `cacheStatus`, and
-   * the RFC 9211 `Cache-Status` member; empty when the cache was not consulted.
+   * upstream failed and no stale entry served): the `statusHeader` option's field with
+   * `cacheStatus`, and the RFC 9211 `Cache-Status` member; empty when the cache was not
+   * consulted.
    */
   readonly statusFields?: readonly string[];
   /** The method to send upstream: `GET` for a `HEAD` request (nginx `proxy_cache_convert_head`). */

@@ -38,3 +38,35 @@ export function currentLine(current: number, add: number, ramped: number, weight
     (ramped < weight ? ` (slow start: ${fmt(ramped)} of weight ${weight})` : '')
   );
 }
+
+/**
+ * The end of the reason lines of a "lowest score wins" walk (least-conn, least-time): the
+ * chosen peer, the peers that tied with it (with their round-robin current weights), and
+ * the others, `worse` than the best (`higher` for a count). `first` is where the walk's
+ * reports start in `out`, one per peer.
+ */
+export function lowestLines(
+  out: CandidateReport[],
+  first: number,
+  peers: readonly PeerView[],
+  chosen: number,
+  best: number,
+  currents: readonly number[] | undefined,
+  worse: string,
+): void {
+  const chosenId = (peers[chosen] as PeerView).id;
+  const bestId = (peers[best] as PeerView).id;
+  for (let i = 0; i < peers.length; i++) {
+    const c = out[first + i] as CandidateReport;
+    if (c.skipped !== undefined) continue;
+    const current = currents?.[i];
+    if (current !== undefined) {
+      c.reason += `; tied for the lowest, round robin current weight ${fmt(current)}`;
+      c.reason += i === chosen ? ', the highest: chosen' : `, not higher than ${chosenId}`;
+    } else if (i === chosen) {
+      c.reason += '; the lowest: chosen';
+    } else {
+      c.reason += `; ${worse} than ${bestId}`;
+    }
+  }
+}

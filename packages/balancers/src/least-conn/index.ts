@@ -1,4 +1,4 @@
-import { fmt, skipped } from '../explain/lines.js';
+import { fmt, lowestLines, skipped } from '../explain/lines.js';
 import { roundAmong, SwrrTable, Ties } from '../round-robin/swrr.js';
 import type { Balancer, CandidateReport, Explanation, PeerView, PickContext } from '../types.js';
 import { weightAt } from '../weight.js';
@@ -112,21 +112,6 @@ function walkLeastConn(
     }
     chosen = roundAmong(table, peers, best, ties, count, now, currents);
   }
-  if (out === undefined) return chosen;
-  const chosenId = (peers[chosen] as PeerView).id;
-  const bestId = (peers[best] as PeerView).id;
-  for (let i = 0; i < peers.length; i++) {
-    const c = out[first + i] as CandidateReport;
-    if (c.skipped !== undefined) continue;
-    const current = currents?.[i];
-    if (current !== undefined) {
-      c.reason += `; tied for the lowest, round robin current weight ${fmt(current)}`;
-      c.reason += i === chosen ? ', the highest: chosen' : `, not higher than ${chosenId}`;
-    } else if (i === chosen) {
-      c.reason += '; the lowest: chosen';
-    } else {
-      c.reason += `; higher than ${bestId}`;
-    }
-  }
+  if (out !== undefined) lowestLines(out, first, peers, chosen, best, currents, 'higher');
   return chosen;
 }

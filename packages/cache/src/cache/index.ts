@@ -990,7 +990,6 @@ const RFC5861_ERRORS = new Set<string>(['error', 'timeout', 'http_500', 'http_50
 /** One upstream exchange: decides at the head whether to record, records, stores at the end. */
 class Forward implements CacheForward {
   readonly cacheStatus: CacheStatus | undefined;
-  readonly statusHeader: string | undefined;
   readonly statusFields: readonly string[];
   readonly method: string;
   readonly requestHeaders: ReadonlyArray<readonly [string, string | undefined]>;
@@ -1033,7 +1032,6 @@ class Forward implements CacheForward {
     this.req = req;
     this.key = key;
     this.cacheStatus = cacheStatus;
-    this.statusHeader = engine.statusHeader;
     // What the caller's own 502/504 for this exchange says of the cache.
     const fields: string[] = [];
     if (cacheStatus !== undefined) {
@@ -1206,7 +1204,6 @@ class Forward implements CacheForward {
  */
 class Invalidation implements CacheForward {
   readonly cacheStatus: CacheStatus | undefined = undefined;
-  readonly statusHeader: string | undefined;
   readonly method: string;
   readonly requestHeaders = NONE;
   readonly background = false;
@@ -1217,7 +1214,6 @@ class Invalidation implements CacheForward {
   constructor(engine: Engine, req: CacheRequest) {
     this.engine = engine;
     this.req = req;
-    this.statusHeader = engine.statusHeader;
     this.method = req.method;
   }
 

@@ -247,23 +247,12 @@ export class Exchange extends Flow {
     if (located?.hide !== undefined) rules = { ...rules, hide: located.hide, onResponse: true };
     let out = list;
     if (rules.onResponse) {
-      const origins = (): string[] => {
-        const origin = peer?.origin;
-        if (origin === undefined) return [];
-        return [`${origin.slice(0, origin.indexOf('://') + 3)}${this.upstream.name}/`, `${origin}/`];
-      };
-      out = responseFields(rules, this.req, status, list, origins);
+      out = responseFields(rules, this.req, status, list, this.upstream, peer?.origin);
     }
     if (located?.add !== undefined) {
       out = locatedFields(out === list ? list.slice() : out, located.add, status);
     } else if (rules.add !== undefined) {
-      const added = addedFields(
-        rules,
-        this.ruleRequest(this.core.forwarded(this.req).forwardedFor),
-        status,
-        out,
-        peer?.id,
-      );
+      const added = addedFields(rules, this.ruleRequest(), status, out, peer?.id);
       if (added !== undefined && out === list) out = [...list, ...added];
       else if (added !== undefined) out.push(...added);
     }
@@ -281,13 +270,7 @@ export class Exchange extends Flow {
     }
     if (rules.add === undefined) return;
     try {
-      const added = addedFields(
-        rules,
-        this.ruleRequest(this.core.forwarded(this.req).forwardedFor),
-        status,
-        [],
-        undefined,
-      );
+      const added = addedFields(rules, this.ruleRequest(), status, [], undefined);
       if (added !== undefined) appendFields(res, added);
     } catch (err) {
       this.core.report(err instanceof HookError ? err : new HookError('addResponseHeaders', err), this.req);
@@ -344,7 +327,6 @@ export class Exchange extends Flow {
     if (fill !== undefined && this.cacheStatus !== undefined && res !== undefined && !res.headersSent) {
       const fields = fill.statusFields;
       if (fields !== undefined) appendFields(res, fields);
-      else if (fill.statusHeader !== undefined) res.setHeader(fill.statusHeader, this.cacheStatus);
     }
     this.finish({ kind: 'text', status: kind === 'timeout' ? 504 : 502 });
   }

@@ -67,6 +67,8 @@ export abstract class Flow implements RequestInfo, AttemptSink {
         readonly hide: ReadonlySet<string> | undefined;
       }
     | undefined;
+  /** `X-Forwarded-For` as sent upstream (`$proxy_add_x_forwarded_for`), once known. */
+  private forwardedFor: string | undefined;
   /** What the limits decided; released by `finish`, once. */
   protected limitDecision: ProxyLimitDecision | undefined;
   /** Holds a request `limit_req` delays. */
@@ -344,6 +346,7 @@ export abstract class Flow implements RequestInfo, AttemptSink {
     } catch (err) {
       throw new HookError('trustProxy', err);
     }
+    this.forwardedFor = fwd.forwardedFor;
     const built = requestHeaders(this.req, fwd, bodyLength, o.underscores);
     if (built === undefined) return undefined;
     // A body rebuilt from req.body goes out whole with the head; a streamed one is counted
@@ -358,7 +361,7 @@ export abstract class Flow implements RequestInfo, AttemptSink {
         ...located.map((h) => [h.name, h.value === '' ? undefined : h.value] as const),
       ];
     } else if (rules.set !== undefined) {
-      changes = requestChanges(rules, this.ruleRequest(fwd.forwardedFor), changes);
+      changes = requestChanges(rules, this.ruleRequest(), changes);
     }
     let list = changes === undefined || changes.length === 0 ? built.list : withChanges(built.list, changes);
     if (rules.rewriteRequestHeaders !== undefined) {
@@ -372,9 +375,15 @@ export abstract class Flow implements RequestInfo, AttemptSink {
     return list;
   }
 
-  /** What the header rules read of this request. */
-  ruleRequest(forwardedFor: string): RuleRequest {
-    return { req: this.req, groupName: this.upstream.name, clientAddress: this.clientIp, forwardedFor };
+  /** What the header rules read of this request; X-Forwarded-For is worked out once. */
+  ruleRequest(): RuleRequest {
+    this.forwardedFor ??= this.core.forwarded(this.req).forwardedFor;
+    return {
+      req: this.req,
+      groupName: this.upstream.name,
+      clientAddress: this.clientIp,
+      forwardedFor: this.forwardedFor,
+    };
   }
 
   /** Sends the first attempt of the request `prepare` built. */

@@ -14,8 +14,9 @@ const req = {
   headers: { host: 'Shop.Example:8080', cookie: 'sid=7; lang=fr', 'x-api-key': 'k1' },
   socket: { localPort: 8080 },
 } as unknown as IncomingMessage;
+/** A group named `app` of http peers. */
+const app = { name: 'app', peers: [{ origin: 'http://10.0.0.5:80' }] };
 const ruled = { req, groupName: 'app', clientAddress: '203.0.113.9', forwardedFor: '203.0.113.9, 10.0.0.1' };
-const none = () => [] as string[];
 
 describe('header rules, pure', () => {
   it('evaluates every request variable of a set rule once compiled', () => {
@@ -39,26 +40,24 @@ describe('header rules, pure', () => {
   it('gives back the very list when no field changes, and copies it once one does', () => {
     const rules = compileHeaderRules({});
     const list = ['Content-Type', 'text/plain', 'Location', '/here'];
-    expect(responseFields(rules, req, 302, list, () => ['http://app/'])).toBe(list);
+    expect(responseFields(rules, req, 302, list, app, 'http://10.0.0.5:80')).toBe(list);
     const moved = ['Location', 'http://app/next', 'X-A', '1'];
-    const out = responseFields(rules, req, 302, moved, () => ['http://app/']);
+    const out = responseFields(rules, req, 302, moved, app, 'http://10.0.0.5:80');
     expect([out, moved[1]]).toEqual([['Location', '/next', 'X-A', '1'], 'http://app/next']);
   });
 
-  it('asks for the default origins only when a Location or Refresh is there', () => {
-    let asked = 0;
-    const origins = () => {
-      asked++;
-      return ['http://10.0.0.5:80/'];
-    };
+  it('turns the group and the answering peer into / by default, in Location and Refresh, and nothing else', () => {
     const rules = compileHeaderRules({});
-    responseFields(rules, req, 200, ['Content-Length', '3', 'X-Served-By', 'a'], origins);
-    expect(asked).toBe(0);
-    expect(responseFields(rules, req, 200, ['Refresh', '0;URL=http://10.0.0.5:80/x'], origins)).toEqual([
-      'Refresh',
-      '0;URL=/x',
+    const at = (list: string[]) => responseFields(rules, req, 302, list, app, 'http://10.0.0.5:80');
+    expect(at(['Refresh', '0;URL=http://10.0.0.5:80/x'])).toEqual(['Refresh', '0;URL=/x']);
+    expect(at(['Location', 'http://app/y'])).toEqual(['Location', '/y']);
+    expect(at(['Location', 'http://10.0.0.6:80/z'])).toEqual(['Location', 'http://10.0.0.6:80/z']);
+    // A cached answer names no peer: only the group's prefix is rewritten.
+    const cached = (l: string) => responseFields(rules, req, 302, ['Location', l], app, undefined);
+    expect([cached('http://app/y'), cached('http://10.0.0.5:80/z')]).toEqual([
+      ['Location', '/y'],
+      ['Location', 'http://10.0.0.5:80/z'],
     ]);
-    expect(asked).toBe(1);
   });
 
   it('applies the first matching proxyRedirect rule only, a RegExp with its captures', () => {
@@ -68,11 +67,11 @@ describe('header rules, pure', () => {
         { from: 'http://api.internal/', to: '/never/' },
       ],
     });
-    expect(responseFields(rules, req, 301, ['location', 'http://api.internal/v1'], none)).toEqual([
+    expect(responseFields(rules, req, 301, ['location', 'http://api.internal/v1'], app, undefined)).toEqual([
       'location',
       'https://api.example/v1',
     ]);
-    expect(responseFields(rules, req, 301, ['location', 'http://10.0.0.5/v1'], none)).toEqual([
+    expect(responseFields(rules, req, 301, ['location', 'http://10.0.0.5/v1'], app, undefined)).toEqual([
       'location',
       'http://10.0.0.5/v1',
     ]);
@@ -88,7 +87,8 @@ describe('header rules, pure', () => {
       req,
       200,
       ['Set-Cookie', 'a=1; Domain=shop.internal; Path=/app/cart', 'Set-Cookie', 'b=2; domain=x.internalz'],
-      none,
+      app,
+      undefined,
     );
     expect(out).toEqual([
       'Set-Cookie',

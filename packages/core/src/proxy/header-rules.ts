@@ -426,15 +426,18 @@ class ListHead implements ResponseHeadView {
 
 /**
  * The response fields of an upstream answer as they go to the client: hidden ones out,
- * `Location` / `Refresh` and `Set-Cookie` rewritten, `onResponseHead` last. `origins`
- * gives the prefixes `proxyRedirect: 'default'` turns into `/` (asked only when needed).
+ * `Location` / `Refresh` and `Set-Cookie` rewritten, `onResponseHead` last.
+ * `proxyRedirect: 'default'` turns `<scheme>://<group name>/` (nginx's `proxy_pass` text)
+ * and `<origin>/` (the answering peer's, absent for a cached answer) into `/`; the
+ * group's prefix is worked out only when a `Location` or `Refresh` is there.
  */
 export function responseFields(
   rules: HeaderRules,
   req: IncomingMessage,
   status: number,
   list: readonly string[],
-  origins: () => readonly string[],
+  group: RedirectGroup,
+  origin: string | undefined,
 ): string[] {
   const hide = rules.hide;
   const cookies = rules.cookieDomain !== undefined || rules.cookiePath !== undefined;
@@ -452,7 +455,10 @@ export function responseFields(
     }
     let next = value;
     if ((lower === 'location' || lower === 'refresh') && rules.redirect !== undefined) {
-      next = lower === 'location' ? redirected(rules, value, origins) : refreshed(rules, value, origins);
+      next =
+        lower === 'location'
+          ? redirected(rules, value, group, origin)
+          : refreshed(rules, value, group, origin);
     } else if (lower === 'set-cookie' && cookies) {
       next = cookieRewritten(rules, value);
     }
@@ -517,21 +523,39 @@ function replaceFirst(rules: readonly ReplaceRule[], value: string): string | un
   return undefined;
 }
 
-function redirected(rules: HeaderRules, value: string, origins: () => readonly string[]): string {
+/** What `proxyRedirect: 'default'` reads of the group: its name and its peers' scheme. */
+export interface RedirectGroup {
+  readonly name: string;
+  readonly peers: ReadonlyArray<{ readonly origin: string }>;
+}
+
+function redirected(
+  rules: HeaderRules,
+  value: string,
+  group: RedirectGroup,
+  origin: string | undefined,
+): string {
   const own = replaceFirst(rules.redirect ?? [], value);
   if (own !== undefined) return own;
   if (!rules.redirectDefault) return value;
-  for (const origin of origins()) {
-    if (value.startsWith(origin)) return `/${value.slice(origin.length)}`;
+  // nginx's `default` is the proxy_pass text (`http://<group>/`); the peer's address too.
+  const scheme = group.peers[0]?.origin.startsWith('https:') === true ? 'https://' : 'http://';
+  for (const prefix of [`${scheme}${group.name}/`, origin === undefined ? undefined : `${origin}/`]) {
+    if (prefix !== undefined && value.startsWith(prefix)) return `/${value.slice(prefix.length)}`;
   }
   return value;
 }
 
 /** `Refresh: 5; url=http://…`: the URL part goes through the redirect rules. */
-function refreshed(rules: HeaderRules, value: string, origins: () => readonly string[]): string {
+function refreshed(
+  rules: HeaderRules,
+  value: string,
+  group: RedirectGroup,
+  origin: string | undefined,
+): string {
   const m = /^(\s*\d*\s*[;,]\s*url\s*=\s*)(.*)$/i.exec(value);
   if (m === null) return value;
-  return (m[1] as string) + redirected(rules, m[2] as string, origins);
+  return (m[1] as string) + redirected(rules, m[2] as string, group, origin);
 }
 
 /** `proxy_cookie_domain` / `proxy_cookie_path` over one `Set-Cookie` value. */

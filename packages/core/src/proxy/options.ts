@@ -150,14 +150,9 @@ export interface ProxyCacheForward {
   /** The cache status of this exchange (`MISS`, `EXPIRED`, …), for the observers. */
   readonly cacheStatus?: string | undefined;
   /**
-   * The header the cache names its status with: the proxy's own 502 or 504 for this
-   * exchange carries `cacheStatus` in it (nginx's `add_header X-Cache-Status
-   * $upstream_cache_status always`).
-   */
-  readonly statusHeader?: string | undefined;
-  /**
    * The fields (flat `[name, value, …]`) the proxy's own 502 or 504 for this exchange
-   * carries: the cache status header and `Cache-Status`. Preferred to `statusHeader`.
+   * carries: the cache status header and `Cache-Status` (nginx's `add_header
+   * X-Cache-Status $upstream_cache_status always`).
    */
   readonly statusFields?: readonly string[];
   /**
