@@ -1,6 +1,17 @@
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { closeSync, existsSync, openSync } from 'node:fs';
+import {
+  open as fsOpen,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  rm,
+  stat,
+  truncate,
+  writeFile,
+} from 'node:fs/promises';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -90,6 +101,65 @@ describe('diskStore', () => {
     expect((await bytesOf(body)).equals(big)).toBe(true);
     expect(await store.get('other')).toBeUndefined();
     expect(store.usage?.().sizeBytes).toBeGreaterThan(big.length);
+  });
+
+  it('gives an indexed body that fits one 128 KiB read as a Buffer, read with its header', async () => {
+    const store = open();
+    const page = Buffer.alloc(100 * 1024, 'xyz');
+    await store.set('page', entry(page));
+    const body = (await store.get('page'))?.body;
+    expect(Buffer.isBuffer(body)).toBe(true);
+    expect((body as Buffer).equals(page)).toBe(true);
+  });
+
+  describe('aio', () => {
+    /** Occupies every thread of libuv's pool: each open of a FIFO waits for a writer. */
+    async function blockThreadPool(): Promise<() => Promise<void>> {
+      const fifo = join(dir, 'fifo');
+      execFileSync('mkfifo', [fifo]);
+      const threads = Number(process.env.UV_THREADPOOL_SIZE ?? 4);
+      const readers = Array.from({ length: threads }, () => fsOpen(fifo, 'r'));
+      return async () => {
+        // Opening for writing lets every blocked reader through.
+        const writers = Array.from({ length: threads }, () => openSync(fifo, 'w'));
+        for (const fh of await Promise.all(readers)) await fh.close();
+        for (const fd of writers) closeSync(fd);
+      };
+    }
+
+    it('reads a hit with blocking calls by default, as nginx with aio off: a busy thread pool does not hold it up', async () => {
+      const store = open();
+      await store.set('k', entry(Buffer.alloc(100 * 1024, 'a')));
+      const release = await blockThreadPool();
+      try {
+        const got = await store.get('k');
+        expect(Buffer.isBuffer(got?.body) && got.body.length).toBe(100 * 1024);
+      } finally {
+        await release();
+      }
+    });
+
+    it('reads through the thread pool with aio: true (nginx aio threads)', async () => {
+      const store = open({ aio: true });
+      await store.set('k', entry('hello'));
+      const release = await blockThreadPool();
+      let answered = false;
+      const pending = store.get('k').then((got) => {
+        answered = true;
+        return got;
+      });
+      // Every thread is waiting on the FIFO, so the read cannot have run, however long this waits.
+      for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+      expect(answered).toBe(false);
+      await release();
+      expect((await pending)?.body.toString()).toBe('hello');
+    });
+
+    it('rejects an aio that is not a boolean, naming it', () => {
+      expect(() => diskStore({ path: dir, aio: 'threads' as unknown as boolean })).toThrow(
+        /aio: expected a boolean, got "threads"/,
+      );
+    });
   });
 
   it('cuts off a body streamed again after another body replaced it', async () => {

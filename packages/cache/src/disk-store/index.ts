@@ -40,6 +40,16 @@ export interface DiskStoreOptions {
    * @default 10000
    */
   managerSleepMs?: number;
+  /**
+   * How a hit reads its file, nginx's `aio`. `false`: blocking reads on the event loop, as
+   * nginx's worker reads with `aio off`, its default. A file in the page cache (a hot entry)
+   * is read in a few microseconds of CPU, where each trip through libuv's thread pool costs
+   * tens of microseconds in hand-offs and wake-ups; a file that must come from a slow disk holds up every request of the process
+   * meanwhile. `true`: reads go through the thread pool (nginx `aio threads`), for caches on
+   * slow or network storage. Writes and the cache loader always use the thread pool.
+   * @default false
+   */
+  aio?: boolean;
   /** The clock, in ms; only differences are used. @default Date.now */
   now?: () => number;
 }
@@ -62,16 +72,12 @@ const VERSION = 1;
 const PREFIX_BYTES = 12;
 /** A header larger than this is a corrupt file. */
 const MAX_HEADER_BYTES = 1024 * 1024;
-/**
- * Files up to this size come as a Buffer, read whole with their header; a larger body is
- * streamed (see {@link READ_BYTES}). An entry not indexed yet is first read this far.
- */
+/** The first read of an entry not indexed yet (its size unknown): the header and a body this size. */
 const CHUNK_BYTES = 64 * 1024;
 /**
- * The most a read of a body streamed from its file takes at once: the first read of an
- * indexed entry takes the whole file up to this size, and later reads come in slices of it,
- * so a 100 KiB body costs one read rather than two (fewer system calls and thread-pool
- * round trips), while a larger one never sits whole in memory.
+ * The most one read takes. An indexed entry's file (its size known) is read whole in one
+ * read up to this size, and its body comes as a Buffer; a larger body is streamed in slices
+ * of this size, so a hit never holds more than this much of a body at once.
  */
 const READ_BYTES = 128 * 1024;
 
@@ -99,6 +105,8 @@ interface Header {
 
 /** One indexed file. */
 interface Indexed {
+  /** Its path, kept so that a hit does not hash the key again. */
+  file: string;
   size: number;
   lastUse: number;
   tags: readonly string[];
@@ -191,10 +199,34 @@ const readAsync = promisify(fs.read);
 const fstatAsync = promisify(fs.fstat);
 const closeAsync = promisify(fs.close);
 
-/** Reads `length` bytes at `position` into `buf`; how many came. */
-async function readAt(fd: number, buf: Buffer, length: number, position: number): Promise<number> {
-  return (await readAsync(fd, buf, 0, length, position)).bytesRead;
+/** How a hit reads its file; see {@link DiskStoreOptions.aio}. */
+interface FileIo {
+  open(file: string): Promise<number>;
+  /** Reads `length` bytes at `position` into `buf`; how many came. */
+  read(fd: number, buf: Buffer, length: number, position: number): Promise<number>;
+  size(fd: number): Promise<number>;
+  close(fd: number): Promise<void>;
 }
+
+/** Through libuv's thread pool, as nginx's `aio threads`: the event loop never waits on the disk. */
+const THREADED: FileIo = {
+  open: (file) => openAsync(file, 'r'),
+  read: async (fd, buf, length, position) => (await readAsync(fd, buf, 0, length, position)).bytesRead,
+  size: async (fd) => (await fstatAsync(fd)).size,
+  close: (fd) => closeAsync(fd),
+};
+
+/**
+ * Blocking system calls, as nginx's worker makes them with `aio off` (its default): from the
+ * page cache an open and a 128 KiB read take a few microseconds, where each thread-pool trip
+ * costs tens of microseconds of CPU in hand-offs and wake-ups.
+ */
+const BLOCKING: FileIo = {
+  open: async (file) => fs.openSync(file, 'r'),
+  read: async (fd, buf, length, position) => fs.readSync(fd, buf, 0, length, position),
+  size: async (fd) => fs.fstatSync(fd).size,
+  close: async (fd) => fs.closeSync(fd),
+};
 
 /** An entry's file, read up to its first chunk. */
 interface Opened {
@@ -214,18 +246,20 @@ interface Opened {
  * whole. With `keepOpen`, a body larger than that read keeps its file open for the
  * stream, and a truncation beyond it is found by the stream; otherwise the size is checked.
  */
-async function readEntryFile(file: string, keepOpen: boolean, sizeHint?: number): Promise<Opened> {
-  const fd = await openAsync(file, 'r');
+async function readEntryFile(
+  io: FileIo,
+  file: string,
+  keepOpen: boolean,
+  sizeHint?: number,
+): Promise<Opened> {
+  const fd = await io.open(file);
   let kept = false;
   try {
     // The index knows the file's size: read it whole when it is not large (a byte more, to
     // see a file that grew), else the first slice; without it, the first chunk.
-    const readBytes =
-      keepOpen && sizeHint !== undefined && sizeHint > CHUNK_BYTES
-        ? Math.min(sizeHint + 1, READ_BYTES)
-        : CHUNK_BYTES;
+    const readBytes = keepOpen && sizeHint !== undefined ? Math.min(sizeHint + 1, READ_BYTES) : CHUNK_BYTES;
     const buf = Buffer.allocUnsafe(readBytes);
-    const bytesRead = await readAt(fd, buf, readBytes, 0);
+    const bytesRead = await io.read(fd, buf, readBytes, 0);
     const got = buf.subarray(0, bytesRead);
     const n = headerLength(got);
     const bodyStart = PREFIX_BYTES + n;
@@ -233,26 +267,31 @@ async function readEntryFile(file: string, keepOpen: boolean, sizeHint?: number)
     if (bodyStart <= got.length) json = got.subarray(PREFIX_BYTES, bodyStart);
     else {
       json = Buffer.allocUnsafe(n);
-      if ((await readAt(fd, json, n, PREFIX_BYTES)) !== n) throw new Corrupt('truncated header');
+      if ((await io.read(fd, json, n, PREFIX_BYTES)) !== n) throw new Corrupt('truncated header');
     }
     const header = decodeHeader(json);
     const expected = bodyStart + header.bodyLength;
     const whole = bytesRead < readBytes;
     let size = expected;
     if (whole) size = bytesRead;
-    else if (!keepOpen) size = (await fstatAsync(fd)).size;
+    else if (!keepOpen) size = await io.size(fd);
     // A torn or truncated write: the size the header announces is the proof of a whole file.
     if (size !== expected) throw new Corrupt(`size ${size}, expected ${expected}`);
     const first = bodyStart < got.length ? got.subarray(bodyStart, Math.min(got.length, expected)) : EMPTY;
-    // A body over the first chunk is streamed, even when it came whole with the header.
-    kept = keepOpen && expected > CHUNK_BYTES;
+    // A body that came whole with the header is a Buffer; the rest of a larger one is streamed.
+    kept = keepOpen && !whole;
     return { header, bodyStart, first, fd: kept ? fd : undefined, size };
   } finally {
-    if (!kept) await closeAsync(fd);
+    if (!kept) await io.close(fd);
   }
 }
 
 const EMPTY = Buffer.alloc(0);
+
+/** Whether `b` uses less than half of the memory it holds. */
+function small(b: Buffer): boolean {
+  return b.length * 2 < b.buffer.byteLength;
+}
 
 /** The file a lookup opened, handed to the first stream of its body. */
 interface Held {
@@ -269,8 +308,10 @@ class DiskBody implements StreamedBody {
   readonly length: number;
   readonly file: string;
   readonly id: string;
+  readonly io: FileIo;
   private held: Held | undefined;
-  constructor(file: string, length: number, id: string, held?: Held) {
+  constructor(io: FileIo, file: string, length: number, id: string, held?: Held) {
+    this.io = io;
     this.file = file;
     this.length = length;
     this.id = id;
@@ -321,14 +362,14 @@ class BodyStream extends Readable {
 
   private async next(): Promise<void> {
     if (this.fd === undefined) {
-      const fd = await openAsync(this.body.file, 'r');
+      const fd = await this.body.io.open(this.body.file);
       if (this.destroyed) {
         closeQuietly(fd);
         return;
       }
       this.fd = fd;
       const buf = Buffer.allocUnsafe(CHUNK_BYTES);
-      const bytesRead = await readAt(fd, buf, CHUNK_BYTES, 0);
+      const bytesRead = await this.body.io.read(fd, buf, CHUNK_BYTES, 0);
       const got = buf.subarray(0, bytesRead);
       const n = headerLength(got);
       const bodyStart = PREFIX_BYTES + n;
@@ -336,7 +377,7 @@ class BodyStream extends Readable {
       if (bodyStart <= got.length) json = got.subarray(PREFIX_BYTES, bodyStart);
       else {
         json = Buffer.allocUnsafe(n);
-        await readAt(fd, json, n, PREFIX_BYTES);
+        await this.body.io.read(fd, json, n, PREFIX_BYTES);
       }
       const h = decodeHeader(json);
       // Replaced since it was looked up (a 304 keeps the body, so its id): not ours to send.
@@ -357,7 +398,7 @@ class BodyStream extends Readable {
       return;
     }
     const buf = Buffer.allocUnsafe(want);
-    const bytesRead = await readAt(this.fd, buf, want, this.pos);
+    const bytesRead = await this.body.io.read(this.fd, buf, want, this.pos);
     if (bytesRead === 0) throw new Corrupt(`${this.body.file}: truncated body`);
     this.pos += bytesRead;
     this.push(bytesRead === want ? buf : buf.subarray(0, bytesRead));
@@ -437,6 +478,9 @@ export function diskStore(options: DiskStoreOptions): DiskStore {
   if (typeof tempPath !== 'string' || tempPath === '') {
     throw new InvalidOptionError('tempPath', 'a directory path', tempPath);
   }
+  const aio = options.aio ?? false;
+  if (typeof aio !== 'boolean') throw new InvalidOptionError('aio', 'a boolean', aio);
+  const io = aio ? THREADED : BLOCKING;
   const now = options.now ?? Date.now;
   if (typeof now !== 'function') throw new InvalidOptionError('now', 'a function', now);
 
@@ -467,9 +511,9 @@ export function diskStore(options: DiskStoreOptions): DiskStore {
     }
   };
 
-  const remember = (key: string, size: number, tags: readonly string[]): void => {
+  const remember = (key: string, file: string, size: number, tags: readonly string[]): void => {
     forget(key);
-    index.set(key, { size, lastUse: now(), tags });
+    index.set(key, { file, size, lastUse: now(), tags });
     sizeBytes += size;
     for (const tag of tags) {
       let keys = byTag.get(tag);
@@ -533,7 +577,7 @@ export function diskStore(options: DiskStoreOptions): DiskStore {
   const loadFile = async (file: string, name: string): Promise<void> => {
     let opened: Opened;
     try {
-      opened = await readEntryFile(file, false);
+      opened = await readEntryFile(THREADED, file, false);
     } catch (err) {
       if (err instanceof Corrupt) await unlinkQuietly(file);
       return;
@@ -544,7 +588,7 @@ export function diskStore(options: DiskStoreOptions): DiskStore {
       return;
     }
     // Indexed meanwhile by a lookup or a write: that one is newer.
-    if (!index.has(header.key) && !closed) remember(header.key, opened.size, header.tags);
+    if (!index.has(header.key) && !closed) remember(header.key, file, opened.size, header.tags);
   };
 
   const walk = async (dir: string, depth: number): Promise<void> => {
@@ -587,10 +631,11 @@ export function diskStore(options: DiskStoreOptions): DiskStore {
   timer.unref?.();
 
   const read = async (key: string): Promise<CacheEntry<Buffer | StreamedBody> | undefined> => {
-    const file = fileOf(key);
+    const known = index.get(key);
+    const file = known?.file ?? fileOf(key);
     let opened: Opened;
     try {
-      opened = await readEntryFile(file, true, index.get(key)?.size);
+      opened = await readEntryFile(io, file, true, known?.size);
     } catch (err) {
       if (code(err) === 'ENOENT' || code(err) === 'ENOTDIR') {
         forget(key);
@@ -609,12 +654,13 @@ export function diskStore(options: DiskStoreOptions): DiskStore {
       return undefined;
     }
     if (index.has(key)) touch(key);
-    else remember(key, opened.size, h.tags);
+    else remember(key, file, opened.size, h.tags);
     let body: Buffer | DiskBody;
-    if (opened.fd === undefined) body = Buffer.from(opened.first);
+    // A small body read with a larger first chunk is copied out, so as not to hold the chunk.
+    if (opened.fd === undefined) body = small(opened.first) ? Buffer.from(opened.first) : opened.first;
     else {
       const held = { fd: opened.fd, first: opened.first, bodyStart: opened.bodyStart };
-      const disk = new DiskBody(file, h.bodyLength, h.bodyId, held);
+      const disk = new DiskBody(io, file, h.bodyLength, h.bodyId, held);
       // The cache makes the response's stream in the same turn as the lookup answers;
       // a body it does not send (HEAD, 304, another Vary variant) gives its file back.
       setImmediate(() => disk.release());
@@ -692,7 +738,7 @@ export function diskStore(options: DiskStoreOptions): DiskStore {
     } finally {
       writing.delete(temp);
     }
-    remember(key, size, entry.tags);
+    remember(key, file, size, entry.tags);
     trim();
   };
 
