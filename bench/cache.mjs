@@ -40,6 +40,16 @@ import { startProxyChild } from './lib/child.mjs';
 import { closeServer, listenLocal } from './lib/listen.mjs';
 import { detectPinning, pinParent } from './lib/pin.mjs';
 import { intEnv, listEnv, machineInfo, machineLine, prependSection } from './lib/results.mjs';
+import {
+  addCounts,
+  NOISY_OTHER_LOAD,
+  pairedRatios,
+  rateText,
+  ratioBasis,
+  ratioToBase,
+  verdict,
+  zeroCounts,
+} from './lib/rounds.mjs';
 import { fmt, markdownTable, median } from './lib/stats.mjs';
 import { LARGE_BODY_BYTES, makeLargeOrigin } from './proxies/cache-disk-common.mjs';
 
@@ -83,8 +93,6 @@ const MEMORY_TOLERANCE = 0.1;
 const MEMORY_LIMIT = 32 * 2 ** 20;
 /** The lock section holds the first upstream answer until every request arrived, at most this long. */
 const LOCK_GATE_MS = 4000;
-/** A measured run during which other processes used more than this % of a core is called noisy. */
-const NOISY_OTHER_LOAD = 25;
 
 function readSettings() {
   return {
@@ -147,14 +155,6 @@ function load(url, duration, settings) {
     duration,
     ...(settings.rate ? { overallRate: settings.rate } : {}),
   });
-}
-
-function zeroCounts() {
-  return { non2xx: 0, errors: 0, timeouts: 0 };
-}
-
-function addCounts(a, r) {
-  return { non2xx: a.non2xx + r.non2xx, errors: a.errors + r.errors, timeouts: a.timeouts + r.timeouts };
 }
 
 function countProblems(run) {
@@ -322,43 +322,6 @@ function sameAnswer(a, b) {
   return { same: true, detail: `${ref.status}, ${ref.headers.join(', ')}, ${ref.body.length}-byte body` };
 }
 
-/** Per round: a contender's CPU per request over the bare server's in the same round, and whether both were quiet. */
-function pairedRatios(s, bare) {
-  return s.runs.map((r, i) => {
-    const b = bare.runs[i];
-    const ratio =
-      Number.isFinite(r.cpuPerRequest) && Number.isFinite(b?.cpuPerRequest)
-        ? r.cpuPerRequest / b.cpuPerRequest
-        : null;
-    const quiet = !(r.otherLoad > NOISY_OTHER_LOAD) && !(b?.otherLoad > NOISY_OTHER_LOAD);
-    return { ratio, quiet };
-  });
-}
-
-/**
- * A contender's CPU per request against the bare server's: the median of the per-round
- * ratios (each round's two runs are minutes apart at most, so a slow drift of the machine
- * cancels out), over the quiet rounds when there is one, else over all.
- */
-function ratioToBare(s, bare) {
-  const pairs = pairedRatios(s, bare).filter((p) => p.ratio !== null);
-  const quiet = pairs.filter((p) => p.quiet);
-  const used = quiet.length > 0 ? quiet : pairs;
-  return {
-    ratio: median(used.map((p) => p.ratio)),
-    rounds: used.length,
-    quietOnly: quiet.length > 0,
-    of: pairs.length,
-  };
-}
-
-function ratioBasis(r) {
-  if (r.rounds === 0) return 'no round';
-  return r.quietOnly
-    ? `median of the per-round ratios of the ${r.rounds} quiet round(s) of ${r.of}`
-    : `median of the per-round ratios of all ${r.of} round(s); none was quiet`;
-}
-
 function evaluateHit(summaries) {
   const by = Object.fromEntries(summaries.map((s) => [s.name, s]));
   const mw = by['cache-middleware'];
@@ -372,7 +335,7 @@ function evaluateHit(summaries) {
   }
   const same = sameAnswer(mw, bare);
   if (!same.same) return { label, met: false, detail: `not met: the answers differ (${same.detail})` };
-  const r = ratioToBare(mw, bare);
+  const r = ratioToBase(mw, bare);
   const met = r.ratio <= HIT_TARGET_RATIO;
   return {
     label,
@@ -386,7 +349,7 @@ function evaluateHit(summaries) {
 
 function ratioText(s, bare) {
   if (!bare) return 'n/a';
-  const r = ratioToBare(s, bare);
+  const r = ratioToBase(s, bare);
   if (!Number.isFinite(r.ratio)) return 'n/a';
   return `${r.ratio.toFixed(2)}×${r.quietOnly ? '' : ' (noisy)'}`;
 }
@@ -484,7 +447,7 @@ function evaluateDisk(summaries) {
   }
   const same = sameAnswer(disk, mem);
   if (!same.same) return { label, met: false, detail: `not met: the answers differ (${same.detail})` };
-  const r = ratioToBare(disk, mem);
+  const r = ratioToBase(disk, mem);
   const met = r.ratio <= DISK_TARGET_RATIO;
   return {
     label,
@@ -1173,15 +1136,6 @@ function noisyRuns(hit, disk, micro) {
   return noisy;
 }
 
-function verdict(t) {
-  if (t.met === null) return 'not evaluated';
-  return t.met ? 'met' : 'NOT met';
-}
-
-function rateText(settings) {
-  return settings.rate ? `rate capped at ${settings.rate} req/s` : 'no rate cap';
-}
-
 function pinText(pin, parentPin) {
   if (!pin) return 'no CPU pinning (taskset unavailable)';
   return (
@@ -1211,7 +1165,7 @@ function renderSection({
     `- Machine: ${machineLine(machine)}; the run took ${elapsedS.toFixed(0)} s`,
     `- CPU pinning: ${pinText(pin, parentPin)}`,
     `- autocannon (parent process): ${settings.connections} connections, pipelining ${settings.pipelining}, ` +
-      `keep-alive, ${rateText(settings)}; ${settings.warmup} s warm-up, then ${settings.duration} s measured`,
+      `keep-alive, ${rateText(settings.rate)}; ${settings.warmup} s warm-up, then ${settings.duration} s measured`,
     ...(settings.sections.length < SECTIONS.length
       ? [`- Only: ${settings.sections.join(', ')} (BENCH_CACHE_ONLY)`]
       : []),

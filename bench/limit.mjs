@@ -26,15 +26,24 @@
 //        unpinned).
 import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { request } from 'node:http';
 import { connect, createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import autocannon from 'autocannon';
 import { BODY, startBackends } from './lib/backends.mjs';
 import { startProxyChild } from './lib/child.mjs';
+import { load, smokeTest } from './lib/load.mjs';
 import { detectPinning, pinParent } from './lib/pin.mjs';
 import { intEnv, listEnv, machineInfo, machineLine, prependSection } from './lib/results.mjs';
+import {
+  addCounts,
+  NOISY_OTHER_LOAD,
+  pairedRatios,
+  rateText,
+  ratioBasis,
+  ratioToBase,
+  verdict,
+  zeroCounts,
+} from './lib/rounds.mjs';
 import { fmt, markdownTable, median } from './lib/stats.mjs';
 import { LIMIT_BURST, LIMIT_CONN_MAX, LIMIT_RATE } from './proxies/limit-common.mjs';
 
@@ -47,8 +56,6 @@ const SECTIONS = ['check', 'proxy', 'redis'];
 const CHECK_TARGET_NS = 150;
 /** Target (issue 13): CPU per request with one limit_req and one limit_conn over without. */
 const PROXY_TARGET_RATIO = 1.03;
-/** A measurement during which other processes used more than this % of a core is called noisy. */
-const NOISY_OTHER_LOAD = 25;
 /** Distinct client addresses of the "many keys" figures; a power of 2. */
 const MANY_KEYS = 4096;
 /** Warm-up of each check process before calibrating, ms. */
@@ -392,52 +399,6 @@ function checkTable(rows) {
 // ---------------------------------------------------------------------------------------------
 // HTTP load against a proxy child (the machinery of run.mjs)
 
-/** One GET; resolves to null when it answered 200 with the backends' body, else to what went wrong. */
-function smokeTest(url) {
-  return new Promise((resolve) => {
-    const req = request(`${url}/smoke?x=1`, { agent: false, timeout: 5000 }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk) => {
-        body += chunk;
-      });
-      res.on('end', () => {
-        const ok = res.statusCode === 200 && body === BODY;
-        resolve(ok ? null : `smoke GET answered ${res.statusCode} with body ${JSON.stringify(body)}`);
-      });
-      res.on('error', (err) => resolve(`smoke GET response failed: ${err.message}`));
-    });
-    req.on('timeout', () => req.destroy(new Error('timed out after 5 s')));
-    req.on('error', (err) => resolve(`smoke GET failed: ${err.message}`));
-    req.end();
-  });
-}
-
-/** An autocannon run; with `times`, every 2xx response time (ms, from hrtime) is pushed to it. */
-function load(url, duration, { connections, rate }, times) {
-  const instance = autocannon({
-    url,
-    connections,
-    pipelining: 1,
-    duration,
-    ...(rate ? { overallRate: rate } : {}),
-  });
-  if (times) {
-    instance.on('response', (_client, statusCode, _bytes, responseTime) => {
-      if (statusCode >= 200 && statusCode < 300) times.push(responseTime);
-    });
-  }
-  return instance;
-}
-
-function zeroCounts() {
-  return { non2xx: 0, errors: 0, timeouts: 0 };
-}
-
-function addCounts(a, r) {
-  return { non2xx: a.non2xx + r.non2xx, errors: a.errors + r.errors, timeouts: a.timeouts + r.timeouts };
-}
-
 /** Calls per command from `INFO commandstats`, INFO itself left out. */
 async function commandStats(client) {
   const info = await client.info('commandstats');
@@ -519,7 +480,7 @@ async function runOnce(name, targets, settings, pin, { redis, latency } = {}) {
   try {
     child = await startProxyChild(name, targets, pin);
     const url = `http://127.0.0.1:${child.port}`;
-    const smoke = await smokeTest(url);
+    const smoke = await smokeTest(url, BODY);
     if (smoke) run.problems.push(smoke);
     if (settings.warmup > 0) {
       const warm = await load(url, settings.warmup, settings);
@@ -645,43 +606,6 @@ function countsText(c) {
 // ---------------------------------------------------------------------------------------------
 // proxy: CPU per request with and without the limits
 
-/** Per round: the limited proxy's CPU per request over the bare one's, and whether both were quiet. */
-function pairedRatios(s, base) {
-  return s.runs.map((r, i) => {
-    const b = base.runs[i];
-    const ratio =
-      Number.isFinite(r.cpuPerRequest) && Number.isFinite(b?.cpuPerRequest)
-        ? r.cpuPerRequest / b.cpuPerRequest
-        : null;
-    const quiet = !(r.otherLoad > NOISY_OTHER_LOAD) && !(b?.otherLoad > NOISY_OTHER_LOAD);
-    return { ratio, quiet };
-  });
-}
-
-/**
- * The median of the per-round ratios (a round's two runs are seconds apart, so a slow drift of
- * the machine cancels out), over the quiet rounds when there is one, else over all.
- */
-function ratioToBase(s, base) {
-  const pairs = pairedRatios(s, base).filter((p) => p.ratio !== null);
-  const quiet = pairs.filter((p) => p.quiet);
-  const used = quiet.length > 0 ? quiet : pairs;
-  return {
-    ratio: median(used.map((p) => p.ratio)),
-    rounds: used.length,
-    quietOnly: quiet.length > 0,
-    of: pairs.length,
-  };
-}
-
-function ratioBasis(r) {
-  if (r.rounds === 0) return 'no round';
-  const weak = r.rounds < 3 ? ': too few to tell 3 % apart on this machine, read the per-round table' : '';
-  return r.quietOnly
-    ? `median of the per-round ratios of the ${r.rounds} quiet round(s) of ${r.of}${weak}`
-    : `median of the per-round ratios of all ${r.of} round(s); none was quiet${weak}`;
-}
-
 async function proxySection(settings, pin, backends) {
   const names = Object.keys(PROXY_CONTENDERS);
   console.log(
@@ -704,7 +628,7 @@ async function proxySection(settings, pin, backends) {
       label,
       met,
       detail:
-        `${met ? 'met' : 'NOT met'}: ${ratio.ratio.toFixed(3)}× (${ratioBasis(ratio)}; medians over all rounds ` +
+        `${met ? 'met' : 'NOT met'}: ${ratio.ratio.toFixed(3)}× (${ratioBasis(ratio, ': too few to tell 3 % apart on this machine, read the per-round table')}; medians over all rounds ` +
         `${fmt(limited.cpuPerRequest, 2)} µs vs ${fmt(base.cpuPerRequest, 2)} µs = ` +
         `${(limited.cpuPerRequest / base.cpuPerRequest).toFixed(3)}×); nothing was delayed or rejected`,
     };
@@ -1214,10 +1138,6 @@ function redisRoundsTable(summaries) {
 // ---------------------------------------------------------------------------------------------
 // Report
 
-function rateText(rate) {
-  return rate ? `rate capped at ${fmt(rate)} req/s` : 'no rate cap';
-}
-
 function pinText(pin, parentPin) {
   if (!pin) return 'no CPU pinning (taskset unavailable)';
   return (
@@ -1226,11 +1146,6 @@ function pinText(pin, parentPin) {
       ? `the parent (autocannon, backends) on CPU ${parentPin}; redis-server unpinned`
       : 'the parent unpinned')
   );
-}
-
-function verdict(t) {
-  if (t.met === null) return 'not evaluated';
-  return t.met ? 'met' : 'NOT met';
 }
 
 function noisyList({ check, proxy, redis }) {

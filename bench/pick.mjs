@@ -15,6 +15,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { PerformanceObserver, performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
+import { NOISY_OTHER_LOAD } from './lib/rounds.mjs';
 import { fmt, markdownTable, median } from './lib/stats.mjs';
 
 const SELF = fileURLToPath(import.meta.url);
@@ -32,8 +33,6 @@ const CONTEXTS = 1024;
 /** ctx.now: a fixed instant, so no peer is in slow start and the clock costs nothing. */
 const NOW = 1_700_000_000_000;
 const SEED = 42;
-/** A measurement during which other processes used more than this % of a core is called noisy. */
-const NOISY_OTHER_LOAD = 25;
 
 /** Targets from the issue, in ns per pick. */
 const TARGET_3 = 100;

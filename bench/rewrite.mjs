@@ -22,6 +22,7 @@ import { readFileSync } from 'node:fs';
 import { PerformanceObserver, performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { intEnv, machineInfo, machineLine, prependSection } from './lib/results.mjs';
+import { NOISY_OTHER_LOAD } from './lib/rounds.mjs';
 import { fmt, markdownTable, median } from './lib/stats.mjs';
 
 const SELF = fileURLToPath(import.meta.url);
@@ -43,8 +44,6 @@ const WARMUP_MS = 300;
 /** Timed runs of each request alone (the per-request table of the first suite), ms each. */
 const PER_REQUEST_MS = 100;
 const PER_REQUEST_RUNS = 3;
-/** A measurement during which other processes used more than this % of a core is called noisy. */
-const NOISY_OTHER_LOAD = 25;
 
 // ---------------------------------------------------------------------------------------------
 // Fixtures: the same in every child.

@@ -9,18 +9,20 @@
 // Usage: node bench/run.mjs [--no-write]
 // Env:   BENCH_DURATION (s, default 10), BENCH_ROUNDS (default 3), BENCH_WARMUP (s, default 2),
 //        BENCH_CONNECTIONS (default 50), BENCH_RATE (req/s cap, default 0 = none),
-//        BENCH_PIN_PARENT (0 = leave the parent unpinned),
+//        BENCH_PIN_PARENT (0 = leave the parent unpinned), BENCH_BACKENDS (peers, default 3;
+//        another count writes RESULTS-<n>-peers.md),
 //        BENCH_ONLY (comma list of contenders; `floor-pipeline` runs only when named).
 import { writeFileSync } from 'node:fs';
-import { request } from 'node:http';
 import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import autocannon from 'autocannon';
 import { BODY, startBackends } from './lib/backends.mjs';
 import { startProxyChild } from './lib/child.mjs';
+import { load, smokeTest } from './lib/load.mjs';
 import { detectPinning, pinParent } from './lib/pin.mjs';
 import { machineBusyMicros } from './lib/procstat.mjs';
+import { intEnv } from './lib/results.mjs';
+import { addCounts, NOISY_OTHER_LOAD, rateText, zeroCounts } from './lib/rounds.mjs';
 import { fmt, markdownTable, median } from './lib/stats.mjs';
 
 const CONTENDERS = {
@@ -44,17 +46,10 @@ const label = (name) => LABELS[name] ?? name;
 // Issue 12: with stats and passive health on, at most the floor's CPU per request.
 const CPU_TARGET_RATIO = 1.0;
 // A measured run during which other processes used more than this % of a core is called noisy.
-const NOISY_OTHER_LOAD = 25;
-const RESULTS_FILE = fileURLToPath(new URL('./RESULTS.md', import.meta.url));
-
-function intEnv(name, fallback, min) {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < min) {
-    throw new Error(`${name} must be an integer ≥ ${min}, got ${JSON.stringify(raw)}`);
-  }
-  return value;
+/** RESULTS.md for the usual three backends; RESULTS-<n>-peers.md for another count. */
+function resultsFile(backends) {
+  const name = backends === 3 ? 'RESULTS.md' : `RESULTS-${backends}-peers.md`;
+  return fileURLToPath(new URL(`./${name}`, import.meta.url));
 }
 
 function readSettings() {
@@ -75,6 +70,8 @@ function readSettings() {
     connections: intEnv('BENCH_CONNECTIONS', 50, 1),
     // Requests per second across all connections; 0 = as fast as the proxy answers.
     rate: intEnv('BENCH_RATE', 0, 0),
+    // How many backends (peers) every proxy balances over; another count writes its own file.
+    backends: intEnv('BENCH_BACKENDS', 3, 1),
     pipelining: 1,
     contenders: Object.keys(CONTENDERS).filter((n) =>
       only.length === 0 ? !OPT_IN.has(n) : only.includes(n),
@@ -83,44 +80,9 @@ function readSettings() {
   };
 }
 
-/** One GET through `url`; resolves to what came back, to check the contender answers right. */
-function smokeTest(url) {
-  return new Promise((resolve) => {
-    const req = request(`${url}/smoke?x=1`, { agent: false, timeout: 5000 }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk) => {
-        body += chunk;
-      });
-      res.on('end', () => {
-        const ok = res.statusCode === 200 && body === BODY;
-        resolve(ok ? null : `smoke GET answered ${res.statusCode} with body ${JSON.stringify(body)}`);
-      });
-      res.on('error', (err) => resolve(`smoke GET response failed: ${err.message}`));
-    });
-    req.on('timeout', () => req.destroy(new Error('timed out after 5 s')));
-    req.on('error', (err) => resolve(`smoke GET failed: ${err.message}`));
-    req.end();
-  });
-}
-
-function load(url, duration, settings) {
-  return autocannon({
-    url,
-    connections: settings.connections,
-    pipelining: settings.pipelining,
-    duration,
-    ...(settings.rate ? { overallRate: settings.rate } : {}),
-  });
-}
-
 /** Problems autocannon saw in one run, as counts. */
 function problemCounts(result) {
   return { non2xx: result.non2xx, errors: result.errors, timeouts: result.timeouts };
-}
-
-function addCounts(a, b) {
-  return { non2xx: a.non2xx + b.non2xx, errors: a.errors + b.errors, timeouts: a.timeouts + b.timeouts };
 }
 
 /** Runs one contender once: fresh child, smoke test, warm-up, measured run. */
@@ -133,7 +95,7 @@ async function runOnce(name, backends, settings, pin) {
       child = await startProxyChild(name, backends.urls, pin);
       url = `http://127.0.0.1:${child.port}`;
     }
-    const smoke = await smokeTest(url);
+    const smoke = await smokeTest(url, BODY);
     if (smoke) run.problems.push(smoke);
 
     if (settings.warmup > 0) {
@@ -190,7 +152,7 @@ async function runOnce(name, backends, settings, pin) {
 }
 
 function summarize(name, runs) {
-  const counts = runs.reduce((acc, r) => addCounts(acc, r.counts), { non2xx: 0, errors: 0, timeouts: 0 });
+  const counts = runs.reduce((acc, r) => addCounts(acc, r.counts), zeroCounts());
   const statusCodes = {};
   for (const r of runs) {
     for (const [code, n] of Object.entries(r.statusCodes)) statusCodes[code] = (statusCodes[code] ?? 0) + n;
@@ -344,10 +306,6 @@ function evaluateTargets(summaries) {
   return { checks, all };
 }
 
-function rateText(settings) {
-  return settings.rate ? `rate capped at ${settings.rate} req/s` : 'no rate cap';
-}
-
 function pinText(pin, parentPin) {
   if (!pin) return 'no CPU pinning (taskset unavailable)';
   const parent = parentPin ? `load generator and backends on CPU ${parentPin}` : 'load generator unpinned';
@@ -390,12 +348,12 @@ function renderMarkdown({ date, machine, settings, summaries, targets, elapsedS 
     '## Settings',
     '',
     `- autocannon (in the parent process): ${settings.connections} connections, pipelining ` +
-      `${settings.pipelining}, keep-alive, ${rateText(settings)}; ${settings.warmup} s warm-up, then ` +
+      `${settings.pipelining}, keep-alive, ${rateText(settings.rate)}; ${settings.warmup} s warm-up, then ` +
       `${settings.duration} s measured`,
     `- rounds: ${settings.rounds}; the table shows the median of the rounds per contender; the order of ` +
       'the contenders rotates from round to round',
-    '- backends: 3 × node:http on 127.0.0.1 in the parent process, keep-alive, ' +
-      `200 text/plain ${JSON.stringify(BODY)}; each proxy forwards round robin over the three`,
+    `- backends: ${settings.backends} × node:http on 127.0.0.1 in the parent process, keep-alive, ` +
+      `200 text/plain ${JSON.stringify(BODY)}; each proxy forwards round robin over all ${settings.backends}`,
     '- CPU µs/req: `process.cpuUsage()` (user + system, all threads) of the proxy process, sampled ' +
       'just before and after the measured run, divided by the requests completed in it',
     '- contenders:',
@@ -451,11 +409,11 @@ async function main() {
   console.log(
     `switchyard bench: ${settings.contenders.join(', ')}; ${settings.rounds} round(s) × ` +
       `(${settings.warmup} s warm-up + ${settings.duration} s), ${settings.connections} connections, ` +
-      `pipelining ${settings.pipelining}, ${rateText(settings)}; ${pinText(pin, parentPin)}; ` +
+      `pipelining ${settings.pipelining}, ${rateText(settings.rate)}; ${pinText(pin, parentPin)}; ` +
       `about ${estimate} s`,
   );
 
-  const backends = await startBackends(3);
+  const backends = await startBackends(settings.backends);
   const stopOnSignal = async (signal) => {
     console.error(`\nswitchyard bench: ${signal}, stopping`);
     await backends.close();
@@ -510,8 +468,9 @@ async function main() {
       targets,
       elapsedS,
     });
-    writeFileSync(RESULTS_FILE, markdown);
-    console.log(`\nwrote ${RESULTS_FILE}`);
+    const file = resultsFile(settings.backends);
+    writeFileSync(file, markdown);
+    console.log(`\nwrote ${file}`);
   }
 }
 

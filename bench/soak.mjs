@@ -23,6 +23,7 @@ import { startProxyChild } from './lib/child.mjs';
 import { detectPinning, pinParent } from './lib/pin.mjs';
 import { machineBusyMicros } from './lib/procstat.mjs';
 import { intEnv, listEnv, machineInfo, machineLine, prependSection } from './lib/results.mjs';
+import { NOISY_OTHER_LOAD } from './lib/rounds.mjs';
 import { fmt, markdownTable } from './lib/stats.mjs';
 
 const CONTENDERS = {
@@ -42,7 +43,6 @@ const FLAT_RATIO = 1.1;
 const FLAT_FROM = 0.1;
 const SAMPLE_MS = 1000;
 const PROGRESS_EVERY_MS = 5000;
-const NOISY_OTHER_LOAD = 25;
 const MiB = 2 ** 20;
 const RESULTS_FILE = fileURLToPath(new URL('./RESULTS-soak.md', import.meta.url));
 const SECTIONS_MARKER = '<!-- runs: newest first; bench/soak.mjs inserts each run below this line -->';
