@@ -16,6 +16,7 @@ export default defineConfig({
       { find: /^@switchyard\/rewrite$/, replacement: src('rewrite') },
       { find: /^@switchyard\/limit$/, replacement: src('limit') },
       { find: /^@switchyard\/testkit$/, replacement: src('testkit') },
+      { find: /^@switchyard\/internals$/, replacement: src('internals') },
     ],
   },
   test: {

@@ -10,7 +10,7 @@
  * re-export across packages itself (TypeStrong/typedoc#2428). The re-exporting package's
  * typedoc.json therefore excludes the other package's files (`externalPattern` +
  * `excludeExternals`) and maps its import to the source (`compilerOptions.paths`, relative
- * to the repository root, where `pnpm run docs` runs) so that type references resolve to
+ * to the package, whose tsconfig.json has paths of its own) so that type references resolve to
  * the declaring package after the merge, built or not; this plugin records the skipped
  * re-exports while each package is converted and adds them back as references once the
  * packages are merged. A re-export it cannot link is a warning, so the docs build fails.

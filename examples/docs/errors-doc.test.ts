@@ -1,57 +1,64 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { ERROR_CODES } from '@switchyard/internals';
 import { describe, expect, it } from 'vitest';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const read = (path: string) => readFileSync(`${root}${path}`, 'utf8');
 
-/** Every package's errors.ts; core's must be among them. */
-const sources = readdirSync(`${root}packages`)
-  .map((pkg) => `packages/${pkg}/src/errors.ts`)
-  .filter((path) => existsSync(`${root}${path}`));
+/** Where error classes are defined: the shared base, and every package's errors.ts. */
+const sources = [
+  'packages/internals/src/errors/index.ts',
+  ...readdirSync(`${root}packages`)
+    .map((pkg) => `packages/${pkg}/src/errors.ts`)
+    .filter((path) => existsSync(`${root}${path}`)),
+];
 
 /** Code → class, from `class X extends Y { … super('SWY_ERR_…'` within one class body. */
-function classesByCode(): Map<string, string> {
-  const found = new Map<string, string>();
+function classesByCode(): Record<string, string> {
+  const found: Record<string, string> = {};
   for (const path of sources) {
-    const text = read(path);
     const classes =
       /class (\w+) extends \w+ \{(?:(?!\bclass \w+ extends )[\s\S])*?super\(\s*'(SWY_ERR_\w+)'/g;
-    for (const m of text.matchAll(classes)) {
-      found.set(m[2] as string, m[1] as string);
-    }
+    for (const m of read(path).matchAll(classes)) found[m[2] as string] = m[1] as string;
   }
   return found;
 }
 
-function codesIn(text: string): Set<string> {
-  return new Set(text.match(/SWY_ERR_\w+/g));
+/** Code → [class, when], from the rows of the doc's table. */
+function documentedRows(doc: string): Record<string, [string, string]> {
+  const rows: Record<string, [string, string]> = {};
+  for (const line of doc.split('\n')) {
+    const m = /^\|\s*`(SWY_ERR_\w+)`\s*\|\s*`(\w+)`\s*\|\s*(.*?)\s*\|$/.exec(line);
+    if (m) rows[m[1] as string] = [m[2] as string, m[3] as string];
+  }
+  return rows;
 }
 
-describe('docs/errors.md', () => {
-  const doc = read('docs/errors.md');
-  const documented = codesIn(doc);
-  const defined = new Set(sources.flatMap((path) => [...codesIn(read(path))]));
+describe('the error code table', () => {
+  const table = Object.fromEntries(Object.entries(ERROR_CODES).map(([code, e]) => [code, [e.class, e.when]]));
 
   it('reads the codes of core', () => {
     expect(sources).toContain('packages/core/src/errors.ts');
-    expect(defined.size).toBeGreaterThan(0);
+    expect(Object.keys(table)).toContain('SWY_ERR_NO_LIVE_UPSTREAM');
   });
 
-  it('lists every code the packages define', () => {
-    expect([...defined].filter((code) => !documented.has(code))).toEqual([]);
+  it('is the table docs/errors.md shows, row for row', () => {
+    expect(documentedRows(read('docs/errors.md'))).toEqual(table);
   });
 
-  it('lists no code the packages do not define', () => {
-    expect([...documented].filter((code) => !defined.has(code))).toEqual([]);
+  it('gives docs/errors.md a section for every code', () => {
+    const doc = read('docs/errors.md');
+    expect(Object.keys(table).filter((code) => !doc.includes(`\n## ${code}\n`))).toEqual([]);
   });
 
-  it('names, for each code, the class that carries it', () => {
-    const rows = new Map<string, string>();
-    for (const line of doc.split('\n')) {
-      const m = /^\|\s*`(SWY_ERR_\w+)`\s*\|\s*`(\w+)`\s*\|/.exec(line);
-      if (m) rows.set(m[1] as string, m[2] as string);
-    }
-    expect(Object.fromEntries(rows)).toEqual(Object.fromEntries(classesByCode()));
+  it('names, for each code, the class that carries it, and no class carries another', () => {
+    const classes = Object.fromEntries(Object.entries(ERROR_CODES).map(([code, e]) => [code, e.class]));
+    expect(classesByCode()).toEqual(classes);
+  });
+
+  it('holds every code the packages use', () => {
+    const used = new Set(sources.flatMap((path) => read(path).match(/SWY_ERR_\w+/g) ?? []));
+    expect([...used].filter((code) => !(code in ERROR_CODES))).toEqual([]);
   });
 });

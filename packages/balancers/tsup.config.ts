@@ -10,6 +10,10 @@ export default defineConfig({
   format: ['esm', 'cjs'],
   // Shared chunks in the CommonJS build too: both entries then see one set of error classes.
   splitting: true,
+  // @switchyard/internals is private, never published: its code and its types go into this
+  // build. tsconfig.json maps it to its sources (not a dependency, so neither package.json
+  // nor any built file names it, and the .d.ts bundler inlines it as its own source).
+  noExternal: ['@switchyard/internals'],
   dts: true,
   clean: true,
   target: 'node20',

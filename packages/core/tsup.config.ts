@@ -36,6 +36,10 @@ export default defineConfig({
   // Shared chunks in the CommonJS build too: every entry then sees one Upstream class and
   // one tracking record per upstream, as in the ESM build.
   splitting: true,
+  // @switchyard/internals is private, never published: its code and its types go into this
+  // build. tsconfig.json maps it to its sources (not a dependency, so neither package.json
+  // nor any built file names it, and the .d.ts bundler inlines it as its own source).
+  noExternal: ['@switchyard/internals'],
   dts: true,
   clean: true,
   target: 'node20',

@@ -1,6 +1,6 @@
-import { SwitchyardError } from '@switchyard/balancers';
+import { SwitchyardError } from '@switchyard/internals';
 
-export { InvalidOptionError, SwitchyardError } from '@switchyard/balancers';
+export { InvalidOptionError, SwitchyardError } from '@switchyard/internals';
 
 /** No peer of the upstream could take the request (nginx: "no live upstreams"). */
 export class NoLiveUpstreamError extends SwitchyardError {

@@ -60,7 +60,7 @@ describe('options are validated when built', () => {
           upstream: { name: 'x', servers: ['http://a:1'] },
           nextUpstream: ['error', 'http_418' as never],
         }),
-      'nextUpstream[1]: expected one of error, timeout, http_500, http_502, http_503, http_504, http_403, http_404, http_429, got "http_418"',
+      'nextUpstream[1]: expected one of "error", "timeout", "http_500", "http_502", "http_503", "http_504", "http_403", "http_404", "http_429", got "http_418"',
     ],
     [
       () => createProxy({ upstream: { name: 'x', servers: ['http://a:1'] }, connectTimeoutMs: 0 }),
@@ -68,7 +68,7 @@ describe('options are validated when built', () => {
     ],
     [
       () => createProxy({ upstream: { name: 'x', servers: ['http://a:1'] }, host: 'upstream' as never }),
-      'host: expected "preserve" or "peer", got "upstream"',
+      'host: expected one of "preserve", "peer", got "upstream"',
     ],
     [
       () => createProxy({ upstream: { name: 'x', servers: ['http://a:1'] }, trustProxy: ['not an ip'] }),

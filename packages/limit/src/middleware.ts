@@ -1,6 +1,6 @@
 import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
+import { intAt, optionsAt } from '@switchyard/internals';
 import { InvalidOptionError } from './errors.js';
-import { integer, plainObject } from './options.js';
 import type { LimitConnStatus, LimitDecision, Limiter, LimitReqStatus } from './types.js';
 
 /** Options of {@link limitMiddleware} and {@link limitFastify}. */
@@ -121,9 +121,8 @@ interface Resolved {
 const KEYS = new Set(['clientMaxBodySize', 'location']);
 
 function resolve(options: LimitMiddlewareOptions, defaultMaxBody: number): Resolved {
-  const o = plainObject(options, '', KEYS);
-  const maxBody =
-    o.clientMaxBodySize === undefined ? defaultMaxBody : integer(o.clientMaxBodySize, 'clientMaxBodySize', 0);
+  const o = optionsAt('', options, KEYS);
+  const maxBody = intAt('clientMaxBodySize', o.clientMaxBodySize, defaultMaxBody, 0);
   const location = o.location;
   if (location !== undefined && typeof location !== 'string' && typeof location !== 'function') {
     throw new InvalidOptionError('location', 'a location name or a function (req) => name', location);

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
+import { intAt, optionsAt } from '@switchyard/internals';
 import { InvalidOptionError, LimitStoreError } from './errors.js';
-import { integer, plainObject } from './options.js';
 import { ACQUIRE_SCRIPT, RATE_ACQUIRE_SCRIPT, RATE_SCRIPT, RELEASE_SCRIPT } from './redis.lua.js';
 import type { ConnStore, ConnTake, RateResult, RateStore, RateTake } from './types.js';
 
@@ -178,14 +178,14 @@ function within<T>(reply: Promise<T>, ms: number, late?: (value: T) => void): Pr
 }
 
 function common(options: unknown, known: string[]) {
-  const o = plainObject(options, '', new Set(known));
+  const o = optionsAt('', options, known);
   const client = o.client as RedisCommandClient | undefined;
   if (typeof client?.sendCommand !== 'function') {
     throw new InvalidOptionError('client', 'a client of the redis package (with sendCommand)', client);
   }
   const prefix = o.prefix ?? 'swy:limit:';
   if (typeof prefix !== 'string') throw new InvalidOptionError('prefix', 'a string', prefix);
-  const timeoutMs = integer(o.timeoutMs ?? 100, 'timeoutMs', 1);
+  const timeoutMs = intAt('timeoutMs', o.timeoutMs, 100, 1);
   return { o, client, prefix, timeoutMs };
 }
 
@@ -325,7 +325,7 @@ export function redisRateStore(options: RedisRateStoreOptions): RedisRateStore {
  */
 export function redisConnStore(options: RedisConnStoreOptions): RedisConnStore {
   const { o, client, prefix, timeoutMs } = common(options, ['client', 'prefix', 'ttlMs', 'timeoutMs']);
-  const ttl = String(integer(o.ttlMs ?? 600_000, 'ttlMs', 1));
+  const ttl = String(intAt('ttlMs', o.ttlMs, 600_000, 1));
   const evaluate = evaluator(client, timeoutMs);
   const keysOf = (takes: readonly ConnTake[]) => takes.map((t) => keyOf(prefix, 'c', t.zone, t.key));
   const zonesOf = (takes: readonly ConnTake[]) => () => takes.map((t) => t.zone);

@@ -1,6 +1,6 @@
 import type { Server } from 'node:http';
+import { intAt, optionsAt } from '@switchyard/internals';
 import { InvalidOptionError } from './errors.js';
-import { integer, plainObject } from './options.js';
 
 /** Options of {@link nginxTimeouts}: nginx's client timeouts, in ms; 0 turns one off. */
 export interface NginxTimeoutsOptions {
@@ -65,9 +65,8 @@ export function nginxTimeouts<S extends Server>(server: S, overrides: NginxTimeo
   if (server === null || typeof server !== 'object' || !('headersTimeout' in server)) {
     throw new InvalidOptionError('server', 'a node:http Server', server);
   }
-  const o = plainObject(overrides, '', KEYS);
-  const ms = (key: string, fallback: number): number =>
-    o[key] === undefined ? fallback : integer(o[key], key, 0, MAX_MS);
+  const o = optionsAt('', overrides, KEYS);
+  const ms = (key: string, fallback: number): number => intAt(key, o[key], fallback, 0, MAX_MS);
   const header = ms('clientHeaderTimeoutMs', DEFAULT_CLIENT_TIMEOUT_MS);
   const request = ms('clientBodyTimeoutMs', DEFAULT_CLIENT_TIMEOUT_MS);
   const keepAlive = ms('keepAliveTimeoutMs', DEFAULT_KEEPALIVE_TIMEOUT_MS);

@@ -1,33 +1,6 @@
-/**
- * The base class of every error @switchyard/rewrite throws. Match on `code`, which is
- * stable, rather than on the class: this package is standalone, so its base class is not
- * the one `@switchyard/balancers` exports, but the codes are shared.
- */
-export class SwitchyardError extends Error {
-  /** A stable identifier, `SWY_ERR_…`. */
-  readonly code: string;
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = new.target.name;
-    this.code = code;
-  }
-}
+import { SwitchyardError } from '@switchyard/internals';
 
-/**
- * An option, or a rule given in code (the builder, a {@link RewriteConfig} object), failed
- * validation when the engine was built (`SWY_ERR_INVALID_OPTION`).
- */
-export class InvalidOptionError extends SwitchyardError {
-  /** The option path, e.g. `locations[2].rules[0].regex`. */
-  readonly path: string;
-  /** The rejected value. */
-  readonly value: unknown;
-  constructor(path: string, expected: string, value: unknown) {
-    super('SWY_ERR_INVALID_OPTION', `${path}: expected ${expected}, got ${show(value)}`);
-    this.path = path;
-    this.value = value;
-  }
-}
+export { InvalidOptionError, SwitchyardError } from '@switchyard/internals';
 
 /**
  * nginx configuration text could not be compiled (`SWY_ERR_REWRITE_SYNTAX`): an unknown or
@@ -50,19 +23,5 @@ export class RewriteSyntaxError extends SwitchyardError {
     this.line = at.line;
     this.column = at.column;
     this.directive = directive;
-  }
-}
-
-/** Renders a rejected value for an error message. */
-export function show(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (typeof value === 'function') return 'a function';
-  if (value === undefined) return 'undefined';
-  if (typeof value === 'bigint') return `${value}n`;
-  if (value instanceof RegExp) return String(value);
-  try {
-    return JSON.stringify(value) ?? String(value);
-  } catch {
-    return String(value);
   }
 }

@@ -4,7 +4,8 @@ import { join, relative } from 'node:path';
 import { expect, it } from 'vitest';
 import { repoRoot } from '../src/index.js';
 
-const SKIP = new Set(['node_modules', 'dist', '.git', 'fixtures', 'api']);
+// Not the repository's: installed, built or generated folders (a mutation run's sandbox copies the tests).
+const SKIP = new Set(['node_modules', 'dist', '.git', 'fixtures', 'api', '.stryker-tmp', 'reports']);
 
 /** Every file under `dir` named like a test (`*.test.*`, `*.spec.*`), relative to the root. */
 function testFilesOnDisk(dir: string, found: string[] = []): string[] {

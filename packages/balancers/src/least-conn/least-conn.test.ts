@@ -186,3 +186,92 @@ describe('leastConn', () => {
     );
   });
 });
+
+describe('leastConn explain: the edges', () => {
+  it('reports a round among busy peers tied at the same ratio, and the next picks follow it', () => {
+    const lc = leastConn();
+    // a and b both at 2 active per unit of weight; c is busier.
+    const peers = [peer('a', 1, 2), peer('b', 2, 4), peer('c', 1, 3)];
+    expect(lc.explain?.(peers, {})).toEqual({
+      strategy: 'least-conn',
+      chosen: peers[1],
+      candidates: [
+        {
+          id: 'a',
+          score: 2,
+          reason:
+            'score 2 = 2 active / weight 1; tied for the lowest, round robin current weight 1, not higher than b',
+        },
+        {
+          id: 'b',
+          score: 2,
+          reason:
+            'score 2 = 4 active / weight 2; tied for the lowest, round robin current weight 2, the highest: chosen',
+        },
+        { id: 'c', score: 3, reason: 'score 3 = 3 active / weight 1; higher than a' },
+      ],
+    });
+    const seq: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      const told = lc.explain?.(peers, {});
+      const picked = lc.pick(peers, {});
+      expect(told?.chosen).toBe(picked);
+      seq.push(picked?.id ?? '');
+    }
+    expect(seq).toEqual(['b', 'a', 'b', 'b', 'a', 'b']);
+  });
+
+  it('names the ramped weight of a slow-starting peer in its reason', () => {
+    const lc = leastConn();
+    const peers = [
+      peer('a', 10, 1, { slowStartMs: 1000, upSince: 0 }),
+      peer('b', 1, 1),
+      peer('c', 4, 2, { slowStartMs: 1000, upSince: 0 }),
+    ];
+    expect(lc.explain?.(peers, { now: 500 })?.candidates).toEqual([
+      {
+        id: 'a',
+        score: 0.2,
+        reason: 'score 0.2 = 1 active / weight 5 (slow start: 5 of 10); the lowest: chosen',
+      },
+      { id: 'b', score: 1, reason: 'score 1 = 1 active / weight 1; higher than a' },
+      { id: 'c', score: 1, reason: 'score 1 = 2 active / weight 2 (slow start: 2 of 4); higher than a' },
+    ]);
+    // Once the ramp is over, the full weight and no slow-start note.
+    expect(lc.explain?.(peers, { now: 1000 })?.candidates[0]).toEqual({
+      id: 'a',
+      score: 0.1,
+      reason: 'score 0.1 = 1 active / weight 10; the lowest: chosen',
+    });
+  });
+
+  it('counts any truthy `available` as available, as isAvailable does', () => {
+    const lc = leastConn();
+    const peers = [
+      peer('a', 1, 5),
+      peer('b', 1, 0, { available: 1 as unknown as boolean }),
+      peer('c', 1, 0, { available: 0 as unknown as boolean }),
+    ];
+    expect(lc.pick(peers, {})?.id).toBe('b');
+    expect(lc.explain?.(peers, {})?.candidates.map((c) => c.skipped)).toEqual([
+      undefined,
+      undefined,
+      'unavailable',
+    ]);
+  });
+
+  it('chooses nothing, and explains why, when every peer is down or tried', () => {
+    const lc = leastConn();
+    const peers = [peer('a', 1, 0, { available: false }), peer('b', 1)];
+    expect(lc.pick(peers, { tried: new Set(['b']) })).toBeUndefined();
+    expect(lc.explain?.(peers, { tried: new Set(['b']) })).toEqual({
+      strategy: 'least-conn',
+      chosen: undefined,
+      candidates: [
+        { id: 'a', skipped: 'unavailable', reason: 'skipped: not available now' },
+        { id: 'b', skipped: 'tried', reason: 'skipped: this request already tried it' },
+      ],
+    });
+    expect(lc.explain?.([], {})).toEqual({ strategy: 'least-conn', chosen: undefined, candidates: [] });
+  });
+});

@@ -1,3 +1,4 @@
+import { oneOf } from '@switchyard/internals';
 import { InvalidOptionError } from '../errors.js';
 import { fmt, lowestLines, skipped } from '../explain/lines.js';
 import { roundAmong, SwrrTable, Ties } from '../round-robin/swrr.js';
@@ -217,10 +218,7 @@ export function parseLeastTimeOptions(
   options: LeastTimeOptions,
   path: string,
 ): { header: boolean; inflight: boolean } {
-  const measure = options.measure ?? 'header';
-  if (measure !== 'header' && measure !== 'lastByte') {
-    throw new InvalidOptionError(`${path}.measure`, "'header' or 'lastByte'", measure);
-  }
+  const measure = oneOf(`${path}.measure`, options.measure, ['header', 'lastByte'], 'header');
   const inflight = options.inflight ?? true;
   if (typeof inflight !== 'boolean') throw new InvalidOptionError(`${path}.inflight`, 'a boolean', inflight);
   return { header: measure === 'header', inflight };

@@ -132,7 +132,7 @@ describe('leastTime', () => {
     expect(() => leastTime({ measure: 'first_byte' as 'header' })).toThrow(
       expect.objectContaining({
         code: 'SWY_ERR_INVALID_OPTION',
-        message: `leastTime.measure: expected 'header' or 'lastByte', got "first_byte"`,
+        message: `leastTime.measure: expected one of "header", "lastByte", got "first_byte"`,
       }),
     );
     expect(() => leastTime({ inflight: 'yes' as unknown as boolean })).toThrow(

@@ -1,3 +1,4 @@
+import { oneOf } from '@switchyard/internals';
 import { InvalidOptionError } from '../errors.js';
 import { fmt, skipLine, skipReason } from '../explain/lines.js';
 import { type LeastTimeMeasure, leastTimeScore, parseLeastTimeOptions } from '../least-time/index.js';
@@ -165,11 +166,8 @@ export function random(options: RandomOptions = {}): Balancer {
 function parseMode(options: RandomOptions): Mode {
   const two = options.two;
   if (two === undefined) return 0;
-  if (two === 'leastConn') return 1;
-  if (two === 'leastTime') {
-    return parseLeastTimeOptions({ measure: options.measure }, 'random').header ? 2 : 3;
-  }
-  throw new InvalidOptionError('random.two', "'leastConn' or 'leastTime'", two);
+  if (oneOf('random.two', two, ['leastConn', 'leastTime']) === 'leastConn') return 1;
+  return parseLeastTimeOptions({ measure: options.measure }, 'random').header ? 2 : 3;
 }
 
 /**

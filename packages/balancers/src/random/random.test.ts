@@ -223,12 +223,12 @@ describe('random', () => {
     expect(() => random({ two: 'least_conn' as 'leastConn' })).toThrow(
       expect.objectContaining({
         code: 'SWY_ERR_INVALID_OPTION',
-        message: `random.two: expected 'leastConn' or 'leastTime', got "least_conn"`,
+        message: `random.two: expected one of "leastConn", "leastTime", got "least_conn"`,
       }),
     );
     expect(() => random({ seed: 1.5 })).toThrow(expect.objectContaining({ code: 'SWY_ERR_INVALID_OPTION' }));
     expect(() => random({ two: 'leastTime', measure: 'x' as 'header' })).toThrow(
-      expect.objectContaining({ message: `random.measure: expected 'header' or 'lastByte', got "x"` }),
+      expect.objectContaining({ message: `random.measure: expected one of "header", "lastByte", got "x"` }),
     );
   });
 

@@ -430,7 +430,7 @@ describe('createCache: options', () => {
   it('names the bad option and its value', () => {
     const bad: [CacheOptions, string][] = [
       [{ minUses: 0 }, 'minUses: expected a positive integer, got 0'],
-      [{ useStale: ['stale' as 'error'] }, 'useStale[0]: expected error, timeout, updating'],
+      [{ useStale: ['stale' as 'error'] }, 'useStale[0]: expected one of "error", "timeout", "updating"'],
       [{ lockTimeoutMs: -1 }, 'lockTimeoutMs: expected a positive integer, got -1'],
       [{ maxEntryBytes: 1.5 }, 'maxEntryBytes: expected a positive integer, got 1.5'],
       [{ methods: ['G ET'] }, 'methods[0]: expected a method name, got "G ET"'],

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
+import { boolAt, functionAt, hasCode, intAt, knownKeys, objectAt, oneOf } from '@switchyard/internals';
 import { CacheStoreError, InvalidOptionError } from '../errors.js';
 import { firstHeader } from '../headers/index.js';
 import { compileKey, type KeyOption } from '../key/index.js';
@@ -27,17 +28,21 @@ import {
   varyNames,
 } from '../policy/index.js';
 import {
+  byteRange,
   type CacheStatusParams,
   cacheStatusValue,
   invalidatedTargets,
+  invalidates,
   NO_REQUEST_DIRECTIVES,
   type RequestDirectives,
   type RfcSettings,
   requestDirectives,
   rfcFreshness,
+  rfcNotModified,
   stalePermission,
-  UNSAFE_METHODS,
+  UNSTORED_FIELDS,
   usable,
+  withheldFields,
 } from '../rfc9111/index.js';
 import type {
   CachedResponse,
@@ -321,18 +326,34 @@ class Pending {
   }
 }
 
-function positiveInteger(value: unknown, path: string): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
-    throw new InvalidOptionError(path, 'a positive integer', value);
-  }
-  return value;
-}
-
-function optionalFunction<T>(value: T | undefined, path: string): T | undefined {
-  if (value !== undefined && typeof value !== 'function')
-    throw new InvalidOptionError(path, 'a function', value);
-  return value;
-}
+/**
+ * Every option of {@link createCache}: a key not here is refused, as a typo must not pass
+ * silently. A `Record` over `keyof CacheOptions`, so an option added to the type and not
+ * here fails to compile.
+ */
+const OPTION_KEYS = Object.keys({
+  semantics: true,
+  cacheStatusName: true,
+  store: true,
+  valid: true,
+  key: true,
+  methods: true,
+  minUses: true,
+  bypass: true,
+  noCache: true,
+  useStale: true,
+  backgroundUpdate: true,
+  lock: true,
+  lockTimeoutMs: true,
+  lockAgeMs: true,
+  revalidate: true,
+  ignoreHeaders: true,
+  maxEntryBytes: true,
+  statusHeader: true,
+  tagHeaders: true,
+  now: true,
+  onStoreError: true,
+} satisfies Record<keyof CacheOptions, true>);
 
 /** The settled options, shared by every exchange of one cache. */
 class Engine implements Cache {
@@ -366,13 +387,9 @@ class Engine implements Cache {
   private readonly uses = new Map<string, number>();
 
   constructor(o: CacheOptions) {
-    if (o === null || typeof o !== 'object') throw new InvalidOptionError('options', 'an object', o);
-    this.now = optionalFunction(o.now, 'now') ?? Date.now;
-    const semantics = o.semantics ?? 'nginx';
-    if (semantics !== 'nginx' && semantics !== 'rfc9111') {
-      throw new InvalidOptionError('semantics', "'nginx' or 'rfc9111'", semantics);
-    }
-    this.rfc = semantics === 'rfc9111';
+    knownKeys('', objectAt('options', o), OPTION_KEYS);
+    this.now = functionAt('now', o.now) ?? Date.now;
+    this.rfc = oneOf('semantics', o.semantics, ['nginx', 'rfc9111'], 'nginx') === 'rfc9111';
     const csName = o.cacheStatusName ?? 'switchyard';
     // RFC 9211 §2: the cache's identifier is an sf-token (or string; we take tokens).
     if (
@@ -404,27 +421,21 @@ class Engine implements Cache {
       }
     }
     this.methods = methods;
-    this.minUses = positiveInteger(o.minUses ?? 1, 'minUses');
-    this.bypass = optionalFunction(o.bypass, 'bypass');
-    this.noCache = optionalFunction(o.noCache, 'noCache');
+    this.minUses = intAt('minUses', o.minUses, 1, 1);
+    this.bypass = functionAt('bypass', o.bypass);
+    this.noCache = functionAt('noCache', o.noCache);
     const useStale = o.useStale ?? [];
     if (!Array.isArray(useStale)) throw new InvalidOptionError('useStale', 'an array', useStale);
     for (const [i, c] of useStale.entries()) {
-      if (!USE_STALE.has(c)) throw new InvalidOptionError(`useStale[${i}]`, [...USE_STALE].join(', '), c);
+      oneOf(`useStale[${i}]`, c, [...USE_STALE]);
     }
     this.useStale = new Set(useStale);
-    this.backgroundUpdate = o.backgroundUpdate ?? false;
-    if (typeof this.backgroundUpdate !== 'boolean') {
-      throw new InvalidOptionError('backgroundUpdate', 'a boolean', this.backgroundUpdate);
-    }
-    this.lock = o.lock ?? false;
-    if (typeof this.lock !== 'boolean') throw new InvalidOptionError('lock', 'a boolean', this.lock);
-    this.lockTimeoutMs = positiveInteger(o.lockTimeoutMs ?? 5000, 'lockTimeoutMs');
-    this.lockAgeMs = positiveInteger(o.lockAgeMs ?? 5000, 'lockAgeMs');
-    this.revalidate = o.revalidate ?? this.rfc;
-    if (typeof this.revalidate !== 'boolean')
-      throw new InvalidOptionError('revalidate', 'a boolean', this.revalidate);
-    this.maxEntryBytes = positiveInteger(o.maxEntryBytes ?? 1024 * 1024, 'maxEntryBytes');
+    this.backgroundUpdate = boolAt('backgroundUpdate', o.backgroundUpdate, false);
+    this.lock = boolAt('lock', o.lock, false);
+    this.lockTimeoutMs = intAt('lockTimeoutMs', o.lockTimeoutMs, 5000, 1);
+    this.lockAgeMs = intAt('lockAgeMs', o.lockAgeMs, 5000, 1);
+    this.revalidate = boolAt('revalidate', o.revalidate, this.rfc);
+    this.maxEntryBytes = intAt('maxEntryBytes', o.maxEntryBytes, 1024 * 1024, 1);
     const statusHeader = o.statusHeader ?? 'X-Cache-Status';
     if (
       statusHeader !== false &&
@@ -438,7 +449,7 @@ class Engine implements Cache {
       throw new InvalidOptionError('tagHeaders', 'an array of header names', tagHeaders);
     }
     this.tagHeaders = tagHeaders.map((h) => h.toLowerCase());
-    this.onStoreError = optionalFunction(o.onStoreError, 'onStoreError');
+    this.onStoreError = functionAt('onStoreError', o.onStoreError);
     this.rfcSettings = { valid: this.valid, rules: this.rules, heuristicMaxMs: HEURISTIC_MAX_MS };
   }
 
@@ -542,7 +553,11 @@ class Engine implements Cache {
     if (this.onStoreError === undefined) return;
     const message = (err as Error)?.message ?? String(err);
     try {
-      this.onStoreError(err instanceof CacheStoreError ? err : new CacheStoreError(operation, message, err));
+      this.onStoreError(
+        hasCode<CacheStoreError>(err, 'SWY_ERR_CACHE_STORE')
+          ? err
+          : new CacheStoreError(operation, message, err),
+      );
     } catch {
       // A throwing hook must not fail the request.
     }
@@ -610,7 +625,7 @@ class Engine implements Cache {
   lookup(req: CacheRequest): CacheLookup | Promise<CacheLookup> {
     const method = req.method.toUpperCase();
     if (!this.methods.has(method)) {
-      if (this.rfc && UNSAFE_METHODS.has(method)) {
+      if (this.rfc && invalidates(method)) {
         return { response: undefined, forward: new Invalidation(this, req) };
       }
       return {
@@ -790,9 +805,29 @@ class Engine implements Cache {
     if (this.rfc) headers.push('age', String(Math.max(0, Math.floor((now - entry.storedAt) / 1000))));
     let code = entry.status;
     let send = req.method.toUpperCase() !== 'HEAD';
-    if (entry.status === 200 && notModified(req.headers, entry)) {
+    const matched = this.rfc
+      ? rfcNotModified(req.method.toUpperCase(), req.headers, entry)
+      : entry.status === 200 && notModified(req.headers, entry);
+    // RFC 9110 §14.2: 'rfc9111' answers a single byte range of a stored complete body.
+    const range =
+      this.rfc &&
+      !matched &&
+      req.method.toUpperCase() === 'GET' &&
+      entry.status === 200 &&
+      Buffer.isBuffer(entry.body)
+        ? byteRange(req.headers, entry.body.length, entry)
+        : undefined;
+    if (matched) {
       code = 304;
       send = false;
+    } else if (range !== undefined) {
+      code = 206;
+      headers.push(
+        'content-range',
+        `bytes ${range.start}-${range.end}/${entry.body.length}`,
+        'content-length',
+        String(range.end - range.start + 1),
+      );
     } else if (entry.status !== 204 && entry.status !== 304) {
       // RFC 9110 §8.6: no Content-Length on 204 and 304.
       headers.push('content-length', String(entry.body.length));
@@ -805,8 +840,9 @@ class Engine implements Cache {
     const counter = this.counters[status.toLowerCase() as Counted];
     counter.responses++;
     // The stream is made only for a response that sends it: it must be read or destroyed.
-    const body = send ? this.bodyOf(entry) : null;
-    const bodyLength = body === null ? 0 : entry.body.length;
+    let body = send ? this.bodyOf(entry) : null;
+    if (range !== undefined && Buffer.isBuffer(body)) body = body.subarray(range.start, range.end + 1);
+    const bodyLength = body === null ? 0 : Buffer.isBuffer(body) ? body.length : entry.body.length;
     counter.bytes += bodyLength;
     return { status: code, headers, body, bodyLength, cacheStatus: status };
   }
@@ -837,17 +873,28 @@ class Engine implements Cache {
     return !p.ownWindowsOnly && this.useStale.has(cause);
   }
 
+  /**
+   * Whether a response header line goes into a stored entry. `'rfc9111'` keeps `Date`
+   * (RFC 9110 §6.6.1: the origin's, sent again from the cache), drops `Age` (computed
+   * when served, §5.1), the proxy authentication fields and the `withheld` ones; nginx
+   * sends a new Date.
+   */
+  private keeps(name: string, value: string, withheld: ReadonlySet<string> | undefined): boolean {
+    if (name === 'date') return this.rfc;
+    if (NOT_STORED.has(name) || name === this.statusHeader?.toLowerCase() || this.ownCacheStatus(name, value))
+      return false;
+    if (this.rfc && (name === 'age' || UNSTORED_FIELDS.has(name))) return false;
+    return withheld === undefined || !withheld.has(name);
+  }
+
   /** A new entry from a complete response. */
   entry(req: CacheRequest, status: number, headers: readonly string[], body: Buffer, f: Fresh): Entry {
     const kept: string[] = [];
-    const statusHeader = this.statusHeader?.toLowerCase();
+    const withheld = this.rfc ? withheldFields(headers) : undefined;
     for (let i = 0; i < headers.length; i += 2) {
       const name = (headers[i] as string).toLowerCase();
       const value = headers[i + 1] as string;
-      if (NOT_STORED.has(name) || name === statusHeader || this.ownCacheStatus(name, value)) continue;
-      // RFC 9111 §5.1: Age is computed when served, from storedAt.
-      if (this.rfc && name === 'age') continue;
-      kept.push(name, value);
+      if (this.keeps(name, value, withheld)) kept.push(name, value);
     }
     const vary = this.rules.vary ? varyNames(kept) : undefined;
     // nginx keeps validators for 200 and 206 only.
@@ -883,17 +930,13 @@ class Engine implements Cache {
     const now = this.now();
     if (this.rfc) {
       const fresh = new Map<string, string[]>();
+      const withheld = withheldFields(headers);
       for (let i = 0; i < headers.length; i += 2) {
         const name = (headers[i] as string).toLowerCase();
         const value = headers[i + 1] as string;
-        if (
-          NOT_STORED.has(name) ||
-          name === this.statusHeader?.toLowerCase() ||
-          this.ownCacheStatus(name, value)
-        )
-          continue;
-        // §4.3.4: header fields that describe the body are not updated by a 304.
-        if (name === 'content-encoding' || name === 'content-type' || name === 'content-range') continue;
+        // §3.2: every other field is updated, Content-Type and Content-Encoding too (the body
+        // is stored as received, never decoded); Content-Length is in NOT_STORED.
+        if (!this.keeps(name, value, withheld)) continue;
         const list = fresh.get(name) ?? [];
         list.push(value);
         fresh.set(name, list);
@@ -903,14 +946,13 @@ class Engine implements Cache {
         const name = stale.headers[i] as string;
         if (!fresh.has(name)) merged.push(name, stale.headers[i + 1] as string);
       }
-      for (const [name, values] of fresh) {
-        if (name === 'age') continue;
-        for (const v of values) merged.push(name, v);
-      }
+      for (const [name, values] of fresh) for (const v of values) merged.push(name, v);
       const times = { requestTime, responseTime: now };
       const authorized = req.headers.authorization !== undefined;
-      // The 304's Date and Age date this validation (§4.3.4); neither is stored.
-      const dated = merged.slice();
+      // The 304's Date and Age date this validation (§4.3.4), not the stored Date.
+      const dated: string[] = [];
+      for (let i = 0; i < merged.length; i += 2)
+        if (merged[i] !== 'date') dated.push(merged[i] as string, merged[i + 1] as string);
       for (const name of ['date', 'age']) {
         const v = firstHeader(headers, name);
         if (v !== undefined) dated.push(name, v);
@@ -956,7 +998,7 @@ class Engine implements Cache {
       ]);
       return (one ? 1 : 0) + variants;
     } catch (err) {
-      throw err instanceof CacheStoreError
+      throw hasCode(err, 'SWY_ERR_CACHE_STORE')
         ? err
         : new CacheStoreError('purge', (err as Error)?.message ?? String(err), err);
     }
@@ -967,7 +1009,7 @@ class Engine implements Cache {
     try {
       return await this.store.deleteTag(tag);
     } catch (err) {
-      throw err instanceof CacheStoreError
+      throw hasCode(err, 'SWY_ERR_CACHE_STORE')
         ? err
         : new CacheStoreError('purgeTag', (err as Error)?.message ?? String(err), err);
     }

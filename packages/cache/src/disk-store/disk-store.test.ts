@@ -144,7 +144,7 @@ describe('diskStore', () => {
       await store.set('k', entry('hello'));
       const release = await blockThreadPool();
       let answered = false;
-      const pending = store.get('k').then((got) => {
+      const pending = Promise.resolve(store.get('k')).then((got) => {
         answered = true;
         return got;
       });
@@ -385,6 +385,9 @@ describe('diskStore', () => {
     expect(() => diskStore({ path: dir, levels: '1:3' })).toThrow(/levels/);
     expect(() => diskStore({ path: dir, levels: '1:2:2:1' })).toThrow(/levels/);
     expect(() => diskStore({ path: dir, maxSizeBytes: -1 })).toThrow(/maxSizeBytes/);
+    expect(() => diskStore({ path: dir, level: '1:2' } as never)).toThrow(
+      /level: unknown option \(known: path, levels,/,
+    );
   });
 
   it('streams hits and revalidated entries from disk through cache.handler on a real server', async () => {

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
+import { boolAt, functionAt, intAt, optionsAt, stringAt } from '@switchyard/internals';
 import { CacheStoreError, InvalidOptionError } from '../errors.js';
 import type { CacheEntry, CacheStore, StreamedBody } from '../types.js';
 
@@ -64,6 +65,19 @@ export interface DiskStore extends CacheStore<Buffer | StreamedBody> {
   /** Stops the cache manager and the loader, and waits for writes in progress. */
   close(): Promise<void>;
 }
+
+/** Every key of {@link DiskStoreOptions}: any other is refused. */
+const DISK_OPTION_KEYS = Object.keys({
+  path: true,
+  levels: true,
+  maxSizeBytes: true,
+  inactiveMs: true,
+  useTempPath: true,
+  tempPath: true,
+  managerSleepMs: true,
+  aio: true,
+  now: true,
+} satisfies Record<keyof DiskStoreOptions, true>);
 
 /** `SWYC`, the file format's magic. */
 const MAGIC = 0x53575943;
@@ -143,13 +157,6 @@ function parseLevels(value: unknown): number[] {
     throw new InvalidOptionError('levels', "up to three levels of 1 or 2, e.g. '1:2'", value);
   }
   return list as number[];
-}
-
-function positiveInteger(value: unknown, path: string): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
-    throw new InvalidOptionError(path, 'a positive integer', value);
-  }
-  return value;
 }
 
 function encodeHeader(h: Header): Buffer {
@@ -462,27 +469,18 @@ async function unlinkQuietly(file: string): Promise<boolean> {
  * @see https://nginx.org/en/docs/http/ngx_http_proxy_module.html#proxy_cache_path
  */
 export function diskStore(options: DiskStoreOptions): DiskStore {
-  if (options === null || typeof options !== 'object') {
-    throw new InvalidOptionError('options', 'an object with a path', options);
-  }
-  const root = options.path;
-  if (typeof root !== 'string' || root === '') throw new InvalidOptionError('path', 'a directory path', root);
-  const levels = parseLevels(options.levels);
+  optionsAt('', options, DISK_OPTION_KEYS);
+  const o = options;
+  const root = stringAt('path', o.path);
+  const levels = parseLevels(o.levels);
   const maxSize =
-    options.maxSizeBytes === undefined ? undefined : positiveInteger(options.maxSizeBytes, 'maxSizeBytes');
-  const inactiveMs = positiveInteger(options.inactiveMs ?? 600_000, 'inactiveMs');
-  const sleepMs = positiveInteger(options.managerSleepMs ?? 10_000, 'managerSleepMs');
-  const useTempPath = options.useTempPath ?? false;
-  if (typeof useTempPath !== 'boolean') throw new InvalidOptionError('useTempPath', 'a boolean', useTempPath);
-  const tempPath = options.tempPath ?? join(root, 'temp');
-  if (typeof tempPath !== 'string' || tempPath === '') {
-    throw new InvalidOptionError('tempPath', 'a directory path', tempPath);
-  }
-  const aio = options.aio ?? false;
-  if (typeof aio !== 'boolean') throw new InvalidOptionError('aio', 'a boolean', aio);
-  const io = aio ? THREADED : BLOCKING;
-  const now = options.now ?? Date.now;
-  if (typeof now !== 'function') throw new InvalidOptionError('now', 'a function', now);
+    o.maxSizeBytes === undefined ? undefined : intAt('maxSizeBytes', o.maxSizeBytes, undefined, 1);
+  const inactiveMs = intAt('inactiveMs', o.inactiveMs, 600_000, 1);
+  const sleepMs = intAt('managerSleepMs', o.managerSleepMs, 10_000, 1);
+  const useTempPath = boolAt('useTempPath', o.useTempPath, false);
+  const tempPath = stringAt('tempPath', o.tempPath, join(root, 'temp'));
+  const io = boolAt('aio', o.aio, false) ? THREADED : BLOCKING;
+  const now = functionAt('now', o.now) ?? Date.now;
 
   /** key → file; Map order is least recently used first. */
   const index = new Map<string, Indexed>();

@@ -83,6 +83,25 @@ function monthAt(s: string, i: number): number {
   }
 }
 
+const MONTHS = '(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)';
+const TIME = '\\d{2}:\\d{2}:\\d{2}';
+const HTTP_DATE = new RegExp(
+  `^(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), \\d{2} ${MONTHS} \\d{4} ${TIME} GMT` +
+    `|(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day, \\d{2}-${MONTHS}-\\d{2} ${TIME} GMT` +
+    `|(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) ${MONTHS} [ \\d]\\d ${TIME} \\d{4})$`,
+  'i',
+);
+
+/**
+ * Whether a field value is written in one of RFC 9110's three date formats exactly
+ * (IMF-fixdate, rfc850-date, asctime-date), letters in any case: stricter than
+ * {@link parseHttpDate}, which reads what nginx reads (`UTC`, missing commas, …).
+ * @see https://www.rfc-editor.org/rfc/rfc9110#section-5.6.7
+ */
+export function isHttpDate(text: string): boolean {
+  return HTTP_DATE.test(text.trim());
+}
+
 /**
  * Parses an HTTP-date exactly as nginx's `ngx_parse_http_time` does (Expires,
  * Last-Modified, If-Modified-Since); ms since the epoch, or `undefined` where nginx

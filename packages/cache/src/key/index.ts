@@ -1,3 +1,4 @@
+import { cookieOf } from '@switchyard/internals';
 import { InvalidOptionError } from '../errors.js';
 import { requestHeader } from '../headers/index.js';
 import type { CacheRequest } from '../types.js';
@@ -44,15 +45,7 @@ function prefixed(name: string): ((req: CacheRequest) => string) | undefined {
   }
   if (name.startsWith('cookie_') && name.length > 7) {
     const cookie = name.slice(7);
-    return (req) => {
-      const header = requestHeader(req.headers, 'cookie');
-      if (header === undefined) return '';
-      for (const pair of header.split(';')) {
-        const eq = pair.indexOf('=');
-        if (eq !== -1 && pair.slice(0, eq).trim() === cookie) return pair.slice(eq + 1).trim();
-      }
-      return '';
-    };
+    return (req) => cookieOf(req.headers.cookie, cookie) ?? '';
   }
   if (name.startsWith('arg_') && name.length > 4) {
     const arg = name.slice(4);

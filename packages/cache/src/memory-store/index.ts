@@ -1,5 +1,5 @@
+import { functionAt, intAt } from '@switchyard/internals';
 import { LRUCache } from 'lru-cache';
-import { InvalidOptionError } from '../errors.js';
 import type { CacheEntry, CacheStore } from '../types.js';
 
 /** Options of {@link memoryStore}. */
@@ -113,13 +113,6 @@ function owned(entry: CacheEntry): CacheEntry {
   return { ...entry, body: copy };
 }
 
-function positiveInteger(value: unknown, path: string): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
-    throw new InvalidOptionError(path, 'a positive integer', value);
-  }
-  return value;
-}
-
 /**
  * An in-process cache store on lru-cache, bounded by bytes: least recently used entries
  * are evicted first, and entries unused for `inactiveMs` are dropped whatever their
@@ -133,10 +126,9 @@ function positiveInteger(value: unknown, path: string): number {
  * @see https://nginx.org/en/docs/http/ngx_http_proxy_module.html#proxy_cache_path
  */
 export function memoryStore(options: MemoryStoreOptions = {}): CacheStore {
-  const maxSize = positiveInteger(options.maxSizeBytes ?? 64 * 1024 * 1024, 'maxSizeBytes');
-  const ttl = positiveInteger(options.inactiveMs ?? 600_000, 'inactiveMs');
-  const now = options.now;
-  if (now !== undefined && typeof now !== 'function') throw new InvalidOptionError('now', 'a function', now);
+  const maxSize = intAt('maxSizeBytes', options.maxSizeBytes, 64 * 1024 * 1024, 1);
+  const ttl = intAt('inactiveMs', options.inactiveMs, 600_000, 1);
+  const now = functionAt('now', options.now);
   const byTag = new Map<string, Set<string>>();
 
   const untag = (key: string, entry: CacheEntry): void => {

@@ -1,5 +1,7 @@
 import type { IncomingMessage, OutgoingHttpHeader, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
+import { originalUrlOf, schemeOf } from '@switchyard/internals';
+import { invalidates } from '../rfc9111/index.js';
 import type { CachedResponse, CacheForward, CacheLookup, CacheRequest, ProxyCache } from '../types.js';
 
 /** A Connect/Express `next`. */
@@ -32,9 +34,9 @@ export function cacheRequestOf(req: IncomingMessage): CacheRequest {
   return {
     method: req.method ?? 'GET',
     // Express strips a mount path from req.url; the key wants the whole request-target.
-    url: (req as { originalUrl?: string }).originalUrl ?? req.url ?? '/',
+    url: originalUrlOf(req),
     headers: req.headers,
-    scheme: (req.socket as { encrypted?: boolean } | null)?.encrypted ? 'https' : 'http',
+    scheme: schemeOf(req),
   };
 }
 
@@ -355,7 +357,14 @@ function serve(
     return;
   }
   const f = l.forward;
-  if (f === undefined || f.cacheStatus === undefined) {
+  if (f === undefined) {
+    run(undefined);
+    return;
+  }
+  if (f.cacheStatus === undefined) {
+    // Not cached; the head of an unsafe method's response still goes to the cache, which
+    // invalidates what it names ('rfc9111', RFC 9111 §4.4).
+    if (invalidates((req.method ?? 'GET').toUpperCase())) tee(res, f);
     run(undefined);
     return;
   }
@@ -389,7 +398,9 @@ function look(
  *
  * The request seen downstream may be changed: a `HEAD` becomes `GET` (its body still
  * does not reach the client), the client's conditional and range headers are removed,
- * and a revalidation adds `If-None-Match` / `If-Modified-Since`.
+ * and a revalidation adds `If-None-Match` / `If-Modified-Since`. With `semantics:
+ * 'rfc9111'`, a 2xx or 3xx answer to an unsafe method (POST, PUT, DELETE, …) removes the
+ * stored responses of its target and of a same-origin `Location` / `Content-Location`.
  *
  * @example
  * ```ts

@@ -1,3 +1,4 @@
+import { intAt } from '@switchyard/internals';
 import { CacheStoreError, InvalidOptionError } from '../errors.js';
 import type { CacheEntry, CacheStore } from '../types.js';
 
@@ -133,13 +134,6 @@ function escapeGlob(text: string): string {
   return text.replace(/[*?[\]\\]/g, '\\$&');
 }
 
-function positiveInteger(value: unknown, path: string): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
-    throw new InvalidOptionError(path, 'a positive integer', value);
-  }
-  return value;
-}
-
 /**
  * A cache store in Redis, so several instances share one cache. Each entry is one key
  * (`<prefix>e:<cache key>`) holding its metadata and binary body, expiring after
@@ -165,8 +159,8 @@ export function redisStore(options: RedisStoreOptions): CacheStore {
   }
   const prefix = options.prefix ?? 'swy:cache:';
   if (typeof prefix !== 'string') throw new InvalidOptionError('prefix', 'a string', prefix);
-  const inactiveMs = positiveInteger(options.inactiveMs ?? 600_000, 'inactiveMs');
-  const timeout = positiveInteger(options.timeoutMs ?? 100, 'timeoutMs');
+  const inactiveMs = intAt('inactiveMs', options.inactiveMs, 600_000, 1);
+  const timeout = intAt('timeoutMs', options.timeoutMs, 100, 1);
   const ttl = String(inactiveMs);
   const slowMs = Math.max(1000, timeout * 10);
   const fastOptions: RedisCommandOptions = { timeout };

@@ -3,8 +3,15 @@
  * `createCache({ semantics: 'rfc9111' })`: pure arithmetic on header lists, with the
  * times passed in.
  */
-import { allHeaders, firstHeader, parseHttpDate, requestHeader } from '../headers/index.js';
-import { type HeaderRules, type ValidTable, validFor, varyNames } from '../policy/index.js';
+import { allHeaders, firstHeader, isHttpDate, parseHttpDate, requestHeader } from '../headers/index.js';
+import {
+  etagListMatches,
+  type HeaderRules,
+  type Validators,
+  type ValidTable,
+  validFor,
+  varyNames,
+} from '../policy/index.js';
 
 /** Cache-Control directives, names lowercased; a directive without a value maps to `true`. */
 export type Directives = ReadonlyMap<string, string | true>;
@@ -22,7 +29,10 @@ export function parseCacheControl(lines: readonly string[]): Directives {
       while (i < line.length && (line[i] === ',' || line[i] === ' ' || line[i] === '\t')) i++;
       let j = i;
       while (j < line.length && line[j] !== '=' && line[j] !== ',') j++;
-      const name = line.slice(i, j).trim().toLowerCase();
+      // No whitespace around `=` (§5.2: token [ "=" ( token / quoted-string ) ]): `max-age =1`
+      // and `max-age= 1` are not max-age.
+      const raw = line.slice(i, j).trimStart();
+      const name = (line[j] === '=' ? raw : raw.trimEnd()).toLowerCase();
       let value: string | true = true;
       if (line[j] === '=') {
         j++;
@@ -40,7 +50,7 @@ export function parseCacheControl(lines: readonly string[]): Directives {
         } else {
           let k = j;
           while (k < line.length && line[k] !== ',') k++;
-          value = line.slice(j, k).trim();
+          value = line.slice(j, k).trimEnd();
           j = k;
         }
       }
@@ -49,6 +59,63 @@ export function parseCacheControl(lines: readonly string[]): Directives {
     }
   }
   return out;
+}
+
+/** A Structured Field bare item (RFC 8941 §3.3): integer, decimal, string, token, bytes, boolean. */
+const SF_ITEM =
+  '(?:-?\\d{1,15}(?:\\.\\d{1,3})?|"(?:[^"\\\\\\x00-\\x1f\\x7f]|\\\\["\\\\])*"|[A-Za-z*][!#$%&\'*+\\-.^_`|~0-9A-Za-z:/]*|:[A-Za-z0-9+/=]*:|\\?[01])';
+const SF_KEY = '[a-z*][a-z0-9_\\-.*]*';
+/** One dictionary member: key, `=` item (or a boolean true), parameters; then `,` or the end. */
+const SF_MEMBER = new RegExp(
+  `(${SF_KEY})(?:=(${SF_ITEM}))?((?:;[ ]*${SF_KEY}(?:=${SF_ITEM})?)*)[ \\t]*(?:,[ \\t]*|$)`,
+  'y',
+);
+/** Directives whose value is a number of seconds: an SF string there is the wrong type. */
+const DELTA_DIRECTIVES = new Set(['max-age', 's-maxage', 'stale-while-revalidate', 'stale-if-error']);
+
+/**
+ * Parses a targeted cache-control field (`CDN-Cache-Control`, RFC 9213 §2.1), a
+ * Structured Field Dictionary: `undefined` when it is not a valid one, so that it is
+ * ignored as a whole. A member of the wrong type (a string for `max-age`) is ignored;
+ * `?0` is false (absent), `?1` and a bare key are true.
+ * @see https://www.rfc-editor.org/rfc/rfc9213#section-2.1
+ */
+export function parseTargeted(lines: readonly string[]): Directives | undefined {
+  const text = lines.join(', ').trim();
+  if (text === '') return undefined;
+  const out = new Map<string, string | true>();
+  SF_MEMBER.lastIndex = 0;
+  while (SF_MEMBER.lastIndex < text.length) {
+    const m = SF_MEMBER.exec(text);
+    if (m === null) return undefined;
+    const name = m[1] as string;
+    const raw = m[2];
+    // RFC 8941 §4.2.2: the last instance of a key wins.
+    out.delete(name);
+    if (raw === undefined || raw === '?1') out.set(name, true);
+    else if (raw === '?0') continue;
+    else if (raw.startsWith('"')) {
+      if (!DELTA_DIRECTIVES.has(name)) out.set(name, raw.slice(1, -1).replace(/\\(.)/g, '$1'));
+    } else out.set(name, raw);
+  }
+  return out;
+}
+
+/**
+ * The directives a response gives this cache: those of `CDN-Cache-Control` when it is
+ * present and valid (RFC 9213: the targeted field then replaces `Cache-Control` and
+ * `Expires`), else those of `Cache-Control`. `readCacheControl: false`
+ * (`ignoreHeaders: ['Cache-Control']`) reads neither.
+ */
+export function responseDirectives(
+  headers: readonly string[],
+  readCacheControl = true,
+): { readonly cc: Directives; readonly targeted: boolean } {
+  if (!readCacheControl) return { cc: new Map(), targeted: false };
+  const lines = allHeaders(headers, 'cdn-cache-control');
+  const targeted = lines.length === 0 ? undefined : parseTargeted(lines);
+  if (targeted !== undefined) return { cc: targeted, targeted: true };
+  return { cc: parseCacheControl(allHeaders(headers, 'cache-control')), targeted: false };
 }
 
 /**
@@ -69,6 +136,62 @@ export const HEURISTIC_STATUSES: ReadonlySet<number> = new Set([
   200, 203, 204, 300, 301, 308, 404, 405, 410, 414, 501,
 ]);
 
+/**
+ * Statuses whose caching rules the cache knows, for `must-understand` (RFC 9111
+ * §5.2.2.3): the heuristically cacheable ones and the other final statuses of RFC 9110
+ * that a cache may store with an explicit lifetime. 206 is left out (not stored).
+ */
+export const UNDERSTOOD_STATUSES: ReadonlySet<number> = new Set([
+  ...HEURISTIC_STATUSES,
+  302,
+  303,
+  307,
+  400,
+  403,
+  500,
+  502,
+  503,
+  504,
+]);
+
+/**
+ * Fields never stored in this mode beyond the hop-by-hop ones both modes drop: the
+ * proxy authentication fields, which concern only the next hop (RFC 9110 §11.7;
+ * RFC 9111 §3.1 lets a cache drop such fields before storing).
+ */
+export const UNSTORED_FIELDS: ReadonlySet<string> = new Set([
+  'proxy-authenticate',
+  'proxy-authentication-info',
+  'proxy-authorization',
+]);
+
+/**
+ * The header fields a shared cache keeps out of the stored response: those named by
+ * `private="…"` (§5.2.2.7, a shared cache must not store them) and `no-cache="…"`
+ * (§5.2.2.4, they must not be sent from the cache without revalidation; not storing
+ * them is the simplest way to never send them), and those a `Connection` header lists
+ * (§3.1, hop-by-hop). Names lowercased.
+ */
+export function withheldFields(headers: readonly string[]): ReadonlySet<string> | undefined {
+  const { cc } = responseDirectives(headers);
+  let out: Set<string> | undefined;
+  const add = (list: string) => {
+    for (const field of list.split(',')) {
+      const f = field.trim().toLowerCase();
+      if (f === '') continue;
+      out ??= new Set();
+      out.add(f);
+    }
+  };
+  for (const name of ['private', 'no-cache']) {
+    const v = cc.get(name);
+    if (typeof v === 'string') add(v);
+  }
+  // §3.1: the fields a Connection header names are hop-by-hop, never stored.
+  for (const v of allHeaders(headers, 'connection')) add(v);
+  return out;
+}
+
 /** The fraction of `Date - Last-Modified` a heuristic lifetime takes (RFC 9111 §4.2.2). */
 export const HEURISTIC_FRACTION = 0.1;
 
@@ -76,7 +199,7 @@ export const HEURISTIC_FRACTION = 0.1;
 export interface RfcSettings {
   /** `valid`: lifetimes by status, used as the heuristic when the response gives none. */
   readonly valid: ValidTable;
-  /** Which headers count (`ignoreHeaders`): Set-Cookie, Vary, Cache-Control, Expires. */
+  /** Which headers count (`ignoreHeaders`): Vary, Cache-Control, Expires (Set-Cookie never does here). */
   readonly rules: HeaderRules;
   /** The most a Last-Modified heuristic lifetime may be, ms. */
   readonly heuristicMaxMs: number;
@@ -110,8 +233,8 @@ export interface RfcFreshness {
  * §4.2); `undefined` when it must not be stored.
  * - not stored: `no-store`, `private` (a shared cache), a request with `Authorization`
  *   unless the response says `public`, `s-maxage` or `must-revalidate` (§3.5), a 206
- *   (partial responses are not kept yet), `Vary: *`, `Set-Cookie` (unless ignored), or a
- *   response with neither a lifetime nor a validator;
+ *   (partial responses are not kept yet), `Vary: *`, or a response with neither a lifetime
+ *   nor a validator; `Set-Cookie` does not matter (§7.3), unlike in nginx mode;
  * - lifetime: `s-maxage`, else `max-age`, else `Expires - Date` (an invalid Expires is in
  *   the past), else for a heuristically cacheable status (or `public`) the `valid` time
  *   of its status, else 10 % of `Date - Last-Modified` capped at `heuristicMaxMs`;
@@ -129,10 +252,16 @@ export function rfcFreshness(
 ): RfcFreshness | undefined {
   const { rules } = settings;
   if (status === 206 || status < 200) return undefined;
-  if (rules.setCookie && firstHeader(headers, 'set-cookie') !== undefined) return undefined;
+  // §7.3: Set-Cookie does not keep a response out of a shared cache (nginx mode refuses it).
   if (rules.vary && varyNames(headers)?.includes('*')) return undefined;
-  const cc = rules.cacheControl ? parseCacheControl(allHeaders(headers, 'cache-control')) : new Map();
-  if (cc.has('no-store') || cc.has('private')) return undefined;
+  const { cc, targeted } = responseDirectives(headers, rules.cacheControl);
+  // §5.2.2.3: must-understand stores only a status whose caching rules are known, and
+  // then overrides no-store.
+  if (cc.has('must-understand')) {
+    if (!UNDERSTOOD_STATUSES.has(status)) return undefined;
+  } else if (cc.has('no-store')) return undefined;
+  // §5.2.2.7: private="field" lets a shared cache keep the rest (see withheldFields).
+  if (cc.get('private') === true) return undefined;
   if (authorized && !cc.has('public') && !cc.has('s-maxage') && !cc.has('must-revalidate')) return undefined;
 
   const { requestTime, responseTime } = times;
@@ -146,11 +275,11 @@ export function rfcFreshness(
   else if (maxAge !== undefined) lifetimeMs = maxAge * 1000;
   else if (cc.has('s-maxage') || cc.has('max-age'))
     lifetimeMs = 0; // malformed: stale (§4.2.1)
-  else if (rules.expires) {
+  else if (rules.expires && !targeted) {
     const expires = firstHeader(headers, 'expires');
     if (expires !== undefined) {
-      const at = parseHttpDate(expires);
-      // §5.3: an invalid Expires (such as "0") is a time in the past.
+      // §5.3: an invalid Expires (such as "0", or a date in `UTC`) is a time in the past.
+      const at = isHttpDate(expires) ? parseHttpDate(expires) : undefined;
       lifetimeMs = at === undefined ? 0 : Math.max(0, at - date);
     }
   }
@@ -167,7 +296,9 @@ export function rfcFreshness(
   }
   const validator =
     firstHeader(headers, 'etag') !== undefined || firstHeader(headers, 'last-modified') !== undefined;
-  if (cc.has('no-cache')) lifetimeMs = 0;
+  // §5.2.2.4: an unqualified no-cache revalidates every use; no-cache="field" only
+  // withholds the named fields (see withheldFields).
+  if (cc.get('no-cache') === true) lifetimeMs = 0;
   if (lifetimeMs === undefined) return undefined;
   if (lifetimeMs === 0 && !validator) return undefined;
 
@@ -198,7 +329,7 @@ export interface StalePermission {
 
 /** Reads the stale permission of a stored response from its headers. */
 export function stalePermission(headers: readonly string[]): StalePermission {
-  const cc = parseCacheControl(allHeaders(headers, 'cache-control'));
+  const { cc } = responseDirectives(headers);
   return {
     never: cc.has('no-cache') || cc.has('must-revalidate') || cc.has('proxy-revalidate'),
     ownWindowsOnly: cc.has('s-maxage'),
@@ -281,8 +412,44 @@ export function usable(entry: Lifetime, rd: RequestDirectives, now: number): 'fr
   return 'no';
 }
 
-/** RFC 9111 §4.4: the methods whose non-error responses invalidate stored responses. */
-export const UNSAFE_METHODS: ReadonlySet<string> = new Set(['POST', 'PUT', 'DELETE', 'PATCH']);
+/** The safe methods of RFC 9110 §9.2.1; every other method is unsafe. */
+export const SAFE_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE']);
+
+/**
+ * RFC 9111 §4.4: whether a non-error response to this method invalidates stored
+ * responses — an unsafe method, "including methods whose safety is unknown" (POST,
+ * PUT, DELETE, PATCH, and any extension method). `method` uppercased.
+ */
+export function invalidates(method: string): boolean {
+  return !SAFE_METHODS.has(method);
+}
+
+/**
+ * Whether a stored 2xx response answers the client's own conditional request with a
+ * 304, by RFC 9110 §13.2.2's precedence: `If-None-Match` (weak comparison, §13.1.2)
+ * decides alone when present; otherwise `If-Modified-Since`, for GET and HEAD only, is
+ * met when the stored `Last-Modified` (else the time the response was generated, RFC
+ * 9111 §4.3.2) is not later
+ * than the given date. An invalid date is ignored (§13.1.3).
+ * @see https://www.rfc-editor.org/rfc/rfc9110#section-13.2.2
+ */
+export function rfcNotModified(
+  method: string,
+  headers: Readonly<Record<string, string | string[] | undefined>>,
+  entry: Validators & { readonly status: number; readonly storedAt: number },
+): boolean {
+  if (entry.status < 200 || entry.status >= 300) return false;
+  if (method !== 'GET' && method !== 'HEAD') return false;
+  const inm = requestHeader(headers, 'if-none-match');
+  if (inm !== undefined) return etagListMatches(inm.trim(), entry.etag);
+  const ims = requestHeader(headers, 'if-modified-since');
+  if (ims === undefined) return false;
+  const since = parseHttpDate(ims);
+  if (since === undefined) return false;
+  // Without Last-Modified, the time the response was generated (its age 0).
+  const modified = entry.lastModified === undefined ? entry.storedAt : parseHttpDate(entry.lastModified);
+  return modified !== undefined && modified <= since;
+}
 
 /**
  * The origin-form targets a non-error response to an unsafe request invalidates
@@ -311,6 +478,52 @@ export function invalidatedTargets(url: string, origin: string, headers: readonl
     if (!out.includes(target)) out.push(target);
   }
   return out;
+}
+
+/** One byte range of a stored body, both ends included. */
+export interface ByteRange {
+  readonly start: number;
+  readonly end: number;
+}
+
+/**
+ * The single byte range a GET asks of a stored complete response of `length` bytes
+ * (RFC 9110 §14.2): `bytes=first-last`, `bytes=first-` or `bytes=-suffix`. `undefined`
+ * — send the whole response, which a server may always do — when there is no `Range`,
+ * several ranges, a malformed or unsatisfiable one, or an `If-Range` other than the
+ * stored strong `ETag` (§13.1.5; a date in `If-Range` is not trusted).
+ * @see https://www.rfc-editor.org/rfc/rfc9110#section-14.2
+ */
+export function byteRange(
+  headers: Readonly<Record<string, string | string[] | undefined>>,
+  length: number,
+  entry: Validators,
+): ByteRange | undefined {
+  const range = requestHeader(headers, 'range');
+  if (range === undefined) return undefined;
+  const ifRange = requestHeader(headers, 'if-range');
+  if (ifRange !== undefined) {
+    const tag = ifRange.trim();
+    if (!tag.startsWith('"') || entry.etag === undefined || tag !== entry.etag) return undefined;
+  }
+  const m = /^bytes=(\d*)-(\d*)$/i.exec(range.trim());
+  if (m === null) return undefined;
+  const first = m[1] as string;
+  const last = m[2] as string;
+  let start: number;
+  let end = length - 1;
+  if (first === '') {
+    if (last === '' || Number(last) === 0) return undefined;
+    start = Math.max(0, length - Number(last));
+  } else {
+    start = Number(first);
+    if (last !== '') {
+      if (Number(last) < start) return undefined;
+      end = Math.min(Number(last), end);
+    }
+  }
+  if (start >= length) return undefined;
+  return { start, end };
 }
 
 /** The parts of an RFC 9211 Cache-Status member. */

@@ -7,8 +7,8 @@
 import { type IncomingMessage, type OutgoingHttpHeaders, type Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { boolAt } from '@switchyard/internals';
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { boolAt } from '../config/validate.js';
 import { InvalidOptionError, type SwitchyardError } from '../errors.js';
 import { createProxy, type ProxyOptions, type ReverseProxy } from '../proxy/index.js';
 

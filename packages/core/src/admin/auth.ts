@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import { knownKeys, objectAt, stringAt } from '../config/validate.js';
+import { knownKeys, objectAt, stringAt } from '@switchyard/internals';
 import { InvalidOptionError } from '../errors.js';
 import { ApiError, methodDisabled } from './errors.js';
 

@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { isObject } from '../config/validate.js';
+import { isObject } from '@switchyard/internals';
 import { ApiError, jsonError } from './errors.js';
 
 /** `application/json`, or a JSON-based type such as `application/merge-patch+json`. */

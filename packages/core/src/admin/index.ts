@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import { intAt, isObject, knownKeys, objectAt, stringAt } from '../config/validate.js';
+import { intAt, isObject, knownKeys, objectAt, stringAt } from '@switchyard/internals';
 import { InvalidOptionError } from '../errors.js';
 import { limitsAt } from '../stats/limits.js';
 import { cacheMap, groupsAt } from '../stats/track.js';

@@ -1,38 +1,6 @@
+import { parseNginxTime } from '@switchyard/internals';
 import type { PeerPatch, ServerOptions } from '../peer/index.js';
 import { ApiError, formatError } from './errors.js';
-
-/** nginx time units, in ms (ngx_parse_time). */
-const UNITS: Record<string, number> = {
-  ms: 1,
-  s: 1_000,
-  m: 60_000,
-  h: 3_600_000,
-  d: 86_400_000,
-  w: 604_800_000,
-  M: 2_592_000_000,
-  y: 31_536_000_000,
-};
-
-/**
- * Parses an nginx time (`10s`, `1m30s`, `500ms`, a bare number of seconds) into ms;
- * a JSON number counts as seconds. `undefined` when it is not one.
- */
-export function parseTime(v: unknown): number | undefined {
-  // Times past Number.MAX_SAFE_INTEGER ms (about 285,000 years) are refused, not rounded.
-  const seconds = (n: number) => (n >= 0 && Number.isSafeInteger(n * 1_000) ? n * 1_000 : undefined);
-  if (typeof v === 'number') return Number.isInteger(v) ? seconds(v) : undefined;
-  if (typeof v !== 'string') return undefined;
-  const s = v.trim();
-  if (/^\d+$/.test(s)) return seconds(Number(s));
-  const re = /(\d+)(ms|[smhdwMy])/gy;
-  let ms = 0;
-  let end = 0;
-  for (let m = re.exec(s); m !== null; m = re.exec(s)) {
-    ms += Number(m[1]) * (UNITS[m[2] as string] as number);
-    end = re.lastIndex;
-  }
-  return end === s.length && end > 0 && Number.isSafeInteger(ms) ? ms : undefined;
-}
 
 /** Formats ms as nginx shows a time: whole seconds as `10s`, otherwise `1500ms`. */
 export function formatTime(ms: number): string {
@@ -111,12 +79,13 @@ export function parseServerBody(body: Record<string, unknown>): ServerBody | Api
     patch.maxFails = b.max_fails;
   }
   if (b.fail_timeout !== undefined) {
-    const ms = parseTime(b.fail_timeout);
+    // A JSON number counts as seconds, as a bare number does in nginx's configuration.
+    const ms = parseNginxTime(b.fail_timeout, 's');
     if (ms === undefined || ms < 1) return new ApiError('UpstreamBadFailTimeout');
     patch.failTimeoutMs = ms;
   }
   if (b.slow_start !== undefined) {
-    const ms = parseTime(b.slow_start);
+    const ms = parseNginxTime(b.slow_start, 's');
     if (ms === undefined) return new ApiError('UpstreamBadSlowStart');
     patch.slowStartMs = ms;
   }

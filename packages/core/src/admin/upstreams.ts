@@ -1,4 +1,4 @@
-import { InvalidOptionError, PeerExistsError } from '../errors.js';
+import { hasCode } from '@switchyard/internals';
 import { Peer, type PeerPatch } from '../peer/index.js';
 import type { Tracking } from '../stats/track.js';
 import { readObject } from './body.js';
@@ -70,7 +70,7 @@ export function upstreamRoute(
       try {
         up.remove(peer.id);
       } catch (err) {
-        if (!(err instanceof InvalidOptionError)) throw err;
+        if (!hasCode(err, 'SWY_ERR_INVALID_OPTION')) throw err;
         // switchyard keeps at least one server in a group.
         return new ApiError('UpstreamServerImmutable', `server "${idText}" not removable`);
       }
@@ -89,8 +89,8 @@ function addServer(t: Tracking, body: Record<string, unknown>): Result {
   try {
     peer = up.add(serverOptions(parsed as ServerBody & { server: string }));
   } catch (err) {
-    if (err instanceof PeerExistsError) return new ApiError('EntryExists');
-    if (err instanceof InvalidOptionError) {
+    if (hasCode(err, 'SWY_ERR_PEER_EXISTS')) return new ApiError('EntryExists');
+    if (hasCode(err, 'SWY_ERR_INVALID_OPTION')) {
       return new ApiError('UpstreamBadAddress', `invalid address "${parsed.server}"`);
     }
     throw err;
@@ -118,7 +118,7 @@ function patchServer(t: Tracking, peer: Peer, body: Record<string, unknown>): Re
   try {
     if (Object.keys(patch).length > 0) up.patch(peer.id, patch);
   } catch (err) {
-    if (err instanceof InvalidOptionError) return formatError(err.message);
+    if (hasCode(err, 'SWY_ERR_INVALID_OPTION')) return formatError(err.message);
     throw err;
   }
   if (parsed.drain === true && !peer.draining) up.drain(peer.id);

@@ -1,5 +1,5 @@
+import { boolAt, intAt, knownKeys, objectAt, stringAt } from '@switchyard/internals';
 import { Client } from 'undici';
-import { boolAt, intAt, knownKeys, objectAt, stringAt } from '../config/validate.js';
 import { HookError, InvalidOptionError, type SwitchyardError } from '../errors.js';
 import type { Peer } from '../peer/index.js';
 import { peerConnector } from '../upstream/connect.js';

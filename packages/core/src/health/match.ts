@@ -1,3 +1,4 @@
+import { oneOf } from '@switchyard/internals';
 import { InvalidOptionError } from '../errors.js';
 
 /** A header condition of a `match` block. */
@@ -118,12 +119,12 @@ export function compileMatch(match: MatchOptions | undefined, path = 'match'): M
         const hit = value !== undefined && re.test(value);
         return hit === (op === '~') ? undefined : `header ${name} ${op} ${re.source}`;
       });
-    } else throw new InvalidOptionError(`${at}.op`, 'one of "=", "!=", "~", "!~"', op);
+    } else oneOf(`${at}.op`, op, ['=', '!=', '~', '!~']);
   }
   let bodyTest: ((body: string) => string | undefined) | undefined;
   if (match?.body !== undefined) {
     const { op } = match.body;
-    if (op !== '~' && op !== '!~') throw new InvalidOptionError(`${path}.body.op`, 'one of "~", "!~"', op);
+    oneOf(`${path}.body.op`, op, ['~', '!~']);
     const re = regex(`${path}.body.pattern`, match.body.pattern);
     bodyTest = (body) => (re.test(body) === (op === '~') ? undefined : `body ${op} ${re.source}`);
   }

@@ -7,8 +7,8 @@
  * @module @switchyard/core/metrics
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { isObject, knownKeys, objectAt } from '@switchyard/internals';
 import { Counter, Gauge, Registry } from 'prom-client';
-import { isObject, knownKeys, objectAt } from '../config/validate.js';
 import { InvalidOptionError } from '../errors.js';
 import type { Peer, PeerState } from '../peer/index.js';
 import { type LimitTable, limitsAt } from '../stats/limits.js';

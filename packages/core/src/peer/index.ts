@@ -1,5 +1,5 @@
 import type { PeerView } from '@switchyard/balancers';
-import { boolAt, intAt, isObject, knownKeys, stringAt } from '../config/validate.js';
+import { boolAt, intAt, isObject, knownKeys, stringAt } from '@switchyard/internals';
 import { InvalidOptionError } from '../errors.js';
 import { PASSIVE_START, type PassiveHealth, passiveFailed } from './passive.js';
 

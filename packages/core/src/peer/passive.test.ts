@@ -100,3 +100,52 @@ describe('passive health (max_fails / fail_timeout) as a reducer', () => {
     expect((states.at(-1) as PassiveHealth).probing).toBe(false);
   });
 });
+
+describe('passive health: the edges of each rule', () => {
+  it('starts as a peer that never failed and is not being probed', () => {
+    expect(PASSIVE_START).toEqual({ fails: 0, accessed: 0, checked: 0, probing: false });
+    expect(passiveStep(PASSIVE_START, 'succeed', 5, limits)).toBe(PASSIVE_START);
+    expect(cameBack(PASSIVE_START)).toBe(false);
+  });
+
+  it('clears failures below maxFails on a success after a pick past fail_timeout', () => {
+    // nginx ngx_http_upstream_free_round_robin_peer: `if (accessed < checked) fails = 0`.
+    const once = passiveStep(PASSIVE_START, 'fail', 1_000, limits);
+    const picked = passiveStep(once, 'select', 20_000, limits);
+    expect(picked).toEqual({ fails: 1, accessed: 1_000, checked: 20_000, probing: false });
+    expect(passiveStep(picked, 'succeed', 20_001, limits)).toEqual({
+      fails: 0,
+      accessed: 1_000,
+      checked: 20_000,
+      probing: false,
+    });
+    // Not a probe: the peer never stopped taking requests, so it did not come back.
+    expect(cameBack(picked)).toBe(false);
+  });
+
+  it('does not fail a peer below maxFails, however recent its failure', () => {
+    const once = passiveStep(PASSIVE_START, 'fail', 1_000, limits);
+    expect(passiveFailed(once, 1_000, limits)).toBe(false);
+    expect(passiveFailed(passiveStep(once, 'fail', 1_001, limits), 1_001, limits)).toBe(true);
+  });
+
+  it('reports a peer unavailable once, when its failures reach maxFails, not on later failures', () => {
+    const one = passiveStep(PASSIVE_START, 'fail', 1_000, limits);
+    const two = passiveStep(one, 'fail', 1_001, limits);
+    const three = passiveStep(two, 'fail', 1_002, limits);
+    expect(wentUnavailable(one, two, limits)).toBe(true);
+    expect(wentUnavailable(two, three, limits)).toBe(false);
+    // Nothing failed between the two states: nothing went unavailable.
+    expect(wentUnavailable(two, two, limits)).toBe(false);
+    expect(wentUnavailable(two, passiveStep(two, 'succeed', 1_003, limits), limits)).toBe(false);
+  });
+
+  it('never reports a peer unavailable once max_fails is 0, even one probed before it was switched off', () => {
+    const probing: PassiveHealth = { fails: 2, accessed: 1_000, checked: 20_000, probing: true };
+    const failed = passiveStep(probing, 'fail', 20_001, limits);
+    expect(wentUnavailable(probing, failed, limits)).toBe(true);
+    const off = { maxFails: 0, failTimeoutMs: 10_000 };
+    expect(wentUnavailable(probing, failed, off)).toBe(false);
+    expect(passiveFailed(failed, 20_001, off)).toBe(false);
+  });
+});

@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { isIP, type Socket } from 'node:net';
+import { schemeOf } from '@switchyard/internals';
 import { type buildConnector, Client, type Dispatcher, Pool } from 'undici';
 import { InvalidOptionError, type SwitchyardError } from '../errors.js';
 import type { Peer } from '../peer/index.js';
@@ -10,7 +11,6 @@ import type { Step } from './flow.js';
 import type { Forwarded } from './headers.js';
 import { Observer } from './observe.js';
 import type { ResolvedProxyOptions } from './options.js';
-import { schemeOf } from './request.js';
 import type { Tunnel } from './tunnel.js';
 
 /** How {@link ReverseProxy.close} ends the proxy. */

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { isObject } from '../config/validate.js';
+import { isObject } from '@switchyard/internals';
 import { InvalidOptionError } from '../errors.js';
 
 /** What the client gets in place of an error answer (nginx `error_page`). */

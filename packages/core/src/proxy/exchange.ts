@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import type { ResponseHead } from '@switchyard/balancers';
+import { hasCode, schemeOf } from '@switchyard/internals';
 import { BodyConsumedError, HookError, UpstreamError, UpstreamTimeoutError } from '../errors.js';
 import type { Peer } from '../peer/index.js';
 import { STATUS_TEXT, sendAnswer, sendCached, sendText, statusText } from './answer.js';
@@ -18,7 +19,7 @@ import type {
   ProxyCachedResponse,
   ProxyCacheForward,
 } from './options.js';
-import { bodiless, hasBody, reserialise, schemeOf, targetOf } from './request.js';
+import { bodiless, hasBody, reserialise, targetOf } from './request.js';
 
 /** How an exchange ends: the one argument of {@link Exchange.finish}. */
 export type Finish =
@@ -273,7 +274,10 @@ export class Exchange extends Flow {
       const added = addedFields(rules, this.ruleRequest(), status, [], undefined);
       if (added !== undefined) appendFields(res, added);
     } catch (err) {
-      this.core.report(err instanceof HookError ? err : new HookError('addResponseHeaders', err), this.req);
+      this.core.report(
+        hasCode(err, 'SWY_ERR_HOOK') ? err : new HookError('addResponseHeaders', err),
+        this.req,
+      );
     }
   }
 

@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
 import type { RequestInfo } from '@switchyard/balancers';
+import { hasCode } from '@switchyard/internals';
 import type { Dispatcher } from 'undici';
 import { HookError, NoLiveUpstreamError, UpstreamError, UpstreamTimeoutError } from '../errors.js';
 import type { Peer } from '../peer/index.js';
@@ -399,7 +400,7 @@ export abstract class Flow implements RequestInfo, AttemptSink {
    */
   hookFailed(err: unknown, hook: string): void {
     if (this.finished) return;
-    const e = err instanceof HookError ? err : new HookError(hook, err);
+    const e = hasCode<HookError>(err, 'SWY_ERR_HOOK') ? err : new HookError(hook, err);
     this.core.report(e, this.req);
     this.internalError(e);
   }
@@ -410,7 +411,7 @@ export abstract class Flow implements RequestInfo, AttemptSink {
    */
   releaseFailed(err: unknown): void {
     this.core.report(
-      err instanceof HookError ? err : new HookError('upstream event listener', err),
+      hasCode(err, 'SWY_ERR_HOOK') ? err : new HookError('upstream event listener', err),
       this.req,
     );
   }

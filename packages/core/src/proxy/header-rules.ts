@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
-import { isObject } from '../config/validate.js';
+import { cookieOf, isObject, schemeOf } from '@switchyard/internals';
 import { HookError, InvalidOptionError } from '../errors.js';
-import { schemeOf, targetOf } from './request.js';
+import { targetOf } from './request.js';
 
 /**
  * A header value: text with nginx variables (`$host`, `$http_x_api_key`, `$remote_addr`…)
@@ -176,7 +176,7 @@ function requestVariable(name: string): ((r: RuleRequest) => string) | undefined
   }
   if (name.startsWith('cookie_') && name.length > 7) {
     const cookie = name.slice(7);
-    return (r) => cookieOf(first(r.req.headers.cookie), cookie);
+    return (r) => cookieOf(r.req.headers.cookie, cookie) ?? '';
   }
   if (name.startsWith('arg_') && name.length > 4) {
     const arg = name.slice(4);
@@ -605,14 +605,6 @@ function argOf(args: string, name: string): string {
   for (const pair of args.split('&')) {
     const eq = pair.indexOf('=');
     if ((eq === -1 ? pair : pair.slice(0, eq)) === name) return eq === -1 ? '' : pair.slice(eq + 1);
-  }
-  return '';
-}
-
-function cookieOf(header: string, name: string): string {
-  for (const pair of header.split(';')) {
-    const eq = pair.indexOf('=');
-    if (eq !== -1 && pair.slice(0, eq).trim() === name) return pair.slice(eq + 1).trim();
   }
   return '';
 }

@@ -1,6 +1,6 @@
 import { channel } from 'node:diagnostics_channel';
 import type { IncomingMessage } from 'node:http';
-import { isObject } from '../config/validate.js';
+import { isObject } from '@switchyard/internals';
 import { HookError, InvalidOptionError, type SwitchyardError } from '../errors.js';
 import type { AttemptFailure } from '../upstream/index.js';
 

@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import { boolAt, intAt, isObject, knownKeys, objectAt, oneOf } from '@switchyard/internals';
 import proxyaddr from 'proxy-addr';
-import { boolAt, intAt, isObject, knownKeys, objectAt } from '../config/validate.js';
 import { InvalidOptionError, type SwitchyardError } from '../errors.js';
 import { Upstream, type UpstreamOptions } from '../upstream/index.js';
 import { type ErrorPage, type ResolvedPage, resolveErrorPages } from './error-pages.js';
@@ -516,20 +516,13 @@ export function resolveProxyOptions(options: ProxyOptions): ResolvedProxyOptions
     if (!Array.isArray(o.nextUpstream)) {
       throw new InvalidOptionError('nextUpstream', 'false or an array of conditions', o.nextUpstream);
     }
-    for (const [i, c] of o.nextUpstream.entries()) {
-      if (!CONDITIONS.includes(c)) {
-        throw new InvalidOptionError(`nextUpstream[${i}]`, `one of ${CONDITIONS.join(', ')}`, c);
-      }
-    }
+    for (const [i, c] of o.nextUpstream.entries()) oneOf(`nextUpstream[${i}]`, c, CONDITIONS);
     conditions = o.nextUpstream as NextUpstreamCondition[];
   }
   const nextStatuses = new Set<number>();
   for (const c of conditions) if (c.startsWith('http_')) nextStatuses.add(Number(c.slice(5)));
 
-  const host = o.host ?? 'preserve';
-  if (host !== 'preserve' && host !== 'peer') {
-    throw new InvalidOptionError('host', '"preserve" or "peer"', host);
-  }
+  const host = oneOf('host', o.host, ['preserve', 'peer'], 'preserve');
 
   let trust: ResolvedProxyOptions['trust'];
   const tp = o.trustProxy;

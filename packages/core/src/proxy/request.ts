@@ -1,17 +1,13 @@
 import type { IncomingMessage } from 'node:http';
+import { originalUrlOf, schemeOf } from '@switchyard/internals';
 import type { ProxyRewriter } from './options.js';
-
-/** `https` on a TLS socket, else `http` (`$scheme`). */
-export function schemeOf(req: IncomingMessage): 'http' | 'https' {
-  return (req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http';
-}
 
 /**
  * The request-target to send: origin-form, from `originalUrl` when Express set one;
  * `undefined` for one that is neither origin-form nor a valid absolute-form.
  */
 export function targetOf(req: IncomingMessage): string | undefined {
-  const url = (req as { originalUrl?: string }).originalUrl ?? req.url ?? '/';
+  const url = originalUrlOf(req);
   if (url.charCodeAt(0) === 47 /* / */) return url;
   // absolute-form (RFC 9112 §3.2.2): keep path and query
   try {

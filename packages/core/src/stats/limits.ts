@@ -1,4 +1,4 @@
-import { isObject } from '../config/validate.js';
+import { isObject } from '@switchyard/internals';
 import { InvalidOptionError } from '../errors.js';
 import type { LimitConnCounts, LimitReqCounts, LimitZones } from './types.js';
 

@@ -1,4 +1,4 @@
-import { isObject, objectAt } from '../config/validate.js';
+import { isObject, objectAt } from '@switchyard/internals';
 import { InvalidOptionError } from '../errors.js';
 import type { Peer } from '../peer/index.js';
 import { Upstream } from '../upstream/index.js';

@@ -1,6 +1,6 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import { isObject } from '../config/validate.js';
+import { isObject } from '@switchyard/internals';
 import { InvalidOptionError } from '../errors.js';
 import type { ConnectionCounts, RequestCounts, TrafficStats } from './types.js';
 

@@ -7,7 +7,7 @@ import {
   type RequestInfo,
   roundRobin,
 } from '@switchyard/balancers';
-import { boolAt, isObject, knownKeys, objectAt, stringAt } from '../config/validate.js';
+import { boolAt, isObject, knownKeys, objectAt, stringAt } from '@switchyard/internals';
 import { HookError, InvalidOptionError, PeerExistsError, PeerNotFoundError } from '../errors.js';
 import {
   applyPatch,

@@ -1,7 +1,7 @@
 import { X509Certificate } from 'node:crypto';
 import { isIP } from 'node:net';
 import { createSecureContext, type SecureContext } from 'node:tls';
-import { boolAt, knownKeys, objectAt, stringAt } from '../config/validate.js';
+import { boolAt, knownKeys, objectAt, stringAt } from '@switchyard/internals';
 import { InvalidOptionError } from '../errors.js';
 
 /** PEM text, or several: a string, a Buffer, or a list of either. */

@@ -1,6 +1,6 @@
+import { boolAt, hasCode, intAt, optionPath, optionsAt } from '@switchyard/internals';
 import { InvalidOptionError, LimitStoreError } from '../errors.js';
 import { combineMemoryRateStores, MemoryConnStore, MemoryRateStore } from '../memory-store/index.js';
-import { at, boolean, integer, plainObject } from '../options.js';
 import type {
   ConnStore,
   ConnTake,
@@ -207,12 +207,9 @@ class Limits implements Limiter {
   readonly #onError: ((err: LimitStoreError) => void) | undefined;
 
   constructor(options: LimitsOptions) {
-    const o = plainObject(options, '', SERVER_KEYS);
-    this.#failClosed = o.failClosed === undefined ? false : boolean(o.failClosed, 'failClosed');
-    this.#timeoutMs =
-      o.storeTimeoutMs === undefined
-        ? DEFAULT_STORE_TIMEOUT_MS
-        : integer(o.storeTimeoutMs, 'storeTimeoutMs', 1);
+    const o = optionsAt('', options, SERVER_KEYS);
+    this.#failClosed = boolAt('failClosed', o.failClosed, false);
+    this.#timeoutMs = intAt('storeTimeoutMs', o.storeTimeoutMs, DEFAULT_STORE_TIMEOUT_MS, 1);
     if (o.onError !== undefined && typeof o.onError !== 'function') {
       throw new InvalidOptionError('onError', 'a function (err) => void', o.onError);
     }
@@ -226,7 +223,7 @@ class Limits implements Limiter {
       }
       for (const [name, loc] of Object.entries(locations as Record<string, unknown>)) {
         const path = `locations[${JSON.stringify(name)}]`;
-        this.#locations.set(name, this.#plan(plainObject(loc, path, LOCATION_KEYS), path, server));
+        this.#locations.set(name, this.#plan(optionsAt(path, loc, LOCATION_KEYS), path, server));
       }
     }
   }
@@ -500,15 +497,9 @@ class Limits implements Limiter {
     for (const z of zones) this.#storeErrors.set(z, (this.#storeErrors.get(z) ?? 0) + 1);
     if (this.#onError === undefined) return;
     // A store that already reports a LimitStoreError (the Redis stores do) is passed on as is.
-    const err =
-      cause instanceof LimitStoreError
-        ? cause
-        : new LimitStoreError(
-            operation,
-            zones,
-            cause instanceof Error ? cause.message : String(cause),
-            cause,
-          );
+    const err = hasCode<LimitStoreError>(cause, 'SWY_ERR_LIMIT_STORE')
+      ? cause
+      : new LimitStoreError(operation, zones, cause instanceof Error ? cause.message : String(cause), cause);
     try {
       this.#onError(err);
     } catch {
@@ -522,19 +513,19 @@ class Limits implements Limiter {
     let req = parent?.req ?? [];
     let rateStore = parent?.rateStore;
     if (o.req !== undefined) {
-      req = this.#reqEntries(o.req, at(path, 'req'));
-      rateStore = req.length === 0 ? undefined : rateStoreOf(req, at(path, 'req'));
+      req = this.#reqEntries(o.req, optionPath(path, 'req'));
+      rateStore = req.length === 0 ? undefined : rateStoreOf(req, optionPath(path, 'req'));
     }
     let conn = parent?.conn ?? [];
     let connStore = parent?.connStore;
     if (o.conn !== undefined) {
-      conn = this.#connEntries(o.conn, at(path, 'conn'));
-      connStore = conn.length === 0 ? undefined : connStoreOf(conn, at(path, 'conn'));
+      conn = this.#connEntries(o.conn, optionPath(path, 'conn'));
+      connStore = conn.length === 0 ? undefined : connStoreOf(conn, optionPath(path, 'conn'));
     }
     const status = (key: string, inherited: number | undefined) =>
-      o[key] === undefined ? (inherited ?? DEFAULT_LIMIT_STATUS) : integer(o[key], at(path, key), 400, 599);
+      intAt(optionPath(path, key), o[key], inherited ?? DEFAULT_LIMIT_STATUS, 400, 599);
     const dry = (key: string, inherited: boolean | undefined) =>
-      o[key] === undefined ? (inherited ?? false) : boolean(o[key], at(path, key));
+      boolAt(optionPath(path, key), o[key], inherited ?? false);
     return {
       req,
       rateStore,
@@ -553,7 +544,7 @@ class Limits implements Limiter {
     const seen = new Set<RateZone>();
     return list.map((item: unknown, i) => {
       const p = `${path}[${i}]`;
-      const o = plainObject(item, p, REQ_KEYS);
+      const o = optionsAt(p, item, REQ_KEYS);
       const zone = o.zone as RateZone;
       if (zone?.kind !== 'limit_req_zone')
         throw new InvalidOptionError(`${p}.zone`, 'a zone from rateZone()', zone);
@@ -562,8 +553,8 @@ class Limits implements Limiter {
       if (seen.has(zone))
         throw new InvalidOptionError(`${p}.zone`, 'a zone not already in this list', zone.name);
       seen.add(zone);
-      const burst = o.burst === undefined ? 0 : integer(o.burst, `${p}.burst`, 0);
-      const nodelay = o.nodelay === undefined ? false : boolean(o.nodelay, `${p}.nodelay`);
+      const burst = intAt(`${p}.burst`, o.burst, 0, 0);
+      const nodelay = boolAt(`${p}.nodelay`, o.nodelay, false);
       if (nodelay && o.delay !== undefined) {
         throw new InvalidOptionError(
           `${p}.delay`,
@@ -571,11 +562,7 @@ class Limits implements Limiter {
           o.delay,
         );
       }
-      const delay = nodelay
-        ? Number.POSITIVE_INFINITY
-        : o.delay === undefined
-          ? 0
-          : integer(o.delay, `${p}.delay`, 0);
+      const delay = nodelay ? Number.POSITIVE_INFINITY : intAt(`${p}.delay`, o.delay, 0, 0);
       let counts = this.#reqCounts.get(zone.name);
       if (counts === undefined) {
         counts = { passed: 0, delayed: 0, rejected: 0, delayed_dry_run: 0, rejected_dry_run: 0 };
@@ -590,7 +577,7 @@ class Limits implements Limiter {
     const seen = new Set<ConnZone>();
     return list.map((item: unknown, i) => {
       const p = `${path}[${i}]`;
-      const o = plainObject(item, p, CONN_KEYS);
+      const o = optionsAt(p, item, CONN_KEYS);
       const zone = o.zone as ConnZone;
       if (zone?.kind !== 'limit_conn_zone')
         throw new InvalidOptionError(`${p}.zone`, 'a zone from connZone()', zone);
@@ -599,7 +586,7 @@ class Limits implements Limiter {
         throw new InvalidOptionError(`${p}.zone`, 'a zone not already in this list', zone.name);
       seen.add(zone);
       // ngx_http_limit_conn(): "connection limit must be less 65536".
-      const max = integer(o.max, `${p}.max`, 1, 65535);
+      const max = intAt(`${p}.max`, o.max, undefined, 1, 65535);
       let counts = this.#connCounts.get(zone.name);
       if (counts === undefined) {
         counts = { passed: 0, rejected: 0, rejected_dry_run: 0 };

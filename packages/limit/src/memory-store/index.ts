@@ -1,6 +1,6 @@
+import { optionsAt } from '@switchyard/internals';
 import { LRUCache } from 'lru-cache';
 import { InvalidOptionError } from '../errors.js';
-import { plainObject } from '../options.js';
 import type { ConnStore, ConnTake, RateResult, RateStore, RateTake } from '../types.js';
 
 /** Options of {@link memoryRateStore}. */
@@ -169,7 +169,7 @@ function delayOf(take: RateTake, excess: number): number {
  * const zone = rateZone({ name: 'perip', rate: '10r/s', store });
  */
 export function memoryRateStore(options: MemoryRateStoreOptions = {}): MemoryRateStore {
-  const o = plainObject(options, '', new Set(['now']));
+  const o = optionsAt('', options, ['now']);
   const now = o.now ?? monotonic;
   if (typeof now !== 'function') throw new InvalidOptionError('now', 'a function () => ms', now);
   return new MemoryRateStore(now as () => number);

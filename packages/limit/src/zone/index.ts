@@ -1,6 +1,6 @@
+import { intAt, optionsAt } from '@switchyard/internals';
 import { InvalidOptionError } from '../errors.js';
 import { memoryConnStore, memoryRateStore } from '../memory-store/index.js';
-import { integer, plainObject } from '../options.js';
 import { parseRate, type Rate } from '../rate/index.js';
 import type { ConnStore, KeyFunction, LimitRequest, RateStore } from '../types.js';
 
@@ -136,11 +136,11 @@ function common(
   options: RateZoneOptions | ConnZoneOptions,
   known: Set<string>,
 ): { name: string; key: KeyFunction; maxKeys: number } {
-  const o = plainObject(options, '', known);
+  const o = optionsAt('', options, known);
   const { name, key = remoteAddress, maxKeys = DEFAULT_MAX_KEYS } = o;
   if (typeof name !== 'string' || name === '')
     throw new InvalidOptionError('name', 'a non-empty string', name);
   if (typeof key !== 'function')
     throw new InvalidOptionError('key', 'a function (req) => string | undefined', key);
-  return { name, key: key as KeyFunction, maxKeys: integer(maxKeys, 'maxKeys', 1) };
+  return { name, key: key as KeyFunction, maxKeys: intAt('maxKeys', maxKeys, DEFAULT_MAX_KEYS, 1) };
 }

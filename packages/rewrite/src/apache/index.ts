@@ -1,5 +1,6 @@
+import { hasCode, isSwitchyardError } from '@switchyard/internals';
 import { createEngine, type RewriteEngine, type RewriteEngineOptions } from '../engine/index.js';
-import { InvalidOptionError, SwitchyardError } from '../errors.js';
+import type { InvalidOptionError } from '../errors.js';
 import { toNginx } from '../nginx/print.js';
 import type { RewriteCondition, RewriteConfig, RewriteRule } from '../types.js';
 
@@ -449,9 +450,11 @@ export function fromApache(text: string, options: FromApacheOptions = {}): Apach
       // Whatever else nginx refuses (a regex it cannot translate…) is reported, not emitted.
       createEngine({ rules: converted, locations: [] });
     } catch (e) {
-      if (!(e instanceof SwitchyardError)) throw e;
+      if (!isSwitchyardError(e)) throw e;
       // The option path names the converted rule's insides; the reason stands without it.
-      const why = e instanceof InvalidOptionError ? e.message.slice(e.path.length + 2) : e.message;
+      const why = hasCode<InvalidOptionError>(e, 'SWY_ERR_INVALID_OPTION')
+        ? e.message.slice(e.path.length + 2)
+        : e.message;
       issue('rule-dropped', `the converted rule does not compile: ${why}`);
       continue;
     }

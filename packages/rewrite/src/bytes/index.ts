@@ -25,9 +25,7 @@ export function requestBytes(value: string): string {
 }
 
 /** Lower-cases ASCII letters only, as nginx's `ngx_tolower` does. */
-export function asciiLower(bytes: string): string {
-  return bytes.replace(/[A-Z]+/g, (m) => m.toLowerCase());
-}
+export { asciiLower } from '@switchyard/internals';
 
 /** Decodes a byte string as UTF-8 text (a `return` body for people to read). */
 export function bytesToText(bytes: string): string {

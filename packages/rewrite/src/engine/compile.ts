@@ -1,5 +1,6 @@
+import { show } from '@switchyard/internals';
 import { escapeControls, utf8Bytes } from '../bytes/index.js';
-import { InvalidOptionError, RewriteSyntaxError, show } from '../errors.js';
+import { InvalidOptionError, RewriteSyntaxError } from '../errors.js';
 import { DuplicateLocationError, LocationTree } from '../locations/index.js';
 import type { RegexDialect } from '../pcre/index.js';
 import { type CompiledRegex, compileRegex } from '../pcre/regex.js';

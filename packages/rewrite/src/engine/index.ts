@@ -1,3 +1,4 @@
+import { boolAt, knownKeys, objectAt, oneOf } from '@switchyard/internals';
 import {
   bytesToText,
   ESCAPE_ARGS,
@@ -101,31 +102,26 @@ type Outcome = typeof CONTINUE | typeof STOP | Final;
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 
+/** Every option of {@link RewriteEngineOptions}; a key not here is refused. */
+const OPTION_KEYS = Object.keys({
+  regexEngine: true,
+  absoluteRedirect: true,
+  portInRedirect: true,
+  serverName: true,
+  serverNameInRedirect: true,
+} satisfies Record<keyof RewriteEngineOptions, true>);
+
 function validateOptions(options: RewriteEngineOptions): Required<RewriteEngineOptions> {
-  if (typeof options !== 'object' || options === null) {
-    throw new InvalidOptionError('options', 'an object', options);
-  }
-  const known = ['regexEngine', 'absoluteRedirect', 'portInRedirect', 'serverName', 'serverNameInRedirect'];
-  for (const key of Object.keys(options)) {
-    if (!known.includes(key)) throw new InvalidOptionError(key, `one of ${known.join(', ')}`, key);
-  }
-  const regexEngine = options.regexEngine ?? 'js';
-  if (regexEngine !== 'js' && regexEngine !== 're2') {
-    throw new InvalidOptionError('regexEngine', 'one of "js", "re2"', regexEngine);
-  }
-  for (const key of ['absoluteRedirect', 'portInRedirect', 'serverNameInRedirect'] as const) {
-    const v = options[key];
-    if (v !== undefined && typeof v !== 'boolean') throw new InvalidOptionError(key, 'a boolean', v);
-  }
+  knownKeys('', objectAt('options', options), OPTION_KEYS);
   if (options.serverName !== undefined && typeof options.serverName !== 'string') {
     throw new InvalidOptionError('serverName', 'a string', options.serverName);
   }
   return {
-    regexEngine,
-    absoluteRedirect: options.absoluteRedirect ?? true,
-    portInRedirect: options.portInRedirect ?? true,
+    regexEngine: oneOf('regexEngine', options.regexEngine, ['js', 're2'], 'js'),
+    absoluteRedirect: boolAt('absoluteRedirect', options.absoluteRedirect, true),
+    portInRedirect: boolAt('portInRedirect', options.portInRedirect, true),
     serverName: options.serverName ?? '',
-    serverNameInRedirect: options.serverNameInRedirect ?? false,
+    serverNameInRedirect: boolAt('serverNameInRedirect', options.serverNameInRedirect, false),
   };
 }
 

@@ -1,3 +1,4 @@
+import { cookieOf } from '@switchyard/internals';
 import { asciiLower } from '../bytes/index.js';
 import type { Req } from './request.js';
 
@@ -63,32 +64,7 @@ function header(name: string): VarGetter {
 
 /** `$cookie_NAME`, read from every Cookie line as ngx_http_parse_multi_header_lines does. */
 function cookie(name: string): VarGetter {
-  return (r) => {
-    for (const line of r.headerLines('cookie') ?? []) {
-      const lower = asciiLower(line);
-      const end = line.length;
-      let p = 0;
-      while (p < end) {
-        if (lower.startsWith(name, p)) {
-          p += name.length;
-          while (p < end && line[p] === ' ') p++;
-          if (p < end && line[p++] === '=') {
-            while (p < end && line[p] === ' ') p++;
-            let last = p;
-            while (last < end && line[last] !== ';') last++;
-            return line.slice(p, last);
-          }
-        }
-        // Skip to the next cookie, from where the name check stopped.
-        while (p < end) {
-          const ch = line[p++];
-          if (ch === ';' || ch === ',') break;
-        }
-        while (p < end && line[p] === ' ') p++;
-      }
-    }
-    return undefined;
-  };
+  return (r) => cookieOf(r.headerLines('cookie'), name);
 }
 
 /** `$arg_NAME`, the first `NAME=` argument, the name matched without case (ngx_http_arg). */

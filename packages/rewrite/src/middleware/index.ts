@@ -1,5 +1,6 @@
 import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
 import type { TLSSocket } from 'node:tls';
+import { schemeOf } from '@switchyard/internals';
 import type { RewriteRequest, RewriteResponseHeader, RewriteResult, Rewriter } from '../types.js';
 
 /** Options of {@link RewriteEngine.middleware}. */
@@ -40,7 +41,7 @@ export function requestOf(req: IncomingMessage): RewriteRequest {
     method: req.method ?? 'GET',
     uri: req.url ?? '/',
     headers: (req as { headersDistinct?: RewriteRequest['headers'] }).headersDistinct ?? req.headers,
-    scheme: socket?.encrypted === true ? 'https' : 'http',
+    scheme: schemeOf(req),
   };
   if (socket?.localPort !== undefined) request.port = socket.localPort;
   if (socket?.remoteAddress !== undefined) request.remoteAddr = socket.remoteAddress;

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { oneOf } from '@switchyard/internals';
 import { serialize } from 'cookie';
 import { sign, unsign } from 'cookie-signature';
 import { InvalidOptionError } from '../../errors.js';
@@ -76,9 +77,7 @@ export function stickyCookie(options: StickyCookieOptions = {}): Persistence {
   if (expiresMs !== undefined && expiresMs !== 'max' && !(Number.isInteger(expiresMs) && expiresMs >= 1000)) {
     throw new InvalidOptionError('expiresMs', 'an integer of at least 1000 (ms) or "max"', expiresMs);
   }
-  if (options.sameSite !== undefined && !['strict', 'lax', 'none'].includes(options.sameSite)) {
-    throw new InvalidOptionError('sameSite', 'one of "strict", "lax", "none"', options.sameSite);
-  }
+  if (options.sameSite !== undefined) oneOf('sameSite', options.sameSite, ['strict', 'lax', 'none']);
   const attributes = {
     path: options.path ?? '/',
     domain: options.domain,

@@ -1,4 +1,5 @@
-import { InvalidOptionError, show } from '../../errors.js';
+import { show } from '@switchyard/internals';
+import { InvalidOptionError } from '../../errors.js';
 import type { PeerView, Persistence, RequestInfo } from '../../types.js';
 import { isRequestSource, type RequestSource, readRequest } from '../sources.js';
 

@@ -1,0 +1,60 @@
+// What several middleware read from Node's request the same way: nginx's `$scheme`, the
+// request-target before a router stripped its mount path, and `$cookie_NAME`.
+
+/** `https` on a TLS socket, else `http` (nginx `$scheme`). */
+export function schemeOf(req: { readonly socket?: object | null }): 'http' | 'https' {
+  return (req.socket as { encrypted?: boolean } | null | undefined)?.encrypted === true ? 'https' : 'http';
+}
+
+/**
+ * The request-target as the client sent it: Express's `originalUrl` when a router
+ * stripped a mount path from `url`, else `url` (`/` when Node has none).
+ */
+export function originalUrlOf(req: { readonly url?: string | undefined }): string {
+  return (req as { originalUrl?: string }).originalUrl ?? req.url ?? '/';
+}
+
+/** Lower-cases ASCII letters only, as nginx's `ngx_tolower` does (lengths never change). */
+export function asciiLower(bytes: string): string {
+  return bytes.replace(/[A-Z]+/g, (m) => m.toLowerCase());
+}
+
+/**
+ * nginx's `$cookie_NAME`: the value of the first cookie named `name` (matched without
+ * ASCII case) across every Cookie line, as given (not decoded); `undefined` when none.
+ * @see ngx_http_parse_multi_header_lines (nginx 1.22)
+ */
+export function cookieOf(lines: string | readonly string[] | undefined, name: string): string | undefined {
+  if (lines === undefined) return undefined;
+  const key = asciiLower(name);
+  for (const line of typeof lines === 'string' ? [lines] : lines) {
+    const value = cookieInLine(line, key);
+    if (value !== undefined) return value;
+  }
+  return undefined;
+}
+
+function cookieInLine(line: string, name: string): string | undefined {
+  const lower = asciiLower(line);
+  const end = line.length;
+  let p = 0;
+  while (p < end) {
+    if (lower.startsWith(name, p)) {
+      p += name.length;
+      while (p < end && line[p] === ' ') p++;
+      if (p < end && line[p++] === '=') {
+        while (p < end && line[p] === ' ') p++;
+        let last = p;
+        while (last < end && line[last] !== ';') last++;
+        return line.slice(p, last);
+      }
+    }
+    // Skip to the next cookie, from where the name check stopped.
+    while (p < end) {
+      const ch = line[p++];
+      if (ch === ';' || ch === ',') break;
+    }
+    while (p < end && line[p] === ' ') p++;
+  }
+  return undefined;
+}

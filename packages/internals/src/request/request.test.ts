@@ -1,0 +1,40 @@
+import { describe, expect, it } from 'vitest';
+import { asciiLower, cookieOf, originalUrlOf, schemeOf } from './index.js';
+
+describe('request helpers', () => {
+  it('reads the scheme from the socket', () => {
+    expect(schemeOf({ socket: { encrypted: true } })).toBe('https');
+    expect(schemeOf({ socket: {} })).toBe('http');
+    expect(schemeOf({ socket: null })).toBe('http');
+  });
+
+  it('prefers the URL before a router stripped its mount path', () => {
+    const req = { url: '/x', originalUrl: '/api/x' };
+    expect(originalUrlOf(req)).toBe('/api/x');
+    expect(originalUrlOf({ url: '/x' })).toBe('/x');
+    expect(originalUrlOf({})).toBe('/');
+  });
+
+  it('lower-cases ASCII letters only, keeping the length', () => {
+    expect(asciiLower('AbC-İ')).toBe('abc-İ');
+  });
+});
+
+describe('cookieOf ($cookie_NAME)', () => {
+  it('finds the first cookie of that name on any Cookie line', () => {
+    expect(cookieOf('a=1; sid=abc; b=2', 'sid')).toBe('abc');
+    expect(cookieOf(['a=1', 'sid=first', 'sid=second'], 'sid')).toBe('first');
+    expect(cookieOf('sid = spaced ;x=1', 'sid')).toBe('spaced ');
+  });
+
+  it('matches the name without ASCII case and keeps the value as sent', () => {
+    expect(cookieOf('SID=a%20b', 'sid')).toBe('a%20b');
+    expect(cookieOf('sid=x', 'SID')).toBe('x');
+  });
+
+  it('answers undefined when there is no such cookie', () => {
+    expect(cookieOf(undefined, 'sid')).toBeUndefined();
+    expect(cookieOf('xsid=1; sidx=2', 'sid')).toBeUndefined();
+    expect(cookieOf('sid', 'sid')).toBeUndefined();
+  });
+});
