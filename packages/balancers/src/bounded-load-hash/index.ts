@@ -1,3 +1,4 @@
+import { isObject, knownKeys } from '@switchyard/internals';
 import { InvalidOptionError } from '../errors.js';
 import { skipped, skipReason } from '../explain/lines.js';
 import { crc32 } from '../hash/crc32.js';
@@ -17,6 +18,11 @@ export interface BoundedLoadHashOptions {
    */
   balanceFactor?: number;
 }
+
+/** Every key of {@link BoundedLoadHashOptions}: any other is refused. */
+const BOUNDED_LOAD_HASH_KEYS = Object.keys({
+  balanceFactor: true,
+} satisfies Record<keyof BoundedLoadHashOptions, true>);
 
 /**
  * The load bound: a peer takes a new request only while its `active` is below
@@ -179,6 +185,7 @@ function walk(
  * @see https://nginx.org/en/docs/http/ngx_http_upstream_module.html#hash
  */
 export function boundedLoadHash(options: BoundedLoadHashOptions = {}): Balancer {
+  if (isObject(options)) knownKeys('', options, BOUNDED_LOAD_HASH_KEYS);
   const balanceFactor = options?.balanceFactor ?? 1.25;
   if (typeof balanceFactor !== 'number' || !Number.isFinite(balanceFactor) || balanceFactor < 1) {
     throw new InvalidOptionError('balanceFactor', 'a finite number ≥ 1', balanceFactor);

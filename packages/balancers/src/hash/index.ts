@@ -1,3 +1,4 @@
+import { isObject, knownKeys } from '@switchyard/internals';
 import { InvalidOptionError } from '../errors.js';
 import { roundRobin } from '../round-robin/index.js';
 import { LastTable } from '../tables.js';
@@ -26,6 +27,11 @@ export interface HashOptions {
    */
   consistent?: boolean;
 }
+
+/** Every key of {@link HashOptions}: any other is refused. */
+const HASH_KEYS = Object.keys({
+  consistent: true,
+} satisfies Record<keyof HashOptions, true>);
 
 // crc32 of the decimal rehash counters nginx prefixes to the key ("1", "2", …), once.
 const REHASH_PREFIX = /* @__PURE__ */ (() => {
@@ -240,6 +246,7 @@ function consistentHash(): Balancer {
  * @see https://nginx.org/en/docs/http/ngx_http_upstream_module.html#hash
  */
 export function hash(options: HashOptions = {}): Balancer {
+  if (isObject(options)) knownKeys('', options, HASH_KEYS);
   const consistent = options?.consistent;
   if (consistent !== undefined && typeof consistent !== 'boolean') {
     throw new InvalidOptionError('consistent', 'a boolean', consistent);

@@ -1,4 +1,4 @@
-import { oneOf } from '@switchyard/internals';
+import { isObject, knownKeys, oneOf } from '@switchyard/internals';
 import { InvalidOptionError } from '../errors.js';
 import { fmt, lowestLines, skipped } from '../explain/lines.js';
 import { roundAmong, SwrrTable, Ties } from '../round-robin/swrr.js';
@@ -29,6 +29,12 @@ export interface LeastTimeOptions {
    */
   inflight?: boolean;
 }
+
+/** Every key of {@link LeastTimeOptions}: any other is refused. */
+const LEAST_TIME_KEYS = Object.keys({
+  measure: true,
+  inflight: true,
+} satisfies Record<keyof LeastTimeOptions, true>);
 
 /** A peer view that may carry the header-time average (core's `Peer` does). */
 type TimedPeerView = PeerView & { readonly headerTimeMs?: number };
@@ -113,6 +119,7 @@ function compare(
  * @see https://nginx.org/en/docs/http/ngx_http_upstream_module.html#least_time
  */
 export function leastTime(options: LeastTimeOptions = {}): Balancer {
+  if (isObject(options)) knownKeys('', options, LEAST_TIME_KEYS);
   const { header, inflight } = parseLeastTimeOptions(options, 'leastTime');
   const table = new SwrrTable();
   const ties = new Ties();

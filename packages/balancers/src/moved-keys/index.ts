@@ -1,3 +1,4 @@
+import { isObject, knownKeys } from '@switchyard/internals';
 import type { Balancer, PeerView, PickContext } from '../types.js';
 
 /** One side of a {@link movedKeys} comparison: a tier of peers and how to build its balancer. */
@@ -20,6 +21,9 @@ export interface MovedKeysOptions {
    */
   context?: (key: string) => PickContext;
 }
+
+/** Every key of {@link MovedKeysOptions}: any other is refused. */
+const MOVED_KEYS_KEYS = Object.keys({ context: true } satisfies Record<keyof MovedKeysOptions, true>);
 
 /** A key that maps to a different peer after the change. */
 export interface MovedKey {
@@ -61,6 +65,7 @@ export function movedKeys(
   keys: Iterable<string>,
   options: MovedKeysOptions = {},
 ): MovedKey[] {
+  if (isObject(options)) knownKeys('options', options, MOVED_KEYS_KEYS);
   const context = options.context ?? byKey;
   const moved: MovedKey[] = [];
   for (const key of keys) {

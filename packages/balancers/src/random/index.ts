@@ -1,4 +1,4 @@
-import { oneOf } from '@switchyard/internals';
+import { isObject, knownKeys, oneOf } from '@switchyard/internals';
 import { InvalidOptionError } from '../errors.js';
 import { fmt, skipLine, skipReason } from '../explain/lines.js';
 import { type LeastTimeMeasure, leastTimeScore, parseLeastTimeOptions } from '../least-time/index.js';
@@ -30,6 +30,13 @@ export interface RandomOptions {
    */
   seed?: number;
 }
+
+/** Every key of {@link RandomOptions}: any other is refused. */
+const RANDOM_KEYS = Object.keys({
+  two: true,
+  measure: true,
+  seed: true,
+} satisfies Record<keyof RandomOptions, true>);
 
 /** nginx draws until `++tries > 20`, i.e. 21 draws, then falls back to round robin. */
 const MAX_TRIES = 20;
@@ -90,6 +97,7 @@ type Mode = 0 | 1 | 2 | 3;
  * @see https://nginx.org/en/docs/http/ngx_http_upstream_module.html#random
  */
 export function random(options: RandomOptions = {}): Balancer {
+  if (isObject(options)) knownKeys('', options, RANDOM_KEYS);
   const mode = parseMode(options);
   const seed = options.seed ?? 1;
   if (!Number.isInteger(seed)) throw new InvalidOptionError('random.seed', 'an integer', seed);

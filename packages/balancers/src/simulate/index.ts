@@ -1,3 +1,4 @@
+import { isObject, knownKeys } from '@switchyard/internals';
 import { InvalidOptionError } from '../errors.js';
 import type { Balancer, PeerView, PickContext } from '../types.js';
 import { mulberry32 } from './prng.js';
@@ -68,6 +69,16 @@ export interface SimulateOptions {
    */
   seed?: number;
 }
+
+/** Every key of {@link SimulateOptions}: any other is refused. */
+const SIMULATE_KEYS = Object.keys({
+  balancer: true,
+  peers: true,
+  requests: true,
+  latencyMs: true,
+  failures: true,
+  seed: true,
+} satisfies Record<keyof SimulateOptions, true>);
 
 /** How busy one peer was over the simulation. */
 export interface PeerLoad {
@@ -148,6 +159,7 @@ const EWMA_SHIFT = 1 / 8;
  * ```
  */
 export function simulate(options: SimulateOptions): SimulateResult {
+  if (isObject(options)) knownKeys('', options, SIMULATE_KEYS);
   const { balancer, peers, failures = [], seed = 1 } = options;
   if (typeof balancer?.pick !== 'function') {
     throw new InvalidOptionError('simulate.balancer', 'an object with pick()', balancer);

@@ -1,4 +1,4 @@
-import { cookieOf } from '@switchyard/internals';
+import { argOf, cookieOf } from '@switchyard/internals';
 import { InvalidOptionError } from '../errors.js';
 import { requestHeader } from '../headers/index.js';
 import type { CacheRequest } from '../types.js';
@@ -49,13 +49,7 @@ function prefixed(name: string): ((req: CacheRequest) => string) | undefined {
   }
   if (name.startsWith('arg_') && name.length > 4) {
     const arg = name.slice(4);
-    return (req) => {
-      for (const pair of argsOf(req).split('&')) {
-        const eq = pair.indexOf('=');
-        if ((eq === -1 ? pair : pair.slice(0, eq)) === arg) return eq === -1 ? '' : pair.slice(eq + 1);
-      }
-      return '';
-    };
+    return (req) => argOf(argsOf(req), arg) ?? '';
   }
   return undefined;
 }

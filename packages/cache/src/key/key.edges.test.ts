@@ -40,11 +40,14 @@ describe('compileKey: each variable at its edges', () => {
     expect(keyOf('$uri|$args|$is_args', get('/p'))).toBe('/p||');
   });
 
-  it('reads $arg_NAME by exact name; a bare name is an empty value', () => {
+  it('reads $arg_NAME as nginx: the first NAME= argument, the name without case, a bare name skipped', () => {
     const r = get('/?a=1&ab=2&b&c=x=y');
     expect(keyOf('[$arg_a][$arg_ab][$arg_b][$arg_c][$arg_d]', r)).toBe('[1][2][][x=y][]');
     expect(keyOf('[$arg_b]', get('/?bb=1&b=2'))).toBe('[2]');
     expect(keyOf('[$arg_a]', get('/a=1'))).toBe('[]');
+    // ngx_http_arg: a bare `b` is not `b=`, so the next one gives the value.
+    expect(keyOf('[$arg_b]', get('/?b&b=2'))).toBe('[2]');
+    expect(keyOf('[$arg_page]', get('/?PAGE=3'))).toBe('[3]');
   });
 
   it('reads $cookie_NAME by its whole name', () => {

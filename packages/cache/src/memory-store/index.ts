@@ -1,4 +1,4 @@
-import { functionAt, intAt } from '@switchyard/internals';
+import { functionAt, intAt, isObject, knownKeys } from '@switchyard/internals';
 import { LRUCache } from 'lru-cache';
 import type { CacheEntry, CacheStore } from '../types.js';
 
@@ -18,6 +18,13 @@ export interface MemoryStoreOptions {
   /** The clock, in ms; only differences are used. @default Date.now */
   now?: () => number;
 }
+
+/** Every key of {@link MemoryStoreOptions}: any other is refused. */
+const MEMORY_STORE_KEYS = Object.keys({
+  maxSizeBytes: true,
+  inactiveMs: true,
+  now: true,
+} satisfies Record<keyof MemoryStoreOptions, true>);
 
 /*
  * What an entry really holds in a Node process, so that `maxSizeBytes` bounds the memory
@@ -126,6 +133,7 @@ function owned(entry: CacheEntry): CacheEntry {
  * @see https://nginx.org/en/docs/http/ngx_http_proxy_module.html#proxy_cache_path
  */
 export function memoryStore(options: MemoryStoreOptions = {}): CacheStore {
+  if (isObject(options)) knownKeys('', options, MEMORY_STORE_KEYS);
   const maxSize = intAt('maxSizeBytes', options.maxSizeBytes, 64 * 1024 * 1024, 1);
   const ttl = intAt('inactiveMs', options.inactiveMs, 600_000, 1);
   const now = functionAt('now', options.now);

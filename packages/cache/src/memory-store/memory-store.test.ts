@@ -219,5 +219,8 @@ describe('memoryStore', () => {
     expect(() => memoryStore({ inactiveMs: 1.5 })).toThrow(
       'inactiveMs: expected a positive integer, got 1.5',
     );
+    expect(() => memoryStore({ maxSize: 1 } as never)).toThrow(
+      'maxSize: unknown option (known: maxSizeBytes, inactiveMs, now)',
+    );
   });
 });

@@ -1,4 +1,4 @@
-import { intAt } from '@switchyard/internals';
+import { intAt, isObject, knownKeys } from '@switchyard/internals';
 import { CacheStoreError, InvalidOptionError } from '../errors.js';
 import type { CacheEntry, CacheStore } from '../types.js';
 
@@ -37,6 +37,14 @@ export interface RedisStoreOptions {
    */
   timeoutMs?: number;
 }
+
+/** Every key of {@link RedisStoreOptions}: any other is refused. */
+const REDIS_STORE_KEYS = Object.keys({
+  client: true,
+  prefix: true,
+  inactiveMs: true,
+  timeoutMs: true,
+} satisfies Record<keyof RedisStoreOptions, true>);
 
 /** RESP bulk strings, asked for as Buffers. */
 const AS_BUFFERS: Record<number, unknown> = { 36: Buffer };
@@ -153,6 +161,7 @@ function escapeGlob(text: string): string {
  * @see https://nginx.org/en/docs/http/ngx_http_proxy_module.html#proxy_cache_path
  */
 export function redisStore(options: RedisStoreOptions): CacheStore {
+  if (isObject(options)) knownKeys('', options, REDIS_STORE_KEYS);
   const client = options?.client;
   if (typeof client?.sendCommand !== 'function') {
     throw new InvalidOptionError('client', 'a client of the redis package (with sendCommand)', client);

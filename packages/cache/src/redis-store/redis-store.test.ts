@@ -40,5 +40,8 @@ describe('redisStore entry encoding', () => {
       'timeoutMs: expected a positive integer, got 0',
     );
     expect(() => redisStore({ client, prefix: 1 as never })).toThrow('prefix: expected a string, got 1');
+    expect(() => redisStore({ client, ttl: 1 } as never)).toThrow(
+      'ttl: unknown option (known: client, prefix, inactiveMs, timeoutMs)',
+    );
   });
 });

@@ -58,3 +58,23 @@ function cookieInLine(line: string, name: string): string | undefined {
   }
   return undefined;
 }
+
+/**
+ * nginx's `$arg_NAME` (ngx_http_arg): the value of the first `NAME=` argument in `args`
+ * (the query string without `?`), the name matched without case; a bare `NAME` with no
+ * `=` is skipped. `undefined` when there is none.
+ */
+export function argOf(args: string, name: string): string | undefined {
+  if (args.length === 0) return undefined;
+  const lower = asciiLower(args);
+  const key = asciiLower(name);
+  for (let from = 0; ; ) {
+    const p = lower.indexOf(key, from);
+    if (p < 0 || p + key.length >= args.length) return undefined;
+    if ((p === 0 || args[p - 1] === '&') && args[p + key.length] === '=') {
+      const end = args.indexOf('&', p);
+      return args.slice(p + key.length + 1, end < 0 ? args.length : end);
+    }
+    from = p + 1;
+  }
+}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { asciiLower, cookieOf, originalUrlOf, schemeOf } from './index.js';
+import { argOf, asciiLower, cookieOf, originalUrlOf, schemeOf } from './index.js';
 
 describe('request helpers', () => {
   it('reads the scheme from the socket', () => {
@@ -36,5 +36,21 @@ describe('cookieOf ($cookie_NAME)', () => {
     expect(cookieOf(undefined, 'sid')).toBeUndefined();
     expect(cookieOf('xsid=1; sidx=2', 'sid')).toBeUndefined();
     expect(cookieOf('sid', 'sid')).toBeUndefined();
+  });
+});
+
+describe('argOf ($arg_NAME)', () => {
+  it('gives the first NAME= argument, the name matched without case', () => {
+    expect(argOf('a=1&b=2&b=3', 'b')).toBe('2');
+    expect(argOf('Page=4', 'page')).toBe('4');
+    expect(argOf('a=x=y', 'a')).toBe('x=y');
+    expect(argOf('a=', 'a')).toBe('');
+  });
+
+  it('skips a bare name, a longer name and a name ending the string', () => {
+    expect(argOf('b&b=2', 'b')).toBe('2');
+    expect(argOf('bb=1&ab=2', 'b')).toBeUndefined();
+    expect(argOf('x=1&b', 'b')).toBeUndefined();
+    expect(argOf('', 'b')).toBeUndefined();
   });
 });

@@ -212,7 +212,7 @@ function declare(rules: unknown, path: string, ctx: Ctx): void {
     }
     if (rule.type === 'if') {
       const c = rule.condition as RewriteCondition | undefined;
-      if (c !== undefined && 'regex' in c && typeof c.regex === 'string') {
+      if (isObject(c) && 'regex' in c && typeof c.regex === 'string' && typeof c.operator === 'string') {
         declareNames(
           regexOf(c.regex, c.operator.endsWith('*'), rule.at, `${p}.condition.regex`, 'if', ctx),
           ctx,

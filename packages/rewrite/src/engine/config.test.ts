@@ -53,6 +53,18 @@ describe('a rewrite config given in code', () => {
     ).toEqual(refused('rules[0].rules[1]', 'rules[0].rules[1]: expected a rule object, got 7'));
   });
 
+  it('names an if condition that is not an object, or whose operator is not text', () => {
+    for (const condition of [5, null]) {
+      expect(refusal({ rules: [{ type: 'if', condition, rules: [] }], locations: [] }).path).toBe(
+        'rules[0].condition',
+      );
+    }
+    const badOperator = { variable: '$uri', operator: 1, regex: 'x' };
+    expect(refusal({ rules: [{ type: 'if', condition: badOperator, rules: [] }], locations: [] }).path).toBe(
+      'rules[0].condition.operator',
+    );
+  });
+
   it('names the regex of an if or a location that does not compile', () => {
     expect(
       refusal({

@@ -1,5 +1,4 @@
-import { cookieOf } from '@switchyard/internals';
-import { asciiLower } from '../bytes/index.js';
+import { argOf, cookieOf } from '@switchyard/internals';
 import type { Req } from './request.js';
 
 /** Reads a variable for a request; `undefined` is nginx's "not found" (an empty value). */
@@ -69,20 +68,7 @@ function cookie(name: string): VarGetter {
 
 /** `$arg_NAME`, the first `NAME=` argument, the name matched without case (ngx_http_arg). */
 function argument(name: string): VarGetter {
-  return (r) => {
-    const args = r.args;
-    if (args.length === 0) return undefined;
-    const lower = asciiLower(args);
-    for (let from = 0; ; ) {
-      const p = lower.indexOf(name, from);
-      if (p < 0 || p + name.length >= args.length) return undefined;
-      if ((p === 0 || args[p - 1] === '&') && args[p + name.length] === '=') {
-        const end = args.indexOf('&', p);
-        return args.slice(p + name.length + 1, end < 0 ? args.length : end);
-      }
-      from = p + 1;
-    }
-  };
+  return (r) => argOf(r.args, name);
 }
 
 /** The getter of a built-in or prefix variable (name lower-cased), or `undefined`. */

@@ -1,3 +1,4 @@
+import { isObject, knownKeys } from '@switchyard/internals';
 import { InvalidOptionError } from '../../errors.js';
 import type { SessionStore } from '../sticky-learn/index.js';
 
@@ -23,6 +24,12 @@ export interface RedisSessionStoreOptions {
   prefix?: string;
 }
 
+/** Every key of {@link RedisSessionStoreOptions}: any other is refused. */
+const REDIS_SESSION_STORE_KEYS = Object.keys({
+  client: true,
+  prefix: true,
+} satisfies Record<keyof RedisSessionStoreOptions, true>);
+
 /**
  * A session store in Redis, so several instances share learned sessions. Each session
  * is a key with a millisecond TTL, refreshed on every lookup (`GETEX … PX`). Errors
@@ -36,6 +43,7 @@ export interface RedisSessionStoreOptions {
  * ```
  */
 export function redisSessionStore(options: RedisSessionStoreOptions): SessionStore {
+  if (isObject(options)) knownKeys('', options, REDIS_SESSION_STORE_KEYS);
   const client = options?.client;
   if (typeof client?.set !== 'function' || typeof client.getEx !== 'function') {
     throw new InvalidOptionError('client', 'a connected client of the redis package', client);

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { oneOf } from '@switchyard/internals';
+import { isObject, knownKeys, oneOf } from '@switchyard/internals';
 import { serialize } from 'cookie';
 import { sign, unsign } from 'cookie-signature';
 import { InvalidOptionError } from '../../errors.js';
@@ -30,6 +30,18 @@ export interface StickyCookieOptions {
   secret?: string | readonly string[];
 }
 
+/** Every key of {@link StickyCookieOptions}: any other is refused. */
+const STICKY_COOKIE_KEYS = Object.keys({
+  name: true,
+  expiresMs: true,
+  domain: true,
+  path: true,
+  httpOnly: true,
+  secure: true,
+  sameSite: true,
+  secret: true,
+} satisfies Record<keyof StickyCookieOptions, true>);
+
 const TEN_YEARS_S = 315_360_000;
 
 /** nginx Plus names the peer by the MD5 of its address, in hex. */
@@ -53,6 +65,7 @@ function peerToken(id: string): string {
  * @see https://nginx.org/en/docs/http/ngx_http_upstream_module.html#sticky_cookie
  */
 export function stickyCookie(options: StickyCookieOptions = {}): Persistence {
+  if (isObject(options)) knownKeys('', options, STICKY_COOKIE_KEYS);
   const name = options.name ?? 'srv_id';
   if (typeof name !== 'string' || !/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(name)) {
     throw new InvalidOptionError('name', 'a cookie name (an RFC 9110 token)', name);

@@ -1,3 +1,4 @@
+import { isObject, knownKeys } from '@switchyard/internals';
 import { LRUCache } from 'lru-cache';
 import { InvalidOptionError, SessionStoreError } from '../../errors.js';
 import type { PeerView, Persistence, RequestInfo, ResponseHead } from '../../types.js';
@@ -29,11 +30,18 @@ export interface MemorySessionStoreOptions {
   now?: () => number;
 }
 
+/** Every key of {@link MemorySessionStoreOptions}: any other is refused. */
+const MEMORY_SESSION_STORE_KEYS = Object.keys({
+  maxSessions: true,
+  now: true,
+} satisfies Record<keyof MemorySessionStoreOptions, true>);
+
 /**
  * An in-process session store on lru-cache: bounded by count, least recently used out
  * first, idle sessions expire.
  */
 export function memorySessionStore(options: MemorySessionStoreOptions = {}): SessionStore {
+  if (isObject(options)) knownKeys('', options, MEMORY_SESSION_STORE_KEYS);
   const max = options.maxSessions ?? 100_000;
   if (!Number.isInteger(max) || max < 1)
     throw new InvalidOptionError('maxSessions', 'a positive integer', max);
@@ -73,6 +81,15 @@ export interface StickyLearnOptions {
   onStoreError?: (error: SessionStoreError) => void;
 }
 
+/** Every key of {@link StickyLearnOptions}: any other is refused. */
+const STICKY_LEARN_KEYS = Object.keys({
+  create: true,
+  lookup: true,
+  timeoutMs: true,
+  store: true,
+  onStoreError: true,
+} satisfies Record<keyof StickyLearnOptions, true>);
+
 function sourcesOf<T>(
   value: T | readonly T[],
   check: (v: unknown) => boolean,
@@ -100,6 +117,7 @@ function sourcesOf<T>(
  * @see https://nginx.org/en/docs/http/ngx_http_upstream_module.html#sticky_learn
  */
 export function stickyLearn(options: StickyLearnOptions): Persistence {
+  if (isObject(options)) knownKeys('', options, STICKY_LEARN_KEYS);
   const create = sourcesOf<ResponseSource>(
     options?.create,
     isResponseSource,

@@ -1,4 +1,4 @@
-import { show } from '@switchyard/internals';
+import { isObject, knownKeys, show } from '@switchyard/internals';
 import { InvalidOptionError } from '../../errors.js';
 import type { PeerView, Persistence, RequestInfo } from '../../types.js';
 import { isRequestSource, type RequestSource, readRequest } from '../sources.js';
@@ -20,6 +20,12 @@ export interface StickyRouteOptions {
   pattern?: RegExp;
 }
 
+/** Every key of {@link StickyRouteOptions}: any other is refused. */
+const STICKY_ROUTE_KEYS = Object.keys({
+  from: true,
+  pattern: true,
+} satisfies Record<keyof StickyRouteOptions, true>);
+
 /**
  * Session persistence by a route id that the application puts in a cookie or the URL
  * (NGINX Plus `sticky route`): a request whose route matches a peer's `route` goes to
@@ -33,6 +39,7 @@ export interface StickyRouteOptions {
  * @see https://nginx.org/en/docs/http/ngx_http_upstream_module.html#sticky_route
  */
 export function stickyRoute(options: StickyRouteOptions): Persistence {
+  if (isObject(options)) knownKeys('', options, STICKY_ROUTE_KEYS);
   const sources = Array.isArray(options?.from) ? options.from : [options?.from];
   for (const [i, s] of sources.entries()) {
     if (!isRequestSource(s)) {
