@@ -322,29 +322,37 @@ function sameAnswer(a, b) {
   return { same: true, detail: `${ref.status}, ${ref.headers.join(', ')}, ${ref.body.length}-byte body` };
 }
 
-function evaluateHit(summaries) {
+/**
+ * Whether `name` stayed within `target`× the CPU per request of `refName`, both having
+ * answered the same bytes without problems; `label` names the target.
+ */
+function evaluateAgainst(summaries, name, refName, target, label) {
   const by = Object.fromEntries(summaries.map((s) => [s.name, s]));
-  const mw = by['cache-middleware'];
-  const bare = by['cache-bare'];
-  const label = `cache-middleware HIT ≤ ${HIT_TARGET_RATIO.toFixed(2)}× the bare server's CPU per request`;
-  if (!mw || !bare) return { label, met: null, detail: 'not evaluated: contender not run' };
-  const clean = (s) => s.problems.length === 0 && Number.isFinite(s.cpuPerRequest);
-  if (!clean(mw) || !clean(bare)) {
-    const bad = [mw, bare].filter((s) => !clean(s)).map((s) => s.name);
+  const s = by[name];
+  const ref = by[refName];
+  if (!s || !ref) return { label, met: null, detail: 'not evaluated: contender not run' };
+  const clean = (x) => x.problems.length === 0 && Number.isFinite(x.cpuPerRequest);
+  if (!clean(s) || !clean(ref)) {
+    const bad = [s, ref].filter((x) => !clean(x)).map((x) => x.name);
     return { label, met: false, detail: `not met: ${bad.join(' and ')} flagged (errors or no figure)` };
   }
-  const same = sameAnswer(mw, bare);
+  const same = sameAnswer(s, ref);
   if (!same.same) return { label, met: false, detail: `not met: the answers differ (${same.detail})` };
-  const r = ratioToBase(mw, bare);
-  const met = r.ratio <= HIT_TARGET_RATIO;
+  const r = ratioToBase(s, ref);
+  const met = r.ratio <= target;
   return {
     label,
     met,
     ratio: r.ratio,
     detail:
       `${met ? 'met' : 'NOT met'}: ${r.ratio.toFixed(3)}× (${ratioBasis(r)}; medians over all rounds ` +
-      `${fmt(mw.cpuPerRequest, 2)} µs vs ${fmt(bare.cpuPerRequest, 2)} µs); both answered the same bytes (${same.detail})`,
+      `${fmt(s.cpuPerRequest, 2)} µs vs ${fmt(ref.cpuPerRequest, 2)} µs); both answered the same bytes (${same.detail})`,
   };
+}
+
+function evaluateHit(summaries) {
+  const label = `cache-middleware HIT ≤ ${HIT_TARGET_RATIO.toFixed(2)}× the bare server's CPU per request`;
+  return evaluateAgainst(summaries, 'cache-middleware', 'cache-bare', HIT_TARGET_RATIO, label);
 }
 
 function ratioText(s, bare) {
@@ -435,28 +443,8 @@ async function hitSection(settings, pin, backends) {
 // disk: a 100 KiB HIT from diskStore() beside the same from memoryStore(); nginx for information
 
 function evaluateDisk(summaries) {
-  const by = Object.fromEntries(summaries.map((s) => [s.name, s]));
-  const disk = by['cache-disk'];
-  const mem = by['cache-disk-memory'];
   const label = `cache-disk HIT of a 100 KiB body ≤ ${DISK_TARGET_RATIO.toFixed(2)}× the memory store's CPU per request`;
-  if (!disk || !mem) return { label, met: null, detail: 'not evaluated: contender not run' };
-  const clean = (s) => s.problems.length === 0 && Number.isFinite(s.cpuPerRequest);
-  if (!clean(disk) || !clean(mem)) {
-    const bad = [disk, mem].filter((s) => !clean(s)).map((s) => s.name);
-    return { label, met: false, detail: `not met: ${bad.join(' and ')} flagged (errors or no figure)` };
-  }
-  const same = sameAnswer(disk, mem);
-  if (!same.same) return { label, met: false, detail: `not met: the answers differ (${same.detail})` };
-  const r = ratioToBase(disk, mem);
-  const met = r.ratio <= DISK_TARGET_RATIO;
-  return {
-    label,
-    met,
-    ratio: r.ratio,
-    detail:
-      `${met ? 'met' : 'NOT met'}: ${r.ratio.toFixed(3)}× (${ratioBasis(r)}; medians over all rounds ` +
-      `${fmt(disk.cpuPerRequest, 2)} µs vs ${fmt(mem.cpuPerRequest, 2)} µs); both answered the same bytes (${same.detail})`,
-  };
+  return evaluateAgainst(summaries, 'cache-disk', 'cache-disk-memory', DISK_TARGET_RATIO, label);
 }
 
 /** A free port in NGINX_PORTS on 127.0.0.1, or null. */

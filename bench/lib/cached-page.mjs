@@ -1,6 +1,9 @@
 // What bench/cache.mjs serves: one small page, its origin handler, and the exact bytes a
 // cache hit of it carries, so a bare server can answer the same response from memory.
+import { createServer } from 'node:http';
+import { createCache } from '@switchyard/cache';
 import { BODY } from './backends.mjs';
+import { closeServer, listenLocal } from './listen.mjs';
 
 export { BODY };
 
@@ -39,5 +42,32 @@ export function makeOrigin() {
       res.end(BODY);
     },
     calls: () => calls,
+  };
+}
+
+/**
+ * `createCache(options).middleware()` in a node:http listener in front of `origin`
+ * (`{ handle, calls }`); `close` runs after the server closed (a store's cleanup).
+ */
+export async function startCacheMiddleware(options, origin, close = async () => {}) {
+  const cache = createCache(options);
+  const middleware = cache.middleware();
+  const server = createServer((req, res) => {
+    middleware(req, res, (err) => {
+      if (err === undefined) {
+        origin.handle(req, res);
+      } else {
+        res.writeHead(500);
+        res.end();
+      }
+    });
+  });
+  return {
+    listen: () => listenLocal(server),
+    close: async () => {
+      await closeServer(server);
+      await close();
+    },
+    stats: () => ({ cache: cache.stats(), upstreamCalls: origin.calls() }),
   };
 }

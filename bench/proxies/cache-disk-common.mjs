@@ -1,10 +1,7 @@
 // cache.mjs, disk section: createCache({ store }).middleware() in a plain node:http listener,
 // in front of an origin answering a 100 KiB page; after the first request every request is a
 // HIT, answered from the store the contender passes (memory or disk).
-import { createServer } from 'node:http';
-import { createCache } from '@switchyard/cache';
-import { CACHE_OPTIONS } from '../lib/cached-page.mjs';
-import { closeServer, listenLocal } from '../lib/listen.mjs';
+import { CACHE_OPTIONS, startCacheMiddleware } from '../lib/cached-page.mjs';
 
 /** The page of the disk section: 100 KiB, the same bytes in every process. */
 export const LARGE_BODY_BYTES = Buffer.alloc(100 * 1024, 'switchyard disk cache bench. ');
@@ -30,26 +27,6 @@ export function makeLargeOrigin() {
 }
 
 /** Starts the middleware on `store`; `close` runs after the server closed (the store's cleanup). */
-export async function startWithStore(store, close = async () => {}) {
-  const cache = createCache({ ...CACHE_OPTIONS, store });
-  const middleware = cache.middleware();
-  const origin = makeLargeOrigin();
-  const server = createServer((req, res) => {
-    middleware(req, res, (err) => {
-      if (err === undefined) {
-        origin.handle(req, res);
-      } else {
-        res.writeHead(500);
-        res.end();
-      }
-    });
-  });
-  return {
-    listen: () => listenLocal(server),
-    close: async () => {
-      await closeServer(server);
-      await close();
-    },
-    stats: () => ({ cache: cache.stats(), upstreamCalls: origin.calls() }),
-  };
+export function startWithStore(store, close = async () => {}) {
+  return startCacheMiddleware({ ...CACHE_OPTIONS, store }, makeLargeOrigin(), close);
 }

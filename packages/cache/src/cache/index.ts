@@ -373,6 +373,8 @@ class Engine implements Cache {
   readonly revalidate: boolean;
   readonly maxEntryBytes: number;
   readonly statusHeader: string | undefined;
+  /** `statusHeader` in lower case: a stored response drops a line of that name. */
+  private readonly statusHeaderName: string | undefined;
   readonly tagHeaders: readonly string[];
   readonly now: () => number;
   readonly onStoreError: ((error: CacheStoreError) => void) | undefined;
@@ -444,6 +446,7 @@ class Engine implements Cache {
       throw new InvalidOptionError('statusHeader', 'a header name or false', statusHeader);
     }
     this.statusHeader = statusHeader === false ? undefined : statusHeader;
+    this.statusHeaderName = this.statusHeader?.toLowerCase();
     const tagHeaders = o.tagHeaders ?? ['Surrogate-Key', 'Cache-Tag'];
     if (!Array.isArray(tagHeaders) || tagHeaders.some((h) => typeof h !== 'string' || h === '')) {
       throw new InvalidOptionError('tagHeaders', 'an array of header names', tagHeaders);
@@ -804,17 +807,14 @@ class Engine implements Cache {
     // RFC 9111 §5.1: a response from the cache carries its current age (§4.2.3).
     if (this.rfc) headers.push('age', String(Math.max(0, Math.floor((now - entry.storedAt) / 1000))));
     let code = entry.status;
-    let send = req.method.toUpperCase() !== 'HEAD';
+    const method = req.method.toUpperCase();
+    let send = method !== 'HEAD';
     const matched = this.rfc
-      ? rfcNotModified(req.method.toUpperCase(), req.headers, entry)
+      ? rfcNotModified(method, req.headers, entry)
       : entry.status === 200 && notModified(req.headers, entry);
     // RFC 9110 §14.2: 'rfc9111' answers a single byte range of a stored complete body.
     const range =
-      this.rfc &&
-      !matched &&
-      req.method.toUpperCase() === 'GET' &&
-      entry.status === 200 &&
-      Buffer.isBuffer(entry.body)
+      this.rfc && !matched && method === 'GET' && entry.status === 200 && Buffer.isBuffer(entry.body)
         ? byteRange(req.headers, entry.body.length, entry)
         : undefined;
     if (matched) {
@@ -881,7 +881,7 @@ class Engine implements Cache {
    */
   private keeps(name: string, value: string, withheld: ReadonlySet<string> | undefined): boolean {
     if (name === 'date') return this.rfc;
-    if (NOT_STORED.has(name) || name === this.statusHeader?.toLowerCase() || this.ownCacheStatus(name, value))
+    if (NOT_STORED.has(name) || name === this.statusHeaderName || this.ownCacheStatus(name, value))
       return false;
     if (this.rfc && (name === 'age' || UNSTORED_FIELDS.has(name))) return false;
     return withheld === undefined || !withheld.has(name);
@@ -1244,7 +1244,7 @@ class Forward implements CacheForward {
  * cached; a non-error response invalidates the stored responses of its target and of a
  * same-origin `Location` / `Content-Location` (RFC 9111 §4.4).
  */
-class Invalidation implements CacheForward {
+export class Invalidation implements CacheForward {
   readonly cacheStatus: CacheStatus | undefined = undefined;
   readonly method: string;
   readonly requestHeaders = NONE;

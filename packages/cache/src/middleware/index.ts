@@ -1,7 +1,7 @@
 import type { IncomingMessage, OutgoingHttpHeader, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import { originalUrlOf, schemeOf } from '@switchyard/internals';
-import { invalidates } from '../rfc9111/index.js';
+import { Invalidation } from '../cache/index.js';
 import type { CachedResponse, CacheForward, CacheLookup, CacheRequest, ProxyCache } from '../types.js';
 
 /** A Connect/Express `next`. */
@@ -362,9 +362,9 @@ function serve(
     return;
   }
   if (f.cacheStatus === undefined) {
-    // Not cached; the head of an unsafe method's response still goes to the cache, which
-    // invalidates what it names ('rfc9111', RFC 9111 §4.4).
-    if (invalidates((req.method ?? 'GET').toUpperCase())) tee(res, f);
+    // Not cached; the head of an unsafe method's answer still goes to the cache, which
+    // invalidates what it names ('rfc9111', RFC 9111 §4.4). The lookup decided which.
+    if (f instanceof Invalidation) tee(res, f);
     run(undefined);
     return;
   }
