@@ -157,6 +157,13 @@ export interface CachedResponse {
   readonly bodyLength: number;
   /** The cache status it is served with. */
   readonly cacheStatus: CacheStatus;
+  /**
+   * Call it once the response has finished (its `'finish'` event), when the body was
+   * written whole and nothing keeps it: the store reuses the body's memory for its next
+   * read. Set only on a `HIT` whose body a store lent from its read buffers (the disk
+   * store); a sender that does not call it leaves the body to the garbage collector.
+   */
+  readonly finished?: () => void;
 }
 
 /**

@@ -1,10 +1,13 @@
+import { mkdtempSync, rmSync } from 'node:fs';
 import {
   createServer as createHttpServer,
   createServer,
   type IncomingMessage,
   type ServerResponse,
 } from 'node:http';
-import { createCache, memoryStore } from '@switchyard/cache';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type CacheLookup, createCache, diskStore, memoryStore, type ProxyCache } from '@switchyard/cache';
 import {
   conformance,
   deadPort,
@@ -12,6 +15,7 @@ import {
   listen,
   manualClock,
   startBackend,
+  waitFor,
 } from '@switchyard/testkit';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createAdminApi, createProxy, createUpstream, type ReverseProxy } from '../src/index.js';
@@ -160,6 +164,57 @@ describe('the proxy with a cache', () => {
     expect(new Set(replies.map((r) => r.body))).toEqual(new Set(['expensive']));
     expect(slow.requests).toHaveLength(1);
     expect(replies.filter((r) => r.headers['x-cache-status'] === 'MISS')).toHaveLength(1);
+  });
+
+  it('gives a disk hit its read buffer back once the response has finished, not before', async () => {
+    const page = Buffer.alloc(100 * 1024, 'page A. ');
+    const backend = await startBackend((_req, res) => {
+      res.setHeader('cache-control', 'max-age=60');
+      res.end(page);
+    });
+    const dir = mkdtempSync(join(tmpdir(), 'swy-core-disk-'));
+    const store = diskStore({ path: dir });
+    const cache = createCache({ store });
+    const events: string[] = [];
+    // The cache as the proxy sees it, noting when a hit's buffer is given back.
+    const noting: ProxyCache = {
+      lookup: (req) => {
+        const note = (l: CacheLookup): CacheLookup => {
+          const r = l.response;
+          if (r?.finished === undefined) return l;
+          const finished = r.finished;
+          const noted = (): void => {
+            events.push('given back');
+            finished();
+          };
+          return { ...l, response: { ...r, finished: noted } };
+        };
+        const l = cache.lookup(req);
+        return l instanceof Promise ? l.then(note) : note(l);
+      },
+    };
+    const proxy = createProxy({ upstream: { name: 'app', servers: [backend.url] }, cache: noting });
+    let responses = 0;
+    const server = await listen(
+      createServer((req, res) => {
+        const n = ++responses;
+        res.on('finish', () => events.push(`response ${n} finished`));
+        proxy.handler(req, res);
+      }),
+    );
+    closers.push(
+      () => rmSync(dir, { recursive: true, force: true }),
+      () => backend.close(),
+      () => store.close(),
+      () => proxy.close(),
+      () => server.close(),
+    );
+    await send(server.url, { path: '/a' });
+    await waitFor(() => (store.usage?.().sizeBytes ?? 0) > page.length);
+    const hit = await send(server.url, { path: '/a' });
+    expect([hit.headers['x-cache-status'], hit.body === page.toString()]).toEqual(['HIT', true]);
+    await waitFor(() => events.length === 3);
+    expect(events).toEqual(['response 1 finished', 'response 2 finished', 'given back']);
   });
 
   it('serves a stale entry when every peer fails, with useStale error', async () => {

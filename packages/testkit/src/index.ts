@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import { type AddressInfo, connect, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 
 /** The repository root (packages/testkit/src → ../../..). */
@@ -99,6 +99,71 @@ export async function startBackend(handler?: BackendHandler): Promise<Backend> {
   const l = await listen(server);
   port = l.port;
   return Object.assign(l, { requests });
+}
+
+/** One response read by {@link pipelinedGets}. */
+export interface RawResponse {
+  status: number;
+  /** Header names lowercased. */
+  headers: Record<string, string>;
+  body: Buffer;
+}
+
+/**
+ * Sends GETs for `paths` pipelined on one connection to `port` and reads nothing for
+ * `holdMs`, so that the server's writes back up in its socket; then reads one response per
+ * path (each must carry a Content-Length). Rejects after 10 s.
+ */
+export function pipelinedGets(port: number, paths: readonly string[], holdMs = 100): Promise<RawResponse[]> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1');
+    const chunks: Buffer[] = [];
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`pipelinedGets: ${paths.length} responses not read within 10 s`));
+    }, 10_000);
+    const parse = (): RawResponse[] | undefined => {
+      const all = Buffer.concat(chunks);
+      const out: RawResponse[] = [];
+      let at = 0;
+      while (out.length < paths.length) {
+        const end = all.indexOf('\r\n\r\n', at);
+        if (end < 0) return undefined;
+        const [statusLine = '', ...lines] = all.subarray(at, end).toString('latin1').split('\r\n');
+        const headers: Record<string, string> = {};
+        for (const line of lines) {
+          const colon = line.indexOf(':');
+          headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
+        }
+        const length = Number(headers['content-length'] ?? 0);
+        if (all.length < end + 4 + length) return undefined;
+        out.push({
+          status: Number(statusLine.split(' ')[1]),
+          headers,
+          body: all.subarray(end + 4, end + 4 + length),
+        });
+        at = end + 4 + length;
+      }
+      return out;
+    };
+    socket.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    socket.on('connect', () => {
+      socket.pause();
+      socket.write(paths.map((p) => `GET ${p} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`).join(''));
+      setTimeout(() => socket.resume(), holdMs);
+    });
+    socket.on('data', (chunk: Buffer) => {
+      chunks.push(chunk);
+      const got = parse();
+      if (got === undefined) return;
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(got);
+    });
+  });
 }
 
 /** A port on 127.0.0.1 with nothing listening (connection refused). */

@@ -4,6 +4,7 @@ import { boolAt, functionAt, hasCode, intAt, knownKeys, objectAt, oneOf } from '
 import { CacheStoreError, InvalidOptionError } from '../errors.js';
 import { firstHeader } from '../headers/index.js';
 import { compileKey, type KeyOption } from '../key/index.js';
+import { takeBack } from '../lent.js';
 import { memoryStore } from '../memory-store/index.js';
 import {
   type CacheMiddleware,
@@ -728,7 +729,7 @@ class Engine implements Cache {
     let fwd: Fwd = 'stale';
     if (this.rfc) {
       const use = usable(got, rd, now);
-      if (use === 'fresh') return { response: this.respond(got, 'HIT', req), forward: undefined };
+      if (use === 'fresh') return { response: this.hit(got, req), forward: undefined };
       // §5.2.1.2 max-stale: the client accepts this stale response.
       if (use === 'stale') return { response: this.respond(got, 'STALE', req), forward: undefined };
       if (rd.onlyIfCached) return { response: this.gatewayTimeout(), forward: undefined };
@@ -737,7 +738,7 @@ class Engine implements Cache {
       // RFC 5861 §3: within stale-while-revalidate the refresh runs in the background.
       background = staleWhileUpdating && (this.backgroundUpdate || now < got.expiresAt + got.updatingMs);
     } else {
-      if (now < got.expiresAt) return { response: this.respond(got, 'HIT', req), forward: undefined };
+      if (now < got.expiresAt) return { response: this.hit(got, req), forward: undefined };
       // Expired (nginx ngx_http_file_cache_read: the first request updates, the others see UPDATING).
       staleWhileUpdating = this.useStale.has('updating') || now < got.expiresAt + got.updatingMs;
       background = this.backgroundUpdate && staleWhileUpdating;
@@ -794,6 +795,22 @@ class Engine implements Cache {
         });
       });
     });
+  }
+
+  /**
+   * A HIT answered with the entry the store just gave. A body the store lent from its read
+   * buffers goes back once the response has finished, or at once when none is sent (HEAD,
+   * 304); on no other path, where the entry may be written back or shared.
+   */
+  private hit(got: Entry, req: CacheRequest): CachedResponse {
+    const r = this.respond(got, 'HIT', req);
+    const giveBack = Buffer.isBuffer(got.body) ? takeBack(got.body) : undefined;
+    if (giveBack === undefined) return r;
+    if (r.body === null) {
+      giveBack();
+      return r;
+    }
+    return { ...r, finished: giveBack };
   }
 
   /**

@@ -16,7 +16,7 @@ import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { listen, manualClock, waitFor } from '@switchyard/testkit';
+import { listen, manualClock, pipelinedGets, waitFor } from '@switchyard/testkit';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createCache } from '../cache/index.js';
 import { type CacheStoreError, InvalidOptionError } from '../errors.js';
@@ -110,6 +110,150 @@ describe('diskStore', () => {
     const body = (await store.get('page'))?.body;
     expect(Buffer.isBuffer(body)).toBe(true);
     expect((body as Buffer).equals(page)).toBe(true);
+  });
+
+  describe('read buffers', () => {
+    const pageA = Buffer.alloc(100 * 1024, 'page A. ');
+    const pageB = Buffer.alloc(90 * 1024, 'page B! ');
+    const pageC = Buffer.alloc(80 * 1024, 'page C? ');
+    const reqOf = (url: string, method = 'GET') => ({ method, url, headers: { host: 'h' } });
+
+    /** A cache on the disk store holding pageA at /a, pageB at /b and pageC at /c. */
+    async function twoPages(options: Parameters<typeof createCache>[0] = {}) {
+      const clock = manualClock(Date.UTC(2030, 0, 1));
+      const store = open({ now: clock });
+      const cache = createCache({ store, valid: { 200: '1m' }, now: clock, ...options });
+      for (const [url, page] of [
+        ['/a', pageA],
+        ['/b', pageB],
+        ['/c', pageC],
+      ] as const) {
+        const f = (await cache.lookup(reqOf(url))).forward;
+        f?.head(200, ['content-type', 'text/plain', 'etag', '"v1"']);
+        f?.data(page);
+        f?.end();
+        await waitFor(() => existsSync(join(dir, entryPath(keyHash(cache.keyOf(reqOf(url))), [1, 2]))));
+      }
+      return { cache, clock };
+    }
+
+    it('lends a HIT its read buffer until the response has finished, then reads the next hit into it', async () => {
+      const { cache } = await twoPages();
+      const a = (await cache.lookup(reqOf('/a'))).response;
+      expect(a?.cacheStatus).toBe('HIT');
+      expect(a?.finished).toBeTypeOf('function');
+      const bodyA = a?.body as Buffer;
+      expect(bodyA.equals(pageA)).toBe(true);
+      // Not given back yet: the next hit reads into other memory, and A's bytes stay.
+      const b = (await cache.lookup(reqOf('/b'))).response;
+      const bodyB = b?.body as Buffer;
+      expect(bodyB.buffer).not.toBe(bodyA.buffer);
+      expect(bodyA.equals(pageA)).toBe(true);
+      a?.finished?.();
+      const again = (await cache.lookup(reqOf('/b'))).response?.body as Buffer;
+      expect(again.buffer).toBe(bodyA.buffer);
+      expect(again.equals(pageB)).toBe(true);
+    });
+
+    it('takes a buffer back at most once', async () => {
+      const { cache } = await twoPages();
+      const a = (await cache.lookup(reqOf('/a'))).response;
+      const bodyA = a?.body as Buffer;
+      a?.finished?.();
+      a?.finished?.();
+      const b = (await cache.lookup(reqOf('/b'))).response?.body as Buffer;
+      const c = (await cache.lookup(reqOf('/a'))).response?.body as Buffer;
+      // Given back twice, the one buffer would be handed to both lookups.
+      expect(b.buffer).toBe(bodyA.buffer);
+      expect(c.buffer).not.toBe(b.buffer);
+      expect([b.equals(pageB), c.equals(pageA)]).toEqual([true, true]);
+    });
+
+    it('takes the buffer of a HEAD back at once, with no body to send', async () => {
+      const { cache } = await twoPages();
+      const head = (await cache.lookup(reqOf('/a', 'HEAD'))).response;
+      expect([head?.cacheStatus, head?.body, head?.finished]).toEqual(['HIT', null, undefined]);
+      const first = (await cache.lookup(reqOf('/b'))).response?.body as Buffer;
+      const second = (await cache.lookup(reqOf('/a'))).response?.body as Buffer;
+      // HEAD's buffer went back, and was taken by the first GET.
+      expect(first.buffer).not.toBe(second.buffer);
+      expect([first.equals(pageB), second.equals(pageA)]).toEqual([true, true]);
+    });
+
+    it('never lends the body of a response that is not a plain HIT (REVALIDATED, STALE)', async () => {
+      const { cache, clock } = await twoPages({ revalidate: true, useStale: ['error'] });
+      clock.advance(120_000);
+      const expired = await cache.lookup(reqOf('/a'));
+      expect(expired.response).toBeUndefined();
+      const revalidated = expired.forward?.head(304, ['etag', '"v1"']);
+      expect(revalidated?.cacheStatus).toBe('REVALIDATED');
+      expect(revalidated?.finished).toBeUndefined();
+      const failed = await cache.lookup(reqOf('/b'));
+      const stale = failed.forward?.fail('error');
+      expect(stale?.cacheStatus).toBe('STALE');
+      expect(stale?.finished).toBeUndefined();
+    });
+
+    it('copies a small body out and lends nothing', async () => {
+      const store = open();
+      const cache = createCache({ store, valid: { 200: '1m' } });
+      const f = (await cache.lookup(reqOf('/small'))).forward;
+      f?.head(200, ['content-type', 'text/plain']);
+      f?.data(Buffer.from('small page'));
+      f?.end();
+      await waitFor(() => (store.usage?.().sizeBytes ?? 0) > 0);
+      const hit = (await cache.lookup(reqOf('/small'))).response;
+      expect([hit?.cacheStatus, String(hit?.body), hit?.finished]).toEqual(['HIT', 'small page', undefined]);
+    });
+
+    it('gets the buffer of a hit sent by middleware() back after the response', async () => {
+      const { cache } = await twoPages({ key: '$request_uri' });
+      const first = (await cache.lookup(reqOf('/a'))).response;
+      const firstBuffer = (first?.body as Buffer | undefined)?.buffer;
+      first?.finished?.();
+      const middleware = cache.middleware();
+      const server = await listen(createServer((req, res) => middleware(req, res, () => res.end())));
+      try {
+        // The one free buffer goes to the server's hit of /b, and comes back once it is sent.
+        const r = await fetch(`${server.url}/b`);
+        expect(Buffer.from(await r.arrayBuffer()).equals(pageB)).toBe(true);
+        const next = (await cache.lookup(reqOf('/a'))).response?.body as Buffer;
+        expect(next.buffer).toBe(firstBuffer);
+      } finally {
+        await server.close();
+      }
+    });
+
+    it('sends every hit its own bytes while buffers go round, through middleware() on a real server', async () => {
+      const { cache } = await twoPages({ key: '$request_uri' });
+      const middleware = cache.middleware();
+      const server = await listen(
+        createServer((req, res) =>
+          middleware(req, res, () => {
+            // /slow is a miss whose origin takes its time.
+            setTimeout(() => res.end('slow'), 200);
+          }),
+        ),
+      );
+      try {
+        // Pipelined behind /slow, the hits of /a and /b wait unsent in the server while
+        // another client's hits of /c are read: a buffer given back before its response
+        // finished is read into, and /a or /b goes out with /c's bytes.
+        const held = pipelinedGets(server.port, ['/slow', '/a', '/b'], 0);
+        await new Promise((r) => setTimeout(r, 80));
+        const others = await pipelinedGets(server.port, ['/c', '/c', '/c'], 0);
+        const [slow, a, b] = await held;
+        expect([slow?.body.toString(), a?.headers['x-cache-status'], b?.headers['x-cache-status']]).toEqual([
+          'slow',
+          'HIT',
+          'HIT',
+        ]);
+        expect([a?.body.equals(pageA), b?.body.equals(pageB)]).toEqual([true, true]);
+        expect(others.map((r) => r.body.equals(pageC))).toEqual([true, true, true]);
+      } finally {
+        await server.close();
+      }
+    });
   });
 
   describe('aio', () => {

@@ -7,6 +7,7 @@ import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { boolAt, functionAt, intAt, optionsAt, stringAt } from '@switchyard/internals';
 import { CacheStoreError, InvalidOptionError } from '../errors.js';
+import { lend } from '../lent.js';
 import type { CacheEntry, CacheStore, StreamedBody } from '../types.js';
 
 /** Options of {@link diskStore}; each mirrors a parameter of nginx's `proxy_cache_path`. */
@@ -235,6 +236,25 @@ const BLOCKING: FileIo = {
   close: async (fd) => fs.closeSync(fd),
 };
 
+/** How many free read buffers a store keeps for its next hits (2 MiB). */
+const KEPT_READ_BUFFERS = 16;
+
+/**
+ * The buffers a store reads hits into, reused: a fresh buffer for each hit costs the kernel
+ * a page fault and a zeroed page per 4 KiB, more than the read itself. A hit's body lent
+ * from one comes back when its response has finished (see `lent.ts`); one that does not
+ * come back is left to the garbage collector.
+ */
+class ReadBuffers {
+  private readonly free: Buffer[] = [];
+  take(): Buffer {
+    return this.free.pop() ?? Buffer.allocUnsafeSlow(READ_BYTES);
+  }
+  give(buf: Buffer): void {
+    if (this.free.length < KEPT_READ_BUFFERS) this.free.push(buf);
+  }
+}
+
 /** An entry's file, read up to its first chunk. */
 interface Opened {
   header: Header;
@@ -246,6 +266,8 @@ interface Opened {
   fd: number | undefined;
   /** The file's size (as announced, when it was kept open unchecked). */
   size: number;
+  /** The read buffer `first` lies in, when it was taken from the store's {@link ReadBuffers}. */
+  taken: Buffer | undefined;
 }
 
 /**
@@ -258,14 +280,19 @@ async function readEntryFile(
   file: string,
   keepOpen: boolean,
   sizeHint?: number,
+  buffers?: ReadBuffers,
 ): Promise<Opened> {
   const fd = await io.open(file);
   let kept = false;
+  let taken: Buffer | undefined;
   try {
     // The index knows the file's size: read it whole when it is not large (a byte more, to
-    // see a file that grew), else the first slice; without it, the first chunk.
-    const readBytes = keepOpen && sizeHint !== undefined ? Math.min(sizeHint + 1, READ_BYTES) : CHUNK_BYTES;
-    const buf = Buffer.allocUnsafe(readBytes);
+    // see a file that grew), into a reused buffer; else the first slice; without it, the
+    // first chunk.
+    const known = keepOpen && sizeHint !== undefined;
+    const readBytes = known ? Math.min(sizeHint + 1, READ_BYTES) : CHUNK_BYTES;
+    if (buffers !== undefined && known && sizeHint < READ_BYTES) taken = buffers.take();
+    const buf = taken ?? Buffer.allocUnsafe(readBytes);
     const bytesRead = await io.read(fd, buf, readBytes, 0);
     const got = buf.subarray(0, bytesRead);
     const n = headerLength(got);
@@ -287,13 +314,21 @@ async function readEntryFile(
     const first = bodyStart < got.length ? got.subarray(bodyStart, Math.min(got.length, expected)) : EMPTY;
     // A body that came whole with the header is a Buffer; the rest of a larger one is streamed.
     kept = keepOpen && !whole;
-    return { header, bodyStart, first, fd: kept ? fd : undefined, size };
+    // The start of a larger body goes to a stream, which keeps it: not a buffer to reuse.
+    if (kept) taken = undefined;
+    return { header, bodyStart, first, fd: kept ? fd : undefined, size, taken };
+  } catch (err) {
+    if (taken !== undefined) buffers?.give(taken);
+    throw err;
   } finally {
     if (!kept) await io.close(fd);
   }
 }
 
 const EMPTY = Buffer.alloc(0);
+
+/** A body shorter than this is copied out of its read buffer: Node takes it from its shared pool. */
+const SMALL_BODY_BYTES = Buffer.poolSize >>> 1;
 
 /** Whether `b` uses less than half of the memory it holds. */
 function small(b: Buffer): boolean {
@@ -480,6 +515,7 @@ export function diskStore(options: DiskStoreOptions): DiskStore {
   const useTempPath = boolAt('useTempPath', o.useTempPath, false);
   const tempPath = stringAt('tempPath', o.tempPath, join(root, 'temp'));
   const io = boolAt('aio', o.aio, false) ? THREADED : BLOCKING;
+  const buffers = new ReadBuffers();
   const now = functionAt('now', o.now) ?? Date.now;
 
   /** key → file; Map order is least recently used first. */
@@ -633,7 +669,7 @@ export function diskStore(options: DiskStoreOptions): DiskStore {
     const file = known?.file ?? fileOf(key);
     let opened: Opened;
     try {
-      opened = await readEntryFile(io, file, true, known?.size);
+      opened = await readEntryFile(io, file, true, known?.size, buffers);
     } catch (err) {
       if (code(err) === 'ENOENT' || code(err) === 'ENOTDIR') {
         forget(key);
@@ -646,17 +682,30 @@ export function diskStore(options: DiskStoreOptions): DiskStore {
       throw err;
     }
     const h = opened.header;
+    const taken = opened.taken;
     // nginx: "cache file has md5 collision": another key with the same hash.
     if (h.key !== key) {
       if (opened.fd !== undefined) closeQuietly(opened.fd);
+      if (taken !== undefined) buffers.give(taken);
       return undefined;
     }
     if (index.has(key)) touch(key);
     else remember(key, file, opened.size, h.tags);
     let body: Buffer | DiskBody;
-    // A small body read with a larger first chunk is copied out, so as not to hold the chunk.
-    if (opened.fd === undefined) body = small(opened.first) ? Buffer.from(opened.first) : opened.first;
-    else {
+    if (taken !== undefined) {
+      // A small body is copied out (from Node's shared pool, at no page's cost) and the read
+      // buffer goes back at once; a larger one is lent until its response has finished.
+      if (opened.first.length < SMALL_BODY_BYTES) {
+        body = Buffer.from(opened.first);
+        buffers.give(taken);
+      } else {
+        body = opened.first;
+        lend(body, () => buffers.give(taken));
+      }
+    } else if (opened.fd === undefined) {
+      // A small body read with a larger first chunk is copied out, so as not to hold the chunk.
+      body = small(opened.first) ? Buffer.from(opened.first) : opened.first;
+    } else {
       const held = { fd: opened.fd, first: opened.first, bodyStart: opened.bodyStart };
       const disk = new DiskBody(io, file, h.bodyLength, h.bodyId, held);
       // The cache makes the response's stream in the same turn as the lookup answers;

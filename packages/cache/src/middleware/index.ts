@@ -94,6 +94,8 @@ function noBody(status: number): boolean {
 /** Sends a response from the cache. */
 function send(res: ServerResponse, r: CachedResponse): void {
   res.writeHead(r.status, r.headers);
+  // 'finish': the body was handed to the kernel whole (not on 'close' after an abort).
+  if (r.finished !== undefined) res.once('finish', r.finished);
   sendBody(res, r.body, res.write as Write, res.end as Write);
 }
 

@@ -70,6 +70,8 @@ export function sendCached(res: ServerResponse, r: ProxyCachedResponse): void {
   res.writeHead(r.status, r.headers);
   const body = r.body;
   if (body === null || Buffer.isBuffer(body)) {
+    // 'finish': the body was handed to the kernel whole (not on 'close' after an abort).
+    if (r.finished !== undefined) res.once('finish', r.finished);
     res.end(body ?? undefined);
     return;
   }

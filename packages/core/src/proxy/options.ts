@@ -139,6 +139,8 @@ export interface ProxyCachedResponse {
   readonly bodyLength?: number;
   /** The cache status it is served with (`$upstream_cache_status`), for the observers. */
   readonly cacheStatus?: string;
+  /** Called once the response has finished: the cache's store may reuse the body's memory. */
+  readonly finished?: () => void;
 }
 
 /** One upstream exchange a cache follows (see `@switchyard/cache`'s `CacheForward`). */
