@@ -223,6 +223,19 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
   /** Backup peers in configuration order; a new array whenever membership changes. */
   backups: readonly Peer[] = [];
   private byId = new Map<string, Peer>();
+  /**
+   * The availability index: each peer's `available` is kept current as its state changes,
+   * rather than worked out for every peer on every request (O(1) per request instead of
+   * O(peers)). Time alone changes it only for a peer resting after `maxFails` failures,
+   * so those are looked at again on each pick; a change of membership or of parameters
+   * marks the whole group `stale`, worked out again on the next pick.
+   */
+  private readonly resting = new Set<Peer>();
+  private stale = true;
+  /** Whether the group is one primary and no backup (nginx ignores its failures). */
+  private single = false;
+  /** `maxTries()`: the peers not `down`, counted when the group was last worked out. */
+  private tries = 0;
 
   constructor(options: UpstreamOptions, path = '') {
     super();
@@ -291,10 +304,8 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
    * primaries and backups.
    */
   maxTries(): number {
-    let n = 0;
-    for (const p of this.primaries) if (!p.down) n++;
-    for (const p of this.backups) if (!p.down) n++;
-    return n;
+    if (this.stale) this.refresh(this.clock());
+    return this.tries;
   }
 
   /**
@@ -316,8 +327,8 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
         throw new HookError('hashKey', err);
       }
     }
-    const single = this.primaries.length === 1 && this.backups.length === 0;
-    refresh(this.primaries, now, single);
+    if (this.stale) this.refresh(now);
+    for (const p of this.resting) this.update(p, now);
     if (this.persistence !== undefined && req !== undefined) {
       let found: PeerView | undefined | Promise<PeerView | undefined>;
       try {
@@ -341,7 +352,6 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
       try {
         peer = this.balancer.pick(this.primaries, ctx) as Peer | undefined;
         if (peer === undefined && this.backups.length > 0) {
-          refresh(this.backups, now, false);
           peer = this.balancer.pick(this.backups, ctx) as Peer | undefined;
         }
       } catch (err) {
@@ -353,7 +363,39 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
     f.passive = passiveStep(f.passive, 'select', now, f);
     f.selected = now;
     f.requests++;
+    // A resting peer chosen to probe rests again meanwhile (nginx sets its `checked`).
+    this.update(peer, now);
     return peer;
+  }
+
+  /** Works out `available` of every peer, and `maxTries()`. */
+  private refresh(now: number): void {
+    this.stale = false;
+    this.single = this.primaries.length === 1 && this.backups.length === 0;
+    this.resting.clear();
+    let tries = 0;
+    for (const tier of [this.primaries, this.backups]) {
+      for (let i = 0; i < tier.length; i++) {
+        const peer = tier[i] as Peer;
+        this.update(peer, now);
+        if (!peer.down) tries++;
+      }
+    }
+    this.tries = tries;
+  }
+
+  /** Works out `available` of one peer from its state now (nginx `ngx_http_upstream_get_peer`'s checks). */
+  private update(peer: Peer, now: number): void {
+    const f = peerFields(peer);
+    f.available =
+      !f.down &&
+      !f.draining &&
+      !f.unhealthy &&
+      !f.checking &&
+      !(f.maxConns !== 0 && f.active >= f.maxConns) &&
+      (this.single || !passiveFailed(f.passive, now, f));
+    if (f.maxFails !== 0 && f.passive.fails >= f.maxFails) this.resting.add(peer);
+    else this.resting.delete(peer);
   }
 
   /**
@@ -362,7 +404,9 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
    * both halves for you.
    */
   begin(peer: Peer): void {
-    peerFields(peer).active++;
+    const f = peerFields(peer);
+    f.active++;
+    if (f.maxConns !== 0) this.update(peer, this.clock());
   }
 
   /**
@@ -393,8 +437,11 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
     f.active--;
     const failure = outcome.failure;
     let feedback: HookError | undefined;
+    const passive = f.passive;
     if (failure === 'none') this.succeed(peer, f);
     else if (failure !== 'abandoned') feedback = this.fail(peer, f);
+    // Availability follows `active` (under `maxConns`) and passive health.
+    if (f.maxConns !== 0 || f.passive !== passive) this.update(peer, this.clock());
     if (f.active === 0 && f.draining) this.emit('peer:drained', peer);
     if (feedback !== undefined) throw feedback;
   }
@@ -408,7 +455,10 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
     // nginx ignores failures of a lone server: there is nothing else to send to.
     if (this.primaries.length === 1 && this.backups.length === 0) return undefined;
     const before = f.passive;
-    f.passive = passiveStep(before, 'fail', this.clock(), f);
+    const now = this.clock();
+    f.passive = passiveStep(before, 'fail', now, f);
+    // Before the events: a listener sees the peer as the next pick will.
+    this.update(peer, now);
     let thrown: HookError | undefined;
     try {
       this.balancer.failed?.(peer, peer.backup ? this.backups : this.primaries);
@@ -443,6 +493,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
     f.checkPasses = 0;
     f.checkFails = 0;
     if (policy.mandatory && !(policy.persistent && f.healthChecks.lastPassed === true)) f.checking = true;
+    this.stale = true;
   }
 
   /**
@@ -455,6 +506,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
     const f = peerFields(peer);
     const hc = f.healthChecks;
     hc.checks++;
+    this.stale = true;
     hc.lastPassed = result.passed;
     if (result.passed) {
       f.checkFails = 0;
@@ -528,6 +580,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
     const weight = f.weight;
     applyPatch(f, changes);
     if (wasDown && !f.down) f.upSince = this.clock();
+    this.stale = true;
     // Strategies key their tables (hash rings, weight sums) by the peers array: a new
     // weight comes with new arrays, as a membership change does.
     if (peer.weight !== weight) this.rebuild();
@@ -542,6 +595,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
   drain(id: string): Peer {
     const peer = this.need(id);
     peerFields(peer).draining = true;
+    this.stale = true;
     this.emit('peer:draining', peer);
     if (peer.active === 0) this.emit('peer:drained', peer);
     return peer;
@@ -556,6 +610,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
     const f = peerFields(peer);
     if (f.draining) {
       f.draining = false;
+      this.stale = true;
       this.emit('peer:patch', peer);
     }
     return peer;
@@ -571,26 +626,13 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
     const all = [...this.byId.values()];
     this.primaries = all.filter((p) => !p.backup);
     this.backups = all.filter((p) => p.backup);
+    this.stale = true;
   }
 }
 
 /** An asynchronous `Persistence.find` rejected. */
 function findRejected(err: unknown): never {
   throw new HookError('persistence.find', err);
-}
-
-/** Refreshes `available` on a tier before a pick (nginx `ngx_http_upstream_get_peer`). */
-function refresh(peers: readonly Peer[], now: number, single: boolean): void {
-  for (let i = 0; i < peers.length; i++) {
-    const f = peerFields(peers[i] as Peer);
-    f.available =
-      !f.down &&
-      !f.draining &&
-      !f.unhealthy &&
-      !f.checking &&
-      !(f.maxConns !== 0 && f.active >= f.maxConns) &&
-      (single || !passiveFailed(f.passive, now, f));
-  }
 }
 
 function boundUsable(p: Peer, now: number): boolean {

@@ -141,3 +141,75 @@ describe('Upstream, the one writer of peer state', () => {
     expect(peer.route).toBeUndefined();
   });
 });
+
+describe('the availability index: a peer leaves and rejoins the picks as its state changes', () => {
+  const A = '127.0.0.1:9001';
+  const B = '127.0.0.1:9002';
+  /** The peers `n` picks choose, without attempts (nothing goes in flight). */
+  const picks = (up: ReturnType<typeof clocked>['up'], n = 4) =>
+    [...new Set(Array.from({ length: n }, () => (up.select({}) as Peer | undefined)?.id))].sort();
+
+  it('keeps a peer at maxConns out until one of its attempts ends', () => {
+    const { up } = clocked([{ url: `http://${A}`, maxConns: 1 }, `http://${B}`]);
+    const a = up.get(A) as Peer;
+    const lease = up.lease(a);
+    expect([a.available, picks(up)]).toEqual([false, [B]]);
+    lease.release({ failure: 'none' });
+    expect([a.available, picks(up)]).toEqual([true, [A, B]]);
+  });
+
+  it('applies a maxConns patched onto a busy peer', () => {
+    const { up } = clocked();
+    const a = up.get(A) as Peer;
+    up.begin(a);
+    up.patch(A, { maxConns: 1 });
+    expect(picks(up)).toEqual([B]);
+  });
+
+  it('takes a resting peer back by time alone, one probe at a time, and for good on success', () => {
+    const { up, advance } = clocked([
+      { url: `http://${A}`, maxFails: 1, failTimeoutMs: 10_000 },
+      `http://${B}`,
+    ]);
+    const a = up.get(A) as Peer;
+    up.begin(a);
+    up.release(a, { failure: 'error' });
+    // Unavailable at once, before any pick works the group out.
+    expect([a.available, picks(up)]).toEqual([false, [B]]);
+    advance(10_001);
+    // Round robin reaches A within two picks.
+    const chosen = [up.select({}) as Peer, up.select({}) as Peer].find((p) => p.id === A);
+    expect(chosen).toBe(a);
+    const probe = up.lease(a);
+    // nginx sets the probed peer's `checked`: it rests again while its probe is out.
+    expect([a.available, picks(up)]).toEqual([false, [B]]);
+    probe.release({ failure: 'none' });
+    advance(1);
+    expect([a.available, picks(up)]).toEqual([true, [A, B]]);
+    advance(60_000);
+    expect(picks(up)).toEqual([A, B]);
+  });
+
+  it('follows draining, active health checks and down, and counts maxTries from the peers not down', () => {
+    const { up } = clocked();
+    const a = up.get(A) as Peer;
+    expect(up.maxTries()).toBe(2);
+    up.drain(A);
+    expect(picks(up)).toEqual([B]);
+    up.undrain(A);
+    expect(picks(up)).toEqual([A, B]);
+    up.observeHealth(a, { passed: false }, policy);
+    up.observeHealth(a, { passed: false }, policy);
+    expect(picks(up)).toEqual([B]);
+    up.observeHealth(a, { passed: true }, policy);
+    up.observeHealth(a, { passed: true }, policy);
+    expect(picks(up)).toEqual([A, B]);
+    up.watchHealth(a, { ...policy, mandatory: true });
+    expect(picks(up)).toEqual([B]);
+    up.observeHealth(a, { passed: true }, policy);
+    up.patch(B, { down: true });
+    expect([picks(up), up.maxTries()]).toEqual([[A], 1]);
+    up.add({ url: 'http://127.0.0.1:9003' });
+    expect([picks(up, 6), up.maxTries()]).toEqual([[A, '127.0.0.1:9003'], 2]);
+  });
+});
