@@ -255,6 +255,20 @@ class ReadBuffers {
   }
 }
 
+/**
+ * The header of an open entry file whose first bytes are `got`, and where its body starts;
+ * a header longer than `got` is read on its own.
+ */
+async function headerOf(io: FileIo, fd: number, got: Buffer): Promise<{ header: Header; bodyStart: number }> {
+  const n = headerLength(got);
+  const bodyStart = PREFIX_BYTES + n;
+  if (bodyStart <= got.length)
+    return { header: decodeHeader(got.subarray(PREFIX_BYTES, bodyStart)), bodyStart };
+  const json = Buffer.allocUnsafe(n);
+  if ((await io.read(fd, json, n, PREFIX_BYTES)) !== n) throw new Corrupt('truncated header');
+  return { header: decodeHeader(json), bodyStart };
+}
+
 /** An entry's file, read up to its first chunk. */
 interface Opened {
   header: Header;
@@ -295,15 +309,7 @@ async function readEntryFile(
     const buf = taken ?? Buffer.allocUnsafe(readBytes);
     const bytesRead = await io.read(fd, buf, readBytes, 0);
     const got = buf.subarray(0, bytesRead);
-    const n = headerLength(got);
-    const bodyStart = PREFIX_BYTES + n;
-    let json: Buffer;
-    if (bodyStart <= got.length) json = got.subarray(PREFIX_BYTES, bodyStart);
-    else {
-      json = Buffer.allocUnsafe(n);
-      if ((await io.read(fd, json, n, PREFIX_BYTES)) !== n) throw new Corrupt('truncated header');
-    }
-    const header = decodeHeader(json);
+    const { header, bodyStart } = await headerOf(io, fd, got);
     const expected = bodyStart + header.bodyLength;
     const whole = bytesRead < readBytes;
     let size = expected;
@@ -413,15 +419,7 @@ class BodyStream extends Readable {
       const buf = Buffer.allocUnsafe(CHUNK_BYTES);
       const bytesRead = await this.body.io.read(fd, buf, CHUNK_BYTES, 0);
       const got = buf.subarray(0, bytesRead);
-      const n = headerLength(got);
-      const bodyStart = PREFIX_BYTES + n;
-      let json: Buffer;
-      if (bodyStart <= got.length) json = got.subarray(PREFIX_BYTES, bodyStart);
-      else {
-        json = Buffer.allocUnsafe(n);
-        await this.body.io.read(fd, json, n, PREFIX_BYTES);
-      }
-      const h = decodeHeader(json);
+      const { header: h, bodyStart } = await headerOf(this.body.io, fd, got);
       // Replaced since it was looked up (a 304 keeps the body, so its id): not ours to send.
       if (h.bodyId !== this.body.id || h.bodyLength !== this.body.length) {
         throw new Corrupt(`${this.body.file}: replaced while it was being sent`);
