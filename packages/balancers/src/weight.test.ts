@@ -35,6 +35,8 @@ describe('weightAt', () => {
   it('does not ramp without a clock, a slow-start time or an upSince', () => {
     expect(weightAt(ramping, undefined)).toBe(4);
     expect(weightAt(peer({ slowStartMs: 0, upSince: 10_000 }), 10_500)).toBe(4);
+    // Even with a clock behind upSince: no ramp at all, not the 1 % floor.
+    expect(weightAt(peer({ slowStartMs: 0, upSince: 10_000 }), 9_000)).toBe(4);
     expect(weightAt(peer({ upSince: 10_000 }), 10_500)).toBe(4);
     expect(weightAt(peer({ slowStartMs: 1000 }), 10_500)).toBe(4);
   });

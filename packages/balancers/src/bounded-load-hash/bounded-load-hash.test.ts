@@ -96,6 +96,69 @@ describe('boundedLoadHash', () => {
     });
   });
 
+  it('averages the load over the available peers only', () => {
+    const peers = local([9211, 9212, 9213]);
+    (peers[0] as Loaded).active = 2;
+    (peers[1] as Loaded).active = 9;
+    (peers[1] as Loaded).available = false;
+    // bound = ceil((2 + 0 + 1) / 2 × 1.25) = 2: "/item/3" leaves 9211 for 9213.
+    expect(boundedLoadHash().pick(peers, { key: '/item/3' })?.id).toBe('127.0.0.1:9213');
+  });
+
+  it('works the bound out again when the count of available peers or the factor changes', () => {
+    // 9211, the home of "/item/3", has 1 in flight. Over 3 peers: ceil(2/3 × 1) = 1, so it
+    // is passed over; with factor 2, ceil(2/3 × 2) = 2, it is not.
+    const three = local([9211, 9212, 9213]);
+    (three[0] as Loaded).active = 1;
+    expect(boundedLoadHash({ balanceFactor: 1 }).pick(three, { key: '/item/3' })?.id).toBe('127.0.0.1:9213');
+    expect(boundedLoadHash({ balanceFactor: 2 }).pick(three, { key: '/item/3' })?.id).toBe('127.0.0.1:9211');
+    expect(boundedLoadHash({ balanceFactor: 1 }).pick(three, { key: '/item/3' })?.id).toBe('127.0.0.1:9213');
+    // The same sum over one available peer: ceil(2 × 1) = 2, so 9211 takes it.
+    const alone = three.map((p, i) => (i === 0 ? p : { ...p, available: false }));
+    expect(boundedLoadHash({ balanceFactor: 1 }).pick(alone, { key: '/item/3' })?.id).toBe('127.0.0.1:9211');
+  });
+
+  it('explains a home taken at once, and peers walked past as tried or unavailable', () => {
+    const peers = local([9211, 9212, 9213]);
+    const b = boundedLoadHash();
+    // No load: bound = ceil(1/3 × 1.25) = 1.
+    expect(b.explain?.(peers, { key: '/item/3' })?.candidates).toEqual([
+      {
+        id: '127.0.0.1:9211',
+        score: 1713039792,
+        reason: 'ring point 1713039792 (first ≥ crc32(key)): 0 in flight < bound 1',
+      },
+    ]);
+    expect(b.explain?.(peers, { key: '/item/3', tried: new Set(['127.0.0.1:9211']) })?.candidates).toEqual([
+      {
+        id: '127.0.0.1:9211',
+        score: 1713039792,
+        skipped: 'tried',
+        reason: 'ring point 1713039792: already tried',
+      },
+      {
+        id: '127.0.0.1:9213',
+        score: 1729678844,
+        reason: 'ring point 1729678844, 1 point on: 0 in flight < bound 1',
+      },
+    ]);
+    const down = peers.map((p, i) => (i === 0 ? { ...p, available: false } : p));
+    // Two available: bound = ceil(1/2 × 1.25) = 1.
+    expect(b.explain?.(down, { key: '/item/3' })?.candidates).toEqual([
+      {
+        id: '127.0.0.1:9211',
+        score: 1713039792,
+        skipped: 'unavailable',
+        reason: 'ring point 1713039792: unavailable',
+      },
+      {
+        id: '127.0.0.1:9213',
+        score: 1729678844,
+        reason: 'ring point 1729678844, 1 point on: 0 in flight < bound 1',
+      },
+    ]);
+  });
+
   it('keeps a key home while its peer is under the bound', () => {
     const peers = local([9211, 9212, 9213]);
     (peers[0] as Loaded).active = 2;

@@ -60,6 +60,14 @@ describe('crc32', () => {
     );
   });
 
+  it('hashes U+0080, the first unit that is not ASCII, as its two UTF-8 bytes', () => {
+    // In a 4-unit block and in the tail.
+    for (const text of ['\u0080abc', 'abcd\u0080', 'ab\u0080']) {
+      expect(crc32(text)).toBe(zlib.crc32(Buffer.from(text)));
+      expect(crc32(text)).toBe(crc32(new Uint8Array(Buffer.from(text))));
+    }
+  });
+
   it('hashes a 4-byte little-endian word as the bytes would hash', () => {
     fc.assert(
       fc.property(fc.nat(), fc.nat(), (w, v) => {

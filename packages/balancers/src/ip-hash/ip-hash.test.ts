@@ -110,6 +110,38 @@ describe('ipHash', () => {
     }
   });
 
+  it('reads hex digits of either case and only an exact ::ffff: prefix as IPv4-mapped', () => {
+    expect(bytes('a::F')).toEqual([0, 0x0a, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x0f]);
+    expect(bytes('A::f')).toEqual([0, 0x0a, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x0f]);
+    // Bytes 10 and 11 must both be 0xff, and bytes 0 to 9 all zero.
+    expect(bytes('::ff00:1.2.3.4')).toEqual([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0, 1, 2, 3, 4]);
+    expect(bytes('::ff:1.2.3.4')).toEqual([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 1, 2, 3, 4]);
+    expect(bytes('1::ffff:1.2.3.4')).toEqual([0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 1, 2, 3, 4]);
+    // An IPv4 tail right after six groups fills the last four bytes.
+    expect(bytes('1:2:3:4:5:6:1.2.3.4')).toEqual([0, 1, 0, 2, 0, 3, 0, 4, 0, 5, 0, 6, 1, 2, 3, 4]);
+  });
+
+  it('hashes malformed IPv4 and IPv6 text as the pseudo address too', () => {
+    for (const bad of [
+      '1.2.3.a', // not a digit
+      '1,2,3,4', // not a dot
+      '1..2.3', // an empty octet
+      'g::1', // not a hex digit
+      'G::1',
+      '[::1', // an unclosed bracket
+      '::1:2:3:4:5:6:7:8', // "::" standing for no group at all
+      '1:2:3:4::5:6:7:8',
+      '::1:2:3:4:5:6:7:8:9', // more than 16 bytes
+      '1::2:3:4:5:6:7:1.2.3.4',
+      '1:::2', // an empty group
+      '1-2::', // a group ended by neither ':' nor '.'
+      '::1::2', // two "::"
+      '1:2:3:4:5:6:7:8:', // a trailing ':'
+    ]) {
+      expect(bytes(bad), bad).toEqual([0, 0, 0]);
+    }
+  });
+
   it('sends one /24 to one peer', () => {
     const peers = local([9211, 9212, 9213, 9214, 9215]);
     fc.assert(
@@ -174,5 +206,41 @@ describe('ipHash', () => {
   it('sends everything to a single peer', () => {
     expect(ipHash().pick(local([9211]), { clientIp: '10.0.0.1' })?.id).toBe('127.0.0.1:9211');
     expect(ipHash().pick([], { clientIp: '10.0.0.1' })).toBeUndefined();
+    // nginx hands a single peer to round robin without hashing; explain says so.
+    expect(ipHash().explain?.(local([9211]), { clientIp: '10.0.0.1' })).toEqual({
+      strategy: 'ip-hash',
+      chosen: expect.objectContaining({ id: '127.0.0.1:9211' }),
+      candidates: [
+        {
+          id: '127.0.0.1:9211',
+          score: 1,
+          reason:
+            'current weight 1 = 0 + effective weight 1; the highest, chosen, then lowered by the total 1',
+        },
+      ],
+    });
+  });
+
+  it('names itself in explain(), also when round robin chooses after 20 rehashes', () => {
+    const lopsided: PeerView[] = [
+      { id: 'a:1', weight: 1000, active: 0, responseTimeMs: 0, available: false },
+      { id: 'b:1', weight: 1, active: 0, responseTimeMs: 0, available: true },
+    ];
+    expect(ipHash().explain?.(lopsided, { clientIp: '10.0.0.1' })?.strategy).toBe('ip-hash');
+    expect(ipHash().explain?.(local([9211, 9212]), { clientIp: '10.0.0.1' })?.strategy).toBe('ip-hash');
+  });
+
+  it('feeds failures to its round-robin fallback', () => {
+    // a takes every hash but is down, so round robin chooses between b and c, in turn.
+    const peers: PeerView[] = [
+      { id: 'a:1', weight: 1000, active: 0, responseTimeMs: 0, available: false },
+      { id: 'b:1', weight: 1, active: 0, responseTimeMs: 0, available: true },
+      { id: 'c:1', weight: 1, active: 0, responseTimeMs: 0, available: true },
+    ];
+    expect(ipHash().pick(peers, { clientIp: '10.0.0.1' })?.id).toBe('b:1');
+    const h = ipHash();
+    // One failure (max_fails 1) takes b's effective weight to 0: c goes first.
+    h.failed?.(peers[1] as PeerView, peers);
+    expect(h.pick(peers, { clientIp: '10.0.0.1' })?.id).toBe('c:1');
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { PeerView } from '../types.js';
-import { leastTime } from './index.js';
+import { leastTime, leastTimeScore } from './index.js';
 
 type Timed = {
   id: string;
@@ -60,6 +60,29 @@ describe('leastTime', () => {
     const peers = [peer('a', 0, 0, 5), peer('b', 0, 0, 1), peer('c', 0, 0, 1)];
     const seq = Array.from({ length: 7 }, () => lt.pick(peers, {})?.id);
     expect(seq).toEqual(['a', 'a', 'b', 'a', 'c', 'a', 'a']);
+  });
+
+  it('scores time × (active + 1) / weight, or time / weight without inflight', () => {
+    const p = peer('a', 12, 2, 3, { headerTimeMs: 6 });
+    expect(leastTimeScore(p, 3, false, true)).toBe(12); // 12 × 3 / 3
+    expect(leastTimeScore(p, 3, true, true)).toBe(6); // 6 × 3 / 3
+    expect(leastTimeScore(p, 3, false, false)).toBe(4); // 12 / 3
+    expect(leastTimeScore(p, 1.5, true, false)).toBe(4); // 6 / 1.5
+  });
+
+  it('takes turns among more tied peers than its first scratch list holds', () => {
+    const lt = leastTime();
+    const peers = Array.from({ length: 10 }, (_, i) => peer(`p${i}`, 0));
+    const seq = Array.from({ length: 10 }, () => lt.pick(peers, {})?.id);
+    expect(seq).toEqual(peers.map((p) => p.id));
+  });
+
+  it('counts any truthy available as available, as !!available', () => {
+    const peers = [
+      peer('a', 30, 0, 1, { available: 1 as unknown as boolean }),
+      peer('b', 20, 0, 1, { available: 0 as unknown as boolean }),
+    ];
+    expect(leastTime().pick(peers, {})?.id).toBe('a');
   });
 
   it('divides by the ramped weight of a slow-starting peer', () => {
@@ -136,7 +159,10 @@ describe('leastTime', () => {
       }),
     );
     expect(() => leastTime({ inflight: 'yes' as unknown as boolean })).toThrow(
-      expect.objectContaining({ code: 'SWY_ERR_INVALID_OPTION' }),
+      expect.objectContaining({
+        code: 'SWY_ERR_INVALID_OPTION',
+        message: 'leastTime.inflight: expected a boolean, got "yes"',
+      }),
     );
   });
 });

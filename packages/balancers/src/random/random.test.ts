@@ -68,6 +68,27 @@ describe('random', () => {
     expect(r.pick(peers, { random: script(...Array.from({ length: 21 }, () => 0.5)) })?.id).toBe('c');
   });
 
+  it('uses round robin without drawing when the weights add up to 0', () => {
+    const rnd = script();
+    expect(random().pick([peer('a', 0), peer('b', 0)], { random: rnd })?.id).toBe('a');
+    expect(rnd.calls).toBe(0);
+  });
+
+  it('feeds failures to its round-robin fallback', () => {
+    const peers = abc();
+    (peers[1] as Mutable).available = false;
+    const r = random();
+    // One failure (max_fails 1) takes a's effective weight to 0: round robin starts at c.
+    r.failed?.(peers[0] as PeerView, peers);
+    expect(r.pick(peers, { random: script(...Array.from({ length: 21 }, () => 0.5)) })?.id).toBe('c');
+  });
+
+  it('gives seed 0 a working generator (xorshift32 stays at a zero state)', () => {
+    const r = random({ seed: 0 });
+    const ids = new Set(Array.from({ length: 12 }, () => r.pick(abc(), {})?.id));
+    expect(ids.size).toBeGreaterThan(1);
+  });
+
   it('uses round robin without drawing when the tier has fewer than 2 peers', () => {
     const rnd = script();
     const only = [peer('a')];
@@ -131,6 +152,12 @@ describe('random', () => {
       expect(r.pick(light, { random: script(0.9, 0.1) })?.id).toBe('b');
     });
 
+    it('compares by active / weight alone, not by response time', () => {
+      const peers = [peer('a', 1, 1), peer('b', 1, 0, { responseTimeMs: 100 })];
+      expect(random({ two: 'leastConn' }).pick(peers, { random: script(0.1, 0.9) })?.id).toBe('b');
+      expect(random({ two: 'leastConn' }).pick(peers, { random: script(0.9, 0.1) })?.id).toBe('b');
+    });
+
     it('falls back to round robin when it cannot find two usable peers', () => {
       const peers = [peer('a'), peer('b', 1, 0, { available: false })];
       const rnd = script(...Array.from({ length: 21 }, (_, i) => (i % 2 === 0 ? 0.1 : 0.9)));
@@ -150,6 +177,17 @@ describe('random', () => {
       expect(
         random({ two: 'leastTime', measure: 'lastByte' }).pick(peers, { random: script(0.1, 0.9) })?.id,
       ).toBe('b');
+    });
+
+    it('counts the requests in flight and divides by the weight, in either draw order', () => {
+      // a: 10 × (3 + 1) / 1 = 40; b: 20 × 1 / 1 = 20 → b, whichever is drawn first.
+      const busy = [peer('a', 1, 3, { responseTimeMs: 10 }), peer('b', 1, 0, { responseTimeMs: 20 })];
+      expect(random({ two: 'leastTime' }).pick(busy, { random: script(0.1, 0.9) })?.id).toBe('b');
+      expect(random({ two: 'leastTime' }).pick(busy, { random: script(0.9, 0.1) })?.id).toBe('b');
+      // a: 10 × 1 / 2 = 5; b: 8 × 1 / 1 = 8 → a. Ranges a [0, 2), b [2, 3).
+      const heavy = [peer('a', 2, 0, { responseTimeMs: 10 }), peer('b', 1, 0, { responseTimeMs: 8 })];
+      expect(random({ two: 'leastTime' }).pick(heavy, { random: script(0.1, 0.9) })?.id).toBe('a');
+      expect(random({ two: 'leastTime' }).pick(heavy, { random: script(0.9, 0.1) })?.id).toBe('a');
     });
 
     it('breaks equal times by active / weight', () => {
@@ -202,6 +240,58 @@ describe('random', () => {
       });
     });
 
+    it('reports both samples of random two least_time, by the measure asked for', () => {
+      const peers = [
+        { ...peer('a', 2, 1), responseTimeMs: 30, headerTimeMs: 10 },
+        { ...peer('b', 1, 0), responseTimeMs: 40, headerTimeMs: 25 },
+      ];
+      // Ranges a [0, 2), b [2, 3). header: a 10 × 2 / 2 = 10, b 25 → a;
+      // last byte: a 30 × 2 / 2 = 30, b 40 → a.
+      const header = random({ two: 'leastTime' }).explain?.(peers, { random: script(0.1, 0.9) });
+      expect(header?.strategy).toBe('random-two-least-time');
+      expect(header?.chosen).toBe(peers[0]);
+      expect(header?.candidates).toEqual([
+        {
+          id: 'a',
+          score: 10,
+          reason:
+            'drawn (range [0, 2) of 3), score 10 = time × (1 active + 1) / weight 2; the better of the two: chosen',
+        },
+        {
+          id: 'b',
+          score: 25,
+          reason:
+            'drawn (range [2, 3) of 3), score 25 = time × (0 active + 1) / weight 1; worse than a, or tied and drawn first',
+        },
+      ]);
+      const lastByte = random({ two: 'leastTime', measure: 'lastByte' }).explain?.(peers, {
+        random: script(0.1, 0.9),
+      });
+      expect(lastByte?.candidates.map((c) => c.score)).toEqual([30, 40]);
+    });
+
+    it('scores a random two least_conn sample by active / weight', () => {
+      const peers = [peer('a', 2, 1), peer('b', 1, 1)];
+      const told = random({ two: 'leastConn' }).explain?.(peers, { random: script(0.1, 0.9) });
+      expect(told?.candidates.map((c) => c.score)).toEqual([0.5, 1]);
+    });
+
+    it('counts a single draw in the singular, and an unavailable peer not drawn as just unavailable', () => {
+      const peers = [peer('a'), peer('b'), peer('c', 1, 0, { available: false })];
+      expect(random().explain?.(peers, { random: script(0.1) })?.candidates).toEqual([
+        { id: 'a', score: 1 / 3, reason: 'drawn (range [0, 1) of 3): chosen' },
+        { id: 'b', skipped: 'not-sampled', reason: 'not drawn in 1 draw (range [1, 2) of 3)' },
+        { id: 'c', skipped: 'unavailable', reason: 'skipped: not available now' },
+      ]);
+    });
+
+    it('says when round robin chose after 21 draws', () => {
+      const peers = [peer('a'), peer('b', 1, 0, { available: false })];
+      const told = random().explain?.(peers, { random: script(...Array.from({ length: 21 }, () => 0.9)) });
+      expect(told?.chosen).toBe(peers[0]);
+      expect(told?.candidates[0]?.reason).toMatch(/^round robin \(no usable peer in 21 draws\): /);
+    });
+
     it('says when round robin chose', () => {
       const told = random().explain?.([peer('a')], {});
       expect(told).toEqual({
@@ -226,7 +316,12 @@ describe('random', () => {
         message: `random.two: expected one of "leastConn", "leastTime", got "least_conn"`,
       }),
     );
-    expect(() => random({ seed: 1.5 })).toThrow(expect.objectContaining({ code: 'SWY_ERR_INVALID_OPTION' }));
+    expect(() => random({ seed: 1.5 })).toThrow(
+      expect.objectContaining({
+        code: 'SWY_ERR_INVALID_OPTION',
+        message: 'random.seed: expected an integer, got 1.5',
+      }),
+    );
     expect(() => random({ two: 'leastTime', measure: 'x' as 'header' })).toThrow(
       expect.objectContaining({ message: `random.measure: expected one of "header", "lastByte", got "x"` }),
     );
@@ -235,6 +330,45 @@ describe('random', () => {
   it('is not confused by a PeerView that is a plain literal', () => {
     const peers: PeerView[] = [peer('a'), peer('b')];
     expect(random().pick(peers, { random: () => 0.99 })?.id).toBe('b');
+  });
+
+  it('checks every weight of a tier of up to 4 peers on every pick', () => {
+    const peers = [peer('a'), peer('b')];
+    const r = random();
+    expect(r.pick(peers, { random: script(0.6) })?.id).toBe('b');
+    (peers[1] as Mutable).weight = 3; // a [0, 1), b [1, 4): u = 0.4 → 1.6, b (not 0.8 of 2, a)
+    expect(r.pick(peers, { random: script(0.4) })?.id).toBe('b');
+  });
+
+  it('reads 4 weights a pick once the ranges are built, also after picks on another array', () => {
+    let reads = 0;
+    const counted = (n: number) =>
+      Array.from({ length: n }, (_, i) => {
+        const p = peer(`p${i}`);
+        return Object.defineProperty(p, 'weight', {
+          get: () => {
+            reads++;
+            return 1;
+          },
+        });
+      });
+    const r = random();
+    const ten = counted(10);
+    r.pick(ten, { random: script(0.5) }); // builds: 10 reads, then checks 4
+    expect(reads).toBe(14);
+    reads = 0;
+    r.pick(ten, { random: script(0.5) });
+    expect(reads).toBe(4);
+    r.pick(counted(10), { random: script(0.5) });
+    reads = 0;
+    r.pick(ten, { random: script(0.5) });
+    expect(reads).toBe(4);
+    // Fewer than 4 peers: each weight once.
+    const three = counted(3);
+    r.pick(three, { random: script(0.5) });
+    reads = 0;
+    r.pick(three, { random: script(0.5) });
+    expect(reads).toBe(3);
   });
 
   it('builds its ranges once per array; a weight changed in place on a larger array is noticed within ⌈n / 4⌉ picks', () => {

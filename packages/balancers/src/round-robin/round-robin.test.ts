@@ -82,6 +82,59 @@ describe('roundRobin', () => {
     expect(counts.a).toBeGreaterThan(counts.b);
   });
 
+  it('ignores failures of a peer with maxFails 0, as nginx with max_fails=0', () => {
+    const rr = roundRobin();
+    const peers = [
+      { id: 'a:1', weight: 1, active: 0, responseTimeMs: 0, available: true, maxFails: 0 },
+      { id: 'b:1', weight: 1, active: 0, responseTimeMs: 0, available: true },
+    ];
+    rr.failed?.(peers[0] as PeerView, peers);
+    expect(Array.from({ length: 4 }, () => rr.pick(peers, {})?.id)).toEqual(['a:1', 'b:1', 'a:1', 'b:1']);
+  });
+
+  it('ignores a failure of a peer that is not in the array', () => {
+    const rr = roundRobin();
+    const peers = [
+      { id: 'a:1', weight: 1, active: 0, responseTimeMs: 0, available: true },
+      { id: 'b:1', weight: 1, active: 0, responseTimeMs: 0, available: true },
+    ];
+    const stranger = { id: 'c:1', weight: 1, active: 0, responseTimeMs: 0, available: true };
+    expect(() => rr.failed?.(stranger, peers)).not.toThrow();
+    expect(Array.from({ length: 2 }, () => rr.pick(peers, {})?.id)).toEqual(['a:1', 'b:1']);
+  });
+
+  it('starts a failed peer over at its new weight when the weight changed in place', () => {
+    const rr = roundRobin();
+    const peers = [
+      { id: 'a:1', weight: 4, active: 0, responseTimeMs: 0, available: true, maxFails: 2 },
+      { id: 'b:1', weight: 4, active: 0, responseTimeMs: 0, available: true, maxFails: 2 },
+    ];
+    rr.pick(peers, {}); // builds the table: a cw -4, b cw 4
+    rr.pick(peers, {}); // b; a cw 0, b cw 0
+    (peers[0] as { weight: number }).weight = 2;
+    rr.failed?.(peers[0] as PeerView, peers);
+    // a starts over: weight 2, effective 2 - 2/2 = 1, current 0. Worked by hand:
+    // 1: a 1 (ew 1->2), b 4 -> b, b cw -1; 2: a 3, b 3 -> a (first), a cw -3;
+    // 3: a -1, b 7 -> b, b cw 1; 4: a 1, b 5 -> b, b cw -1; 5: a 3, b 3 -> a; 6: b.
+    expect(Array.from({ length: 6 }, () => rr.pick(peers, {})?.id)).toEqual([
+      'b:1',
+      'a:1',
+      'b:1',
+      'b:1',
+      'a:1',
+      'b:1',
+    ]);
+  });
+
+  it('counts any truthy available as available, as !!available', () => {
+    const rr = roundRobin();
+    const peers = [
+      { id: 'a:1', weight: 1, active: 0, responseTimeMs: 0, available: 1 as unknown as boolean },
+      { id: 'b:1', weight: 1, active: 0, responseTimeMs: 0, available: 0 as unknown as boolean },
+    ];
+    expect(Array.from({ length: 2 }, () => rr.pick(peers, {})?.id)).toEqual(['a:1', 'a:1']);
+  });
+
   it('returns undefined when no peer is available', () => {
     const rr = roundRobin();
     const peers = [{ id: 'a:1', weight: 1, active: 0, responseTimeMs: 0, available: false }];
@@ -175,6 +228,18 @@ describe('roundRobin', () => {
           },
         ],
       });
+    });
+
+    it('says which peers tie with the chosen one', () => {
+      const rr = roundRobin();
+      const peers: PeerView[] = [
+        { id: 'a', weight: 1, active: 0, responseTimeMs: 0, available: true },
+        { id: 'b', weight: 1, active: 0, responseTimeMs: 0, available: true },
+      ];
+      expect(rr.explain?.(peers, {})?.candidates.map((c) => c.reason)).toEqual([
+        'current weight 1 = 0 + effective weight 1; the highest, chosen, then lowered by the total 2',
+        'current weight 1 = 0 + effective weight 1; ties with a, which comes first',
+      ]);
     });
 
     it('chooses nothing when no peer can take the request', () => {
