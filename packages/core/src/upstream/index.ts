@@ -227,8 +227,9 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
    * The availability index: each peer's `available` is kept current as its state changes,
    * rather than worked out for every peer on every request (O(1) per request instead of
    * O(peers)). Time alone changes it only for a peer resting after `maxFails` failures,
-   * so those are looked at again on each pick; a change of membership or of parameters
-   * marks the whole group `stale`, worked out again on the next pick.
+   * so those are looked at again on each pick. A health check, draining or an attempt
+   * updates its one peer; a change of membership or a patch (which may change `down`, and
+   * so `maxTries()`) marks the whole group `stale`, worked out again on the next pick.
    */
   private readonly resting = new Set<Peer>();
   private stale = true;
@@ -437,11 +438,10 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
     f.active--;
     const failure = outcome.failure;
     let feedback: HookError | undefined;
-    const passive = f.passive;
     if (failure === 'none') this.succeed(peer, f);
     else if (failure !== 'abandoned') feedback = this.fail(peer, f);
-    // Availability follows `active` (under `maxConns`) and passive health.
-    if (f.maxConns !== 0 || f.passive !== passive) this.update(peer, this.clock());
+    // Under `maxConns`, availability follows `active` (passive health updates it itself).
+    if (f.maxConns !== 0) this.update(peer, this.clock());
     if (f.active === 0 && f.draining) this.emit('peer:drained', peer);
     if (feedback !== undefined) throw feedback;
   }
@@ -474,13 +474,14 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
   }
 
   /** Counts a successful attempt: a probe that succeeds clears the failures. */
-  private succeed(_peer: Peer, f: PeerFields): void {
+  private succeed(peer: Peer, f: PeerFields): void {
     const before = f.passive;
     if (before.fails === 0 && !before.probing) return;
     const now = this.clock();
     // A successful probe brings a resting peer back: slow start begins now.
     if (cameBack(before)) f.upSince = now;
     f.passive = passiveStep(before, 'succeed', now, f);
+    this.update(peer, now);
   }
 
   /**
@@ -493,7 +494,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
     f.checkPasses = 0;
     f.checkFails = 0;
     if (policy.mandatory && !(policy.persistent && f.healthChecks.lastPassed === true)) f.checking = true;
-    this.stale = true;
+    this.update(peer, this.clock());
   }
 
   /**
@@ -506,7 +507,6 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
     const f = peerFields(peer);
     const hc = f.healthChecks;
     hc.checks++;
-    this.stale = true;
     hc.lastPassed = result.passed;
     if (result.passed) {
       f.checkFails = 0;
@@ -515,6 +515,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
         f.unhealthy = false;
         f.checking = false;
         f.upSince = this.clock();
+        this.update(peer, f.upSince);
         this.emit('peer:checked', peer, result);
         this.emit('peer:healthy', peer, result);
         return;
@@ -527,6 +528,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
         f.unhealthy = true;
         f.checking = false;
         hc.unhealthy++;
+        this.update(peer, this.clock());
         this.emit('peer:checked', peer, result);
         this.emit('peer:unhealthy', peer, result);
         return;
@@ -595,7 +597,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
   drain(id: string): Peer {
     const peer = this.need(id);
     peerFields(peer).draining = true;
-    this.stale = true;
+    this.update(peer, this.clock());
     this.emit('peer:draining', peer);
     if (peer.active === 0) this.emit('peer:drained', peer);
     return peer;
@@ -610,7 +612,7 @@ export class Upstream extends EventEmitter<UpstreamEvents> {
     const f = peerFields(peer);
     if (f.draining) {
       f.draining = false;
-      this.stale = true;
+      this.update(peer, this.clock());
       this.emit('peer:patch', peer);
     }
     return peer;
