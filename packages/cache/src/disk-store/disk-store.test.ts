@@ -307,6 +307,57 @@ describe('diskStore', () => {
     });
   });
 
+  describe('a hit answered in the same turn (blocking reads)', () => {
+    it('answers an indexed entry under one read without a promise, as the memory store does', async () => {
+      const store = open();
+      await store.set('k', entry(Buffer.alloc(100 * 1024, 'a')));
+      const got = store.get('k');
+      expect(got).not.toBeInstanceOf(Promise);
+      expect((got as CacheEntry<Buffer>).body.equals(Buffer.alloc(100 * 1024, 'a'))).toBe(true);
+      expect((got as CacheEntry).variant).toBe('gzip');
+    });
+
+    it('takes the promise path for a body beyond one read, with aio, and while an unknown key may be on disk', async () => {
+      const store = open();
+      await store.set('big', entry(big));
+      expect(store.get('big')).toBeInstanceOf(Promise);
+      const threaded = open({ path: join(dir, 'aio'), aio: true });
+      await threaded.set('k', entry('hello'));
+      const got = threaded.get('k');
+      expect(got).toBeInstanceOf(Promise);
+      expect((await got)?.body.toString()).toBe('hello');
+    });
+
+    it('reads a file that grew since it was indexed through the general lookup, whole', async () => {
+      const store = open();
+      await store.set('k', entry('small'));
+      // Another process (here, a second store on the same directory) replaces it with a larger body.
+      const other = open();
+      await other.set('k', entry(big));
+      const got = store.get('k');
+      expect(got).toBeInstanceOf(Promise);
+      expect((await bytesOf((await got)?.body as StreamedBody)).equals(big)).toBe(true);
+    });
+
+    it('misses at once, and forgets the entry, when its file was removed behind its back', async () => {
+      const store = open();
+      await store.set('k', entry('gone soon'));
+      await rm(join(dir, entryPath(keyHash('k'), [1, 2])));
+      expect(store.get('k')).toBeUndefined();
+      expect(store.usage?.().sizeBytes).toBe(0);
+    });
+
+    it('throws a store error for a truncated file, and removes it', async () => {
+      const store = open();
+      await store.set('k', entry(Buffer.alloc(50_000, 'b')));
+      const file = join(dir, entryPath(keyHash('k'), [1, 2]));
+      await truncate(file, (await stat(file)).size - 10);
+      expect(() => store.get('k')).toThrow(/corrupt cache file removed \(size \d+, expected \d+\)/);
+      expect(existsSync(file)).toBe(false);
+      expect(store.get('k')).toBeUndefined();
+    });
+  });
+
   it('cuts off a body streamed again after another body replaced it', async () => {
     const store = open();
     await store.set('big', entry(big));

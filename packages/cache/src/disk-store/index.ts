@@ -127,6 +127,9 @@ interface Indexed {
   tags: readonly string[];
 }
 
+/** An entry as the disk store gives it. */
+type Entry = CacheEntry<Buffer | StreamedBody>;
+
 /** The MD5 of a key, in hex: the entry's file name, as nginx names it. */
 export function keyHash(key: string): string {
   return createHash('md5').update(key).digest('hex');
@@ -662,23 +665,76 @@ export function diskStore(options: DiskStoreOptions): DiskStore {
   const timer = setInterval(manage, sleepMs);
   timer.unref?.();
 
-  const read = async (key: string): Promise<CacheEntry<Buffer | StreamedBody> | undefined> => {
+  /** A lookup's failure to read `file`: a miss when it is gone, a store error when corrupt (removed). */
+  const readFailed = (key: string, file: string, err: unknown): undefined => {
+    if (code(err) === 'ENOENT' || code(err) === 'ENOTDIR') {
+      forget(key);
+      return undefined;
+    }
+    if (err instanceof Corrupt) {
+      forget(key);
+      try {
+        fs.unlinkSync(file);
+      } catch {
+        // Gone already.
+      }
+      throw new CacheStoreError('get', `${file}: corrupt cache file removed (${err.message})`, err);
+    }
+    throw err;
+  };
+
+  /**
+   * A hit of an indexed file smaller than one read, with blocking reads (`aio` off): read
+   * whole, all in this turn, so the cache answers without a promise, as from memory.
+   * `undefined` for a miss; `null` when the file is not as the index knows it (it grew):
+   * the general lookup takes it.
+   */
+  const readWhole = (key: string, known: Indexed): Entry | undefined | null => {
+    let fd: number;
+    try {
+      fd = fs.openSync(known.file, 'r');
+    } catch (err) {
+      return readFailed(key, known.file, err);
+    }
+    const taken = buffers.take();
+    let opened: Opened;
+    try {
+      // A byte more than the index knows, to see a file that grew.
+      const bytesRead = fs.readSync(fd, taken, 0, known.size + 1, 0);
+      const got = taken.subarray(0, bytesRead);
+      const bodyStart = PREFIX_BYTES + headerLength(got);
+      if (bytesRead > known.size || bodyStart > bytesRead) {
+        buffers.give(taken);
+        return null;
+      }
+      const header = decodeHeader(got.subarray(PREFIX_BYTES, bodyStart));
+      const expected = bodyStart + header.bodyLength;
+      // A torn or truncated write: the size the header announces is the proof of a whole file.
+      if (bytesRead !== expected) throw new Corrupt(`size ${bytesRead}, expected ${expected}`);
+      opened = { header, bodyStart, first: got.subarray(bodyStart), fd: undefined, size: bytesRead, taken };
+    } catch (err) {
+      buffers.give(taken);
+      return readFailed(key, known.file, err);
+    } finally {
+      closeNow(fd);
+    }
+    return entryOf(key, known.file, opened);
+  };
+
+  const read = async (key: string): Promise<Entry | undefined> => {
     const known = index.get(key);
     const file = known?.file ?? fileOf(key);
     let opened: Opened;
     try {
       opened = await readEntryFile(io, file, true, known?.size, buffers);
     } catch (err) {
-      if (code(err) === 'ENOENT' || code(err) === 'ENOTDIR') {
-        forget(key);
-        return undefined;
-      }
-      if (err instanceof Corrupt) {
-        await remove(key);
-        throw new CacheStoreError('get', `${file}: corrupt cache file removed (${err.message})`, err);
-      }
-      throw err;
+      return readFailed(key, file, err);
     }
+    return entryOf(key, file, opened);
+  };
+
+  /** The entry a lookup read; `undefined` when the file holds another key. */
+  const entryOf = (key: string, file: string, opened: Opened): Entry | undefined => {
     const h = opened.header;
     const taken = opened.taken;
     // nginx: "cache file has md5 collision": another key with the same hash.
@@ -789,8 +845,16 @@ export function diskStore(options: DiskStoreOptions): DiskStore {
 
   return {
     loaded,
-    // Once loaded, the index knows every file: a miss is answered at once, with no system call.
-    get: (key) => (!loading && !index.has(key) ? undefined : read(key)),
+    get: (key) => {
+      const known = index.get(key);
+      // Once loaded, the index knows every file: a miss is answered at once, with no system call.
+      if (known === undefined) return loading ? read(key) : undefined;
+      if (io === BLOCKING && known.size < READ_BYTES) {
+        const hit = readWhole(key, known);
+        if (hit !== null) return hit;
+      }
+      return read(key);
+    },
     set: (key, entry) => track(write(key, entry)),
     delete: async (key) => {
       const had = index.has(key);
