@@ -59,6 +59,17 @@ function open(options: Partial<Parameters<typeof diskStore>[0]> = {}): DiskStore
   return s;
 }
 
+/** The files this process has open under `root` (other descriptors come and go meanwhile). */
+async function openUnder(root: string): Promise<string[]> {
+  const links = await Promise.all(
+    (await readdir('/proc/self/fd')).map((fd) => readlink(`/proc/self/fd/${fd}`).catch(() => '')),
+  );
+  return links.filter((l) => l.startsWith(root)).sort();
+}
+
+/** The file of `key` in a store with levels 1:2 on `dir`. */
+const fileOfKey = (key: string): string => join(dir, entryPath(keyHash(key), [1, 2]));
+
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'swy-disk-'));
 });
@@ -358,6 +369,84 @@ describe('diskStore', () => {
     });
   });
 
+  describe.runIf(existsSync('/proc/self/fd'))('files kept open between hits (open_file_cache)', () => {
+    const v1 = Buffer.alloc(20_000, 'one');
+    const v2 = Buffer.alloc(20_000, 'two');
+    const bodyOf = (got: unknown) => (got as CacheEntry<Buffer> | undefined)?.body;
+
+    it('keeps the file of a hit open for the next hits, and closes each after its hit with openFiles: 0', async () => {
+      const store = open();
+      await store.set('k', entry(v1));
+      for (let i = 0; i < 3; i++) expect(bodyOf(store.get('k'))?.equals(v1)).toBe(true);
+      expect(await openUnder(dir)).toEqual([fileOfKey('k')]);
+      const other = join(dir, 'other');
+      const closing = open({ path: other, openFiles: 0 });
+      await closing.set('k', entry(v1));
+      for (let i = 0; i < 3; i++) expect(bodyOf(closing.get('k'))?.equals(v1)).toBe(true);
+      expect(await openUnder(other)).toEqual([]);
+    });
+
+    it('closes the kept file when the store replaces or deletes the entry: the next hit reads the new one', async () => {
+      const store = open();
+      await store.set('k', entry(v1));
+      store.get('k');
+      await store.set('k', entry(v2));
+      expect(bodyOf(store.get('k'))?.equals(v2)).toBe(true);
+      expect(await store.delete('k')).toBe(true);
+      expect(await openUnder(dir)).toEqual([]);
+      expect(store.get('k')).toBeUndefined();
+    });
+
+    it('keeps at most openFiles files, closing the least recently used', async () => {
+      const store = open({ openFiles: 2 });
+      for (const k of ['a', 'b', 'c']) await store.set(k, entry(v1));
+      for (const k of ['a', 'b', 'a', 'c']) expect(bodyOf(store.get(k))?.equals(v1)).toBe(true);
+      expect(await openUnder(dir)).toEqual([fileOfKey('a'), fileOfKey('c')].sort());
+    });
+
+    it('opens a kept file again after openFilesValidMs, to see a change made behind its back', async () => {
+      const clock = manualClock(0);
+      const store = open({ now: clock, openFilesValidMs: 1000 });
+      await store.set('k', entry(v1));
+      expect(bodyOf(store.get('k'))?.equals(v1)).toBe(true);
+      // Another program renames a new version over the file: the kept one is still the old.
+      const other = open({ openFiles: 0 });
+      await other.set('k', entry(v2));
+      clock.advance(999);
+      expect(bodyOf(store.get('k'))?.equals(v1)).toBe(true);
+      clock.advance(1);
+      expect(bodyOf(store.get('k'))?.equals(v2)).toBe(true);
+      expect(await openUnder(dir)).toEqual([fileOfKey('k')]);
+    });
+
+    it('removes a kept file truncated in place as corrupt, and closes it', async () => {
+      const store = open();
+      await store.set('k', entry(v1));
+      store.get('k');
+      const file = fileOfKey('k');
+      await truncate(file, (await stat(file)).size - 10);
+      expect(() => store.get('k')).toThrow(/corrupt cache file removed/);
+      expect(existsSync(file)).toBe(false);
+      expect(await openUnder(dir)).toEqual([]);
+    });
+
+    it('closes every kept file on close(), and keeps none after', async () => {
+      const store = open();
+      for (const k of ['a', 'b']) await store.set(k, entry(v1));
+      store.get('a');
+      store.get('b');
+      await store.close();
+      expect(await openUnder(dir)).toEqual([]);
+      expect(bodyOf(store.get('a'))?.equals(v1)).toBe(true);
+      expect(await openUnder(dir)).toEqual([]);
+    });
+
+    it('refuses an openFiles or openFilesValidMs that is not a whole number of 0 or more, naming it', () => {
+      expect(() => diskStore({ path: dir, openFiles: -1 })).toThrow(/openFiles/);
+      expect(() => diskStore({ path: dir, openFilesValidMs: 1.5 })).toThrow(/openFilesValidMs/);
+    });
+  });
+
   it('cuts off a body streamed again after another body replaced it', async () => {
     const store = open();
     await store.set('big', entry(big));
@@ -495,16 +584,9 @@ describe('diskStore', () => {
     async () => {
       const store = open();
       await store.set('k', entry(big));
-      // The process's files open under the cache directory (other fds come and go).
-      const openHere = async () => {
-        const links = await Promise.all(
-          (await readdir('/proc/self/fd')).map((fd) => readlink(`/proc/self/fd/${fd}`).catch(() => '')),
-        );
-        return links.filter((l) => l.startsWith(dir)).length;
-      };
       for (let i = 0; i < 20; i++) await store.get('k');
       await new Promise((r) => setImmediate(r));
-      expect(await openHere()).toBe(0);
+      expect(await openUnder(dir)).toEqual([]);
     },
   );
 

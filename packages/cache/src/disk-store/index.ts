@@ -52,6 +52,22 @@ export interface DiskStoreOptions {
    * @default false
    */
   aio?: boolean;
+  /**
+   * How many entry files stay open between hits, nginx's `open_file_cache max=` (which
+   * nginx also applies to its cache files): a hot entry then costs one read, without an
+   * open and a close. The least recently used is closed beyond it; `0` closes each file
+   * after its hit. Only hits read whole with blocking reads (`aio` off, under 128 KiB) use it.
+   * @default 256
+   */
+  openFiles?: number;
+  /**
+   * How long a file kept open serves hits before it is opened again, nginx's
+   * `open_file_cache_valid`. The store closes a kept file at once when it replaces or removes
+   * the entry; this bounds how long a change made behind its back (another program
+   * replacing or deleting the file) goes unseen.
+   * @default 60000
+   */
+  openFilesValidMs?: number;
   /** The clock, in ms; only differences are used. @default Date.now */
   now?: () => number;
 }
@@ -77,6 +93,8 @@ const DISK_OPTION_KEYS = Object.keys({
   tempPath: true,
   managerSleepMs: true,
   aio: true,
+  openFiles: true,
+  openFilesValidMs: true,
   now: true,
 } satisfies Record<keyof DiskStoreOptions, true>);
 
@@ -255,6 +273,72 @@ class ReadBuffers {
   }
   give(buf: Buffer): void {
     if (this.free.length < KEPT_READ_BUFFERS) this.free.push(buf);
+  }
+}
+
+/** A file kept open by {@link OpenFiles}. */
+interface KeptFile {
+  fd: number;
+  openedAt: number;
+}
+
+/**
+ * Entry files kept open between hits (nginx's `open_file_cache`), by key, least recently
+ * used first. Entry files are never written in place (a new version is renamed over the
+ * name), so a kept descriptor always reads one whole version: the store drops it when it
+ * replaces or removes the entry, and reopens it after `validMs` to see changes made by
+ * others. Every use is synchronous, so a descriptor is never closed while being read.
+ */
+class OpenFiles {
+  private readonly kept = new Map<string, KeptFile>();
+  constructor(
+    private max: number,
+    private readonly validMs: number,
+    private readonly now: () => number,
+  ) {}
+
+  /** A descriptor of `key`'s `file`: the kept one while valid, or a new one (throws as `openSync`). */
+  open(key: string, file: string): number {
+    const k = this.kept.get(key);
+    if (k !== undefined) {
+      this.kept.delete(key);
+      if (this.now() - k.openedAt < this.validMs) {
+        this.kept.set(key, k);
+        return k.fd;
+      }
+      closeNow(k.fd);
+    }
+    const fd = fs.openSync(file, 'r');
+    if (this.max > 0) {
+      if (this.kept.size >= this.max) this.drop(this.kept.keys().next().value as string);
+      this.kept.set(key, { fd, openedAt: this.now() });
+    }
+    return fd;
+  }
+
+  /** After a good read of `fd`: closed unless kept. */
+  done(key: string, fd: number): void {
+    if (this.kept.get(key)?.fd !== fd) closeNow(fd);
+  }
+
+  /** After a failed read of `fd`: closed, kept or not. */
+  fail(key: string, fd: number): void {
+    if (this.kept.get(key)?.fd === fd) this.kept.delete(key);
+    closeNow(fd);
+  }
+
+  /** Closes the file kept for `key`, if any: its entry was replaced or removed. */
+  drop(key: string): void {
+    const k = this.kept.get(key);
+    if (k === undefined) return;
+    this.kept.delete(key);
+    closeNow(k.fd);
+  }
+
+  /** Closes every kept file, and keeps none from now on (the store is closed). */
+  closeAll(): void {
+    this.max = 0;
+    for (const key of [...this.kept.keys()]) this.drop(key);
   }
 }
 
@@ -518,6 +602,11 @@ export function diskStore(options: DiskStoreOptions): DiskStore {
   const io = boolAt('aio', o.aio, false) ? THREADED : BLOCKING;
   const buffers = new ReadBuffers();
   const now = functionAt('now', o.now) ?? Date.now;
+  const files = new OpenFiles(
+    intAt('openFiles', o.openFiles, 256, 0),
+    intAt('openFilesValidMs', o.openFilesValidMs, 60_000, 0),
+    now,
+  );
 
   /** key → file; Map order is least recently used first. */
   const index = new Map<string, Indexed>();
@@ -537,6 +626,7 @@ export function diskStore(options: DiskStoreOptions): DiskStore {
     const e = index.get(key);
     if (e === undefined) return;
     index.delete(key);
+    files.drop(key);
     sizeBytes -= e.size;
     for (const tag of e.tags) {
       const keys = byTag.get(tag);
@@ -692,7 +782,7 @@ export function diskStore(options: DiskStoreOptions): DiskStore {
   const readWhole = (key: string, known: Indexed): Entry | undefined | null => {
     let fd: number;
     try {
-      fd = fs.openSync(known.file, 'r');
+      fd = files.open(key, known.file);
     } catch (err) {
       return readFailed(key, known.file, err);
     }
@@ -705,6 +795,7 @@ export function diskStore(options: DiskStoreOptions): DiskStore {
       const bodyStart = PREFIX_BYTES + headerLength(got);
       if (bytesRead > known.size || bodyStart > bytesRead) {
         buffers.give(taken);
+        files.fail(key, fd);
         return null;
       }
       const header = decodeHeader(got.subarray(PREFIX_BYTES, bodyStart));
@@ -714,10 +805,10 @@ export function diskStore(options: DiskStoreOptions): DiskStore {
       opened = { header, bodyStart, first: got.subarray(bodyStart), fd: undefined, size: bytesRead, taken };
     } catch (err) {
       buffers.give(taken);
+      files.fail(key, fd);
       return readFailed(key, known.file, err);
-    } finally {
-      closeNow(fd);
     }
+    files.done(key, fd);
     return entryOf(key, known.file, opened);
   };
 
@@ -876,6 +967,7 @@ export function diskStore(options: DiskStoreOptions): DiskStore {
     close: async () => {
       closed = true;
       clearInterval(timer);
+      files.closeAll();
       await Promise.allSettled([...inFlight]);
     },
   };
