@@ -37,6 +37,18 @@ describe('header rules, pure', () => {
     ]);
   });
 
+  it("reads $arg_NAME as nginx's ngx_http_arg: the first NAME= argument, the name without case, a bare NAME skipped", () => {
+    const rules = compileHeaderRules({ setRequestHeaders: { 'X-B': '[$arg_B]' } });
+    const at = (url: string) =>
+      requestChanges(rules, { ...ruled, req: { ...req, url } as IncomingMessage }, []);
+    expect([at('/p?b&b=2'), at('/p?ab=1&B=3'), at('/p?b'), at('/p')]).toEqual([
+      [['X-B', '[2]']],
+      [['X-B', '[3]']],
+      [['X-B', '[]']],
+      [['X-B', '[]']],
+    ]);
+  });
+
   it('gives back the very list when no field changes, and copies it once one does', () => {
     const rules = compileHeaderRules({});
     const list = ['Content-Type', 'text/plain', 'Location', '/here'];

@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { cookieOf, isObject, schemeOf } from '@switchyard/internals';
+import { argOf, cookieOf, isObject, schemeOf } from '@switchyard/internals';
 import { HookError, InvalidOptionError } from '../errors.js';
 import { targetOf } from './request.js';
 
@@ -180,7 +180,7 @@ function requestVariable(name: string): ((r: RuleRequest) => string) | undefined
   }
   if (name.startsWith('arg_') && name.length > 4) {
     const arg = name.slice(4);
-    return (r) => argOf(argsOf(targetOf(r.req) ?? ''), arg);
+    return (r) => argOf(argsOf(targetOf(r.req) ?? ''), arg) ?? '';
   }
   return undefined;
 }
@@ -599,14 +599,6 @@ function pathOf(target: string): string {
 function argsOf(target: string): string {
   const q = target.indexOf('?');
   return q === -1 ? '' : target.slice(q + 1);
-}
-
-function argOf(args: string, name: string): string {
-  for (const pair of args.split('&')) {
-    const eq = pair.indexOf('=');
-    if ((eq === -1 ? pair : pair.slice(0, eq)) === name) return eq === -1 ? '' : pair.slice(eq + 1);
-  }
-  return '';
 }
 
 /**
