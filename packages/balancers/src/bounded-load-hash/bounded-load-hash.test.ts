@@ -2,7 +2,10 @@ import { conformance } from '@switchyard/testkit';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { InvalidOptionError } from '../errors.js';
+import { crc32 } from '../hash/crc32.js';
 import { hash } from '../hash/index.js';
+import { ringFor, ringPoint } from '../hash/ketama.js';
+import { roundRobin } from '../round-robin/index.js';
 import type { PeerView } from '../types.js';
 import { boundedLoadHash, loadBound } from './index.js';
 
@@ -264,5 +267,163 @@ describe('boundedLoadHash', () => {
     }));
     const b = boundedLoadHash();
     for (let i = 0; i < 50; i++) expect(b.pick(peers, { key: `/k/${i}` })).toBeUndefined();
+  });
+
+  it('refuses an unknown option, and takes null options as the defaults', () => {
+    expect(() => boundedLoadHash({ balanceFator: 2 } as never)).toThrow(InvalidOptionError);
+    expect(() => boundedLoadHash({ balanceFator: 2 } as never)).toThrow(
+      /^balanceFator: unknown option \(known: balanceFactor\)/,
+    );
+    const peers = local([9211, 9212, 9213]);
+    (peers[0] as Loaded).active = 1; // bound with 1.25 = ceil(2/3 × 1.25) = 1: "/item/3" leaves home
+    const fromNull = boundedLoadHash(null as never);
+    expect(fromNull.pick(peers, { key: '/item/3' })?.id).toBe('127.0.0.1:9213');
+    expect(fromNull.pick(peers, { key: '/item/3' })).toBe(boundedLoadHash().pick(peers, { key: '/item/3' }));
+  });
+
+  it('takes any truthy `available` as available and any falsy one as not, as isAvailable does', () => {
+    // Only 9211, the home of "/item/3", is available (as 1), with 1 in flight: over the one
+    // available peer, bound = ceil(2 × 1) = 2, so it takes the key.
+    const peers = local([9211, 9212, 9213]).map((p, i) => ({
+      ...p,
+      active: i === 0 ? 1 : 0,
+      available: (i === 0 ? 1 : i === 1 ? 0 : '') as unknown as boolean,
+    }));
+    const b = boundedLoadHash({ balanceFactor: 1 });
+    expect(b.pick(peers, { key: '/item/3' })?.id).toBe('127.0.0.1:9211');
+    expect(b.explain?.(peers, { key: '/item/3' })?.chosen).toBe(peers[0]);
+    const none = peers.map((p) => ({ ...p, available: (p.available ? 0 : '') as unknown as boolean }));
+    expect(b.pick(none, { key: '/item/3' })).toBeUndefined();
+  });
+
+  it('hands a failure to its round robin, which an empty key then goes round by', () => {
+    const peers = local([1, 2, 3], [5, 1, 1]);
+    const b = boundedLoadHash();
+    const rr = roundRobin();
+    const order = (x: { pick: typeof rr.pick }) =>
+      Array.from({ length: 7 }, () => x.pick(peers, {})?.id.split(':')[1]);
+    b.failed?.(peers[0] as Loaded, peers);
+    rr.failed?.(peers[0] as Loaded, peers);
+    const afterFailure = order(rr);
+    // The failure lowered 9211's effective weight: not the unfailed order 1 1 2 1 3 1 1.
+    expect(afterFailure).not.toEqual(['1', '1', '2', '1', '3', '1', '1']);
+    expect(order(b)).toEqual(afterFailure);
+  });
+
+  it('explains an empty key as round robin does, under its own name, without moving the order on', () => {
+    const peers = local([1, 2, 3], [5, 1, 1]);
+    const b = boundedLoadHash();
+    for (const ctx of [{}, { key: '' }]) {
+      const said = b.explain?.(peers, ctx);
+      expect(said).toEqual({ ...roundRobin().explain?.(peers, ctx), strategy: 'bounded-load-hash' });
+      expect(said?.candidates.length).toBe(3);
+    }
+    expect(b.pick(peers, {})).toBe(b.explain?.(peers, {})?.chosen);
+  });
+
+  it('goes from a key past the last ring point round to the first point', () => {
+    const peers = local([9211, 9212, 9213]);
+    const ring = ringFor(peers);
+    const last = ring.hashes[ring.hashes.length - 1] as number;
+    let key = '';
+    for (let i = 0; key === ''; i++) if (crc32(`/wrap/${i}`) > last) key = `/wrap/${i}`;
+    const first = ring.hashes[0] as number;
+    const home = peers[ring.owners[0] as number] as Loaded;
+    const b = boundedLoadHash();
+    expect(b.pick(peers, { key })).toBe(home);
+    expect(b.explain?.(peers, { key })?.candidates).toEqual([
+      {
+        id: home.id,
+        score: first,
+        reason: `ring point ${first} (first ≥ crc32(key)): 0 in flight < bound 1`,
+      },
+    ]);
+  });
+
+  it('finds the one peer left even when the walk meets it past the look-ahead', () => {
+    const peers = local(Array.from({ length: 300 }, (_, i) => 6000 + i));
+    const ring = ringFor(peers);
+    const size = ring.owners.length;
+    const one = peers[150] as Loaded;
+    const tried = new Set(peers.filter((p) => p !== one).map((p) => p.id));
+    const down = peers.map((p) => (p === one ? p : { ...p, available: false }));
+    const b = boundedLoadHash();
+    let farthest = 0;
+    for (let i = 0; i < 30; i++) {
+      const key = `/k/${i}`;
+      let steps = 0;
+      for (let at = ringPoint(ring, crc32(key)); ring.owners[at % size] !== 150; at++) steps++;
+      farthest = Math.max(farthest, steps);
+      expect(b.pick(peers, { key, tried })).toBe(one);
+      expect(b.pick(down, { key })).toBe(one);
+    }
+    // Some of those walks passed more than the 64 points of the look-ahead first.
+    expect(farthest).toBeGreaterThan(64);
+  });
+
+  it('stops after the look-ahead when no peer is available, and explains the peers it did not reach', () => {
+    const peers = local(Array.from({ length: 300 }, (_, i) => 6000 + i)).map((p) => ({
+      ...p,
+      available: false,
+    }));
+    const ring = ringFor(peers);
+    const size = ring.owners.length;
+    const b = boundedLoadHash();
+    for (const key of ['/k/1', '/k/2', '/k/3']) {
+      // The walk sees the point at or after crc32(key) and the 64 after it, then works out
+      // the bound: 0, no peer available.
+      const met = new Map<number, number>();
+      let at = ringPoint(ring, crc32(key));
+      for (let step = 0; step <= 64; step++, at++) {
+        if (at >= size) at -= size;
+        const j = ring.owners[at] as number;
+        if (!met.has(j)) met.set(j, ring.hashes[at] as number);
+      }
+      expect(met.size).toBeGreaterThan(1);
+      expect(met.size).toBeLessThan(peers.length);
+      const said = b.explain?.(peers, { key });
+      expect(said?.chosen).toBeUndefined();
+      expect(said?.candidates).toEqual([
+        ...[...met].map(([j, point]) => ({
+          id: (peers[j] as Loaded).id,
+          score: point,
+          skipped: 'unavailable',
+          reason: `ring point ${point}: unavailable`,
+        })),
+        ...peers
+          .filter((_, j) => !met.has(j))
+          .map((p) => ({ id: p.id, skipped: 'unavailable', reason: 'skipped: not available now' })),
+      ]);
+    }
+  });
+
+  it('reports each peer at most once however often the walk meets it, and every peer when none is chosen', () => {
+    const peers = local([9211, 9212, 9213]);
+    (peers[0] as Loaded).active = 3;
+    (peers[1] as Loaded).active = 3; // bound = ceil(7/3 × 1.25) = 3: both over it
+    const ids = peers.map((p) => p.id);
+    const b = boundedLoadHash();
+    for (const tried of [undefined, new Set([ids[2] as string]), new Set(ids.slice(1)), new Set(ids)]) {
+      for (let i = 0; i < 100; i++) {
+        const said = b.explain?.(peers, { key: `/k/${i}`, tried });
+        const seen = said?.candidates.map((c) => c.id) ?? [];
+        expect(new Set(seen).size).toBe(seen.length);
+        if (said?.chosen === undefined) expect([...seen].sort()).toEqual(ids);
+        else expect(seen.at(-1)).toBe(said.chosen.id);
+        expect(b.pick(peers, { key: `/k/${i}`, tried })).toBe(said?.chosen);
+      }
+    }
+  });
+
+  it('lets a peer that shares its id with an unavailable one take the keys of that id', () => {
+    // nginx matches every server with a point's text: the two 127.0.0.1:9211 share points.
+    const [a, c] = local([9211, 9213]) as [Loaded, Loaded];
+    const twin = { ...a };
+    const peers = [{ ...a, available: false }, twin, c];
+    const b = boundedLoadHash();
+    const picks = Array.from({ length: 40 }, (_, i) => b.pick(peers, { key: `/k/${i}` }));
+    expect(picks).toEqual(Array.from({ length: 40 }, (_, i) => b.pick([twin, c], { key: `/k/${i}` })));
+    expect(picks).toContain(twin);
+    expect(picks).toContain(c);
   });
 });

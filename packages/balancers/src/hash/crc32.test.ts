@@ -1,7 +1,31 @@
 import * as zlib from 'node:zlib';
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { crc32, crc32Word, SHORT_KEY } from './crc32.js';
+
+// node:zlib as it is, with its crc32 watched: which keys crc32() hands to the native code.
+vi.mock('node:zlib', async (importOriginal) => {
+  const real = await importOriginal<typeof import('node:zlib')>();
+  return { ...real, crc32: vi.fn(real.crc32) };
+});
+
+/** CRC-32 (IEEE, reflected 0xEDB88320) one bit at a time, straight from the definition. */
+function referenceCrc32(bytes: Uint8Array, value = 0): number {
+  let c = ~value >>> 0;
+  for (const byte of bytes) {
+    c ^= byte;
+    for (let k = 0; k < 8; k++) c = c & 1 ? (0xedb88320 ^ (c >>> 1)) >>> 0 : c >>> 1;
+  }
+  return ~c >>> 0;
+}
+
+/** Whether `crc32(data, value)` called into node:zlib, and what it answered. */
+function hashed(data: string | Uint8Array, value?: number): { crc: number; native: boolean } {
+  const native = vi.mocked(zlib.crc32);
+  const before = native.mock.calls.length;
+  const crc = crc32(data, value);
+  return { crc, native: native.mock.calls.length > before };
+}
 
 describe('crc32', () => {
   it('gives the IEEE check value', () => {
@@ -79,5 +103,60 @@ describe('crc32', () => {
       { seed: 34, numRuns: 500 },
     );
     expect(crc32Word(0xffffffff, 0)).toBe(zlib.crc32(new Uint8Array([255, 255, 255, 255])));
+  });
+
+  it('hashes U+0080 as its two UTF-8 bytes in a 4-unit block whose other units are NUL or U+0080', () => {
+    // The units of such a block OR together to exactly 0x80.
+    for (const text of [
+      '\u0080\0\0\0',
+      '\0\0\0\u0080',
+      '\u0080\u0080\u0080\u0080',
+      'abcd\0\0\u0080\0',
+      'abcd\u0080',
+    ]) {
+      expect(crc32(text)).toBe(referenceCrc32(Buffer.from(text)));
+      expect(crc32(text, 0x12345678)).toBe(referenceCrc32(Buffer.from(text), 0x12345678));
+    }
+  });
+
+  it('matches the bitwise definition at key lengths 0 to 5, around a multiple of 4 and around SHORT_KEY', () => {
+    for (const len of [0, 1, 2, 3, 4, 5, 7, 8, 9, SHORT_KEY - 1, SHORT_KEY, SHORT_KEY + 1, 2 * SHORT_KEY]) {
+      const text = Array.from({ length: len }, (_, i) => String.fromCharCode(0x20 + ((i * 37) % 0x60))).join(
+        '',
+      );
+      for (const value of [0, 1, 0xffffffff]) {
+        expect(crc32(text, value)).toBe(referenceCrc32(Buffer.from(text), value));
+        // A non-ASCII unit at the first, the last, and every position where a 4-unit block
+        // starts or ends.
+        for (let at = 0; at < len; at++) {
+          if (at % 4 !== 0 && at % 4 !== 3 && at !== len - 1) continue;
+          const odd = `${text.slice(0, at)}\u00ff${text.slice(at + 1)}`;
+          expect(crc32(odd, value)).toBe(referenceCrc32(Buffer.from(odd), value));
+        }
+      }
+    }
+  });
+
+  it('hashes ASCII text of up to SHORT_KEY units in JavaScript and hands anything else to node:zlib', () => {
+    const ascii = (len: number) => 'k/0123456789?abc'.repeat(9).slice(0, len);
+    for (const len of [0, 1, 3, 4, 5, 63, SHORT_KEY]) {
+      for (const value of [0, 0xdeadbeef]) {
+        const text = ascii(len);
+        expect(hashed(text, value)).toEqual({ crc: referenceCrc32(Buffer.from(text), value), native: false });
+      }
+    }
+    // The empty text with no running CRC hashes to 0 and still stays in JavaScript.
+    expect(hashed('')).toEqual({ crc: 0, native: false });
+    for (const text of [
+      ascii(SHORT_KEY + 1),
+      ascii(2 * SHORT_KEY),
+      'abcd\u00e9',
+      '\u00e9bcd',
+      'abcde\u0080',
+    ]) {
+      expect(hashed(text)).toEqual({ crc: referenceCrc32(Buffer.from(text)), native: true });
+    }
+    const bytes = new Uint8Array(Buffer.from(ascii(5)));
+    expect(hashed(bytes)).toEqual({ crc: referenceCrc32(bytes), native: true });
   });
 });

@@ -1,8 +1,10 @@
+import * as zlib from 'node:zlib';
 import { conformance } from '@switchyard/testkit';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { InvalidOptionError } from '../errors.js';
 import { movedKeys } from '../moved-keys/index.js';
+import { roundRobin } from '../round-robin/index.js';
 import type { PeerView } from '../types.js';
 import { crc32 } from './crc32.js';
 import { hash } from './index.js';
@@ -66,6 +68,24 @@ describe('hash', () => {
     );
   });
 
+  it('refuses an unknown option, naming the known one', () => {
+    expect(() => hash({ consistant: true } as unknown as { consistent: boolean })).toThrow(
+      'consistant: unknown option (known: consistent)',
+    );
+    expect(() => hash({ consistent: true, extra: 1 } as unknown as { consistent: boolean })).toThrow(
+      InvalidOptionError,
+    );
+  });
+
+  it('takes null options as the defaults: a plain hash', () => {
+    const peers = local([9211, 9212, 9213]);
+    const fromNull = hash(null as never);
+    for (const key of ['/a', '/b', '/c', '/d']) {
+      expect(fromNull.pick(peers, { key })).toBe(hash().pick(peers, { key }));
+      expect(fromNull.explain?.(peers, { key })?.strategy).toBe('hash');
+    }
+  });
+
   describe('plain', () => {
     const peers = local([9211, 9212, 9213]);
 
@@ -91,6 +111,23 @@ describe('hash', () => {
       ]);
       expect(ex?.chosen?.id).toBe('127.0.0.1:9212');
       expect(hash().pick(down3, { key: '/item/2' })?.id).toBe('127.0.0.1:9212');
+    });
+
+    it('prefixes every rehash with its decimal counter, past 63 too', () => {
+      // 200 peers, all tried: each one met for the first time is passed without counting a
+      // try, so the walk rehashes far more than 20 times before it gives up.
+      const many = local(Array.from({ length: 200 }, (_, i) => 10_000 + i));
+      const tried = new Set(many.map((p) => p.id));
+      const ex = hash().explain?.(many, { key: '/many', tried });
+      // The hashed candidates; round robin's walk follows them.
+      const scores = (ex?.candidates ?? []).filter((c) => c.reason?.startsWith('hash ')).map((c) => c.score);
+      expect(scores.length).toBeGreaterThan(70);
+      let sum = 0;
+      const want = scores.map((_, n) => {
+        sum += (zlib.crc32(n === 0 ? '/many' : `${n}/many`) >>> 16) & 0x7fff;
+        return sum;
+      });
+      expect(scores).toEqual(want);
     });
 
     it("goes on from the tried peer's place on a retry, as nginx keeps the request's hash state", () => {
@@ -297,6 +334,90 @@ describe('hash', () => {
       expect(seen[1]).toBe(twins[1]);
     });
 
+    it('explains the first ring point, a tried peer’s point and the points walked past', () => {
+      const h = hash({ consistent: true });
+      expect(h.explain?.(peers, { key: '/item/3' }).candidates).toEqual([
+        { id: '127.0.0.1:9211', score: 1713039792, reason: 'first ring point ≥ crc32(key): 1713039792' },
+      ]);
+      expect(h.explain?.(peers, { key: '/item/3', tried: new Set(['127.0.0.1:9211']) }).candidates).toEqual([
+        {
+          id: '127.0.0.1:9211',
+          score: 1713039792,
+          skipped: 'tried',
+          reason: 'ring point 1713039792: already tried',
+        },
+        { id: '127.0.0.1:9213', score: 1729678844, reason: 'ring point 1729678844, 1 point on' },
+      ]);
+      // 9211 and 9213 both out: the walk goes on to 9212's first point after them.
+      const ring = buildKetamaRing(peers);
+      const from = findPoint(ring.hashes, crc32('/item/3'));
+      let at = from;
+      while (ring.owners[at % ring.hashes.length] !== 1) at++;
+      const point = ring.hashes[at % ring.hashes.length];
+      const ex = h.explain?.(local([9211, 9212, 9213], [], [9213]), {
+        key: '/item/3',
+        tried: new Set(['127.0.0.1:9211']),
+      });
+      expect(ex?.chosen?.id).toBe('127.0.0.1:9212');
+      expect(ex?.candidates.at(-1)).toEqual({
+        id: '127.0.0.1:9212',
+        score: point,
+        reason: `ring point ${point}, ${at - from} points on`,
+      });
+      expect(at - from).toBeGreaterThan(1);
+    });
+
+    it('says when a tried peer’s point ends the walk and round robin takes over', () => {
+      const lopsided: PeerView[] = [
+        { id: 'a:1', weight: 1000, active: 0, responseTimeMs: 0, available: true },
+        { id: 'b:1', weight: 1, active: 0, responseTimeMs: 0, available: true },
+      ];
+      const ex = hash({ consistent: true }).explain?.(lopsided, { key: '/k/0', tried: new Set(['a:1']) });
+      const walked = ex?.candidates.slice(0, 21) ?? [];
+      expect(walked.map((c) => [c.id, c.skipped])).toEqual(Array(21).fill(['a:1', 'tried']));
+      expect(walked[0]?.reason).toMatch(/^ring point \d+: already tried$/);
+      expect(walked[20]?.reason).toMatch(
+        /^ring point \d+: already tried; 21 tries failed, falling back to round robin$/,
+      );
+      expect(ex?.chosen?.id).toBe('b:1');
+    });
+
+    it('shares a point among same-id peers of unequal weight as nginx’s smooth weighted round robin', () => {
+      const twins: PeerView[] = [
+        { id: 'h:1', weight: 1, active: 0, responseTimeMs: 0, available: true },
+        { id: 'h:1', weight: 2, active: 0, responseTimeMs: 0, available: true },
+        { id: 'h:1', weight: 3, active: 0, responseTimeMs: 0, available: true },
+      ];
+      // ngx_http_upstream_get_chash_peer over the peers with the point's server text:
+      // current += weight for each usable one, the highest (the first on a tie) wins, and
+      // it gives back the total.
+      const current = [0, 0, 0];
+      const swrr = (): PeerView => {
+        let best = -1;
+        let total = 0;
+        twins.forEach((p, j) => {
+          if (!p.available) return;
+          current[j] = (current[j] as number) + p.weight;
+          total += p.weight;
+          if (best < 0 || (current[j] as number) > (current[best] as number)) best = j;
+        });
+        current[best] = (current[best] as number) - total;
+        return twins[best] as PeerView;
+      };
+      const h = hash({ consistent: true });
+      for (let i = 0; i < 12; i++) {
+        const said = h.explain?.(twins, { key: '/x' }).chosen;
+        const want = swrr();
+        expect(said).toBe(want);
+        expect(h.pick(twins, { key: '/x' })).toBe(want);
+      }
+      // A peer that is down meanwhile gains nothing, and comes back as nginx's does.
+      (twins[2] as { available: boolean }).available = false;
+      for (let i = 0; i < 5; i++) expect(h.pick(twins, { key: '/x' })).toBe(swrr());
+      (twins[2] as { available: boolean }).available = true;
+      for (let i = 0; i < 12; i++) expect(h.pick(twins, { key: '/x' })).toBe(swrr());
+    });
+
     it('moves about 1/N of the keys, all to the new peer, when one of N peers is added', () => {
       const keys = Array.from({ length: 10_000 }, (_, i) => `/object/${i}`);
       const consistent = () => hash({ consistent: true });
@@ -319,6 +440,97 @@ describe('hash', () => {
           },
         ),
         { seed: 1608, numRuns: 8 },
+      );
+    });
+  });
+
+  describe.each([
+    ['hash', false],
+    ['hash-consistent', true],
+  ] as const)('%s, either way', (strategy, consistent) => {
+    const make = () => hash({ consistent });
+
+    it('explains an empty key, a missing key or a single peer as round robin’s walk, under its own name', () => {
+      const weighted = local([1, 2, 3], [5, 1, 1]);
+      for (const [peers, ctx] of [
+        [weighted, { key: '' }],
+        [weighted, {}],
+        [local([9211]), { key: '/a' }],
+        [local([9211], [], [9211]), { key: '/a' }],
+      ] as const) {
+        const rr = roundRobin().explain?.(peers, ctx);
+        const ex = make().explain?.(peers, ctx);
+        expect(ex).toEqual({ strategy, chosen: rr?.chosen, candidates: rr?.candidates });
+      }
+    });
+
+    it('round-robins an empty or missing key over the weights, as round robin alone does', () => {
+      const weighted = local([1, 2, 3], [5, 1, 1]);
+      const rr = roundRobin();
+      const want = Array.from({ length: 14 }, () => rr.pick(weighted, {}));
+      const h = make();
+      expect(Array.from({ length: 7 }, () => h.pick(weighted, { key: '' }))).toEqual(want.slice(0, 7));
+      expect(Array.from({ length: 7 }, () => h.pick(weighted, {}))).toEqual(want.slice(7));
+    });
+
+    it('hashes with two peers: the same key keeps its peer, and explain says why', () => {
+      const two = local([9211, 9212]);
+      const h = make();
+      for (let i = 0; i < 20; i++) {
+        const key = `/two/${i}`;
+        const first = h.pick(two, { key });
+        expect(h.pick(two, { key })).toBe(first);
+        expect(h.pick(two, { key })).toBe(first);
+        const ex = h.explain?.(two, { key });
+        expect(ex?.strategy).toBe(strategy);
+        expect(ex?.chosen).toBe(first);
+        expect(ex?.candidates).toHaveLength(1);
+        expect(ex?.candidates[0]?.reason).toMatch(
+          consistent ? /^first ring point ≥ crc32\(key\): \d+$/ : /^hash \d+ %/,
+        );
+      }
+    });
+
+    it('feeds failures to the round-robin fallback, as round robin’s own failed()', () => {
+      const weighted = local([1, 2, 3], [5, 1, 1]);
+      const h = make();
+      const rr = roundRobin();
+      h.failed?.(weighted[0] as PeerView, weighted);
+      rr.failed?.(weighted[0] as PeerView, weighted);
+      const want = Array.from({ length: 10 }, () => rr.pick(weighted, {}));
+      // The failure counts: round robin without it picks otherwise.
+      const plain = roundRobin();
+      expect(Array.from({ length: 10 }, () => plain.pick(weighted, {}))).not.toEqual(want);
+      expect(Array.from({ length: 10 }, () => h.pick(weighted, { key: '' }))).toEqual(want);
+    });
+
+    it('chooses in explain what pick chooses, for any peers, keys and tried peers', () => {
+      fc.assert(
+        fc.property(
+          fc.array(fc.tuple(fc.integer({ min: 1, max: 40 }), fc.integer({ min: 0, max: 3 }), fc.boolean()), {
+            minLength: 0,
+            maxLength: 6,
+          }),
+          fc.option(fc.string({ maxLength: 6 }), { nil: undefined }),
+          fc.array(fc.integer({ min: 1, max: 40 }), { maxLength: 3 }),
+          (spec, key, triedPorts) => {
+            const peers = spec.map(([p, weight, available]) => ({
+              id: `10.0.0.1:${p}`,
+              weight,
+              active: 0,
+              responseTimeMs: 0,
+              available,
+            }));
+            const tried = new Set(triedPorts.map((p) => `10.0.0.1:${p}`));
+            const h = make();
+            for (let i = 0; i < 3; i++) {
+              const ex = h.explain?.(peers, { key, tried });
+              expect(ex?.strategy).toBe(strategy);
+              expect(h.pick(peers, { key, tried })).toBe(ex?.chosen);
+            }
+          },
+        ),
+        { seed: 4242, numRuns: 300 },
       );
     });
   });

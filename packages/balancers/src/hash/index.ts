@@ -1,16 +1,15 @@
 import { isObject, knownKeys } from '@switchyard/internals';
 import { InvalidOptionError } from '../errors.js';
-import { roundRobin } from '../round-robin/index.js';
 import { LastTable } from '../tables.js';
-import type { Balancer, CandidateReport, Explanation, PeerView, PickContext } from '../types.js';
+import type { Balancer, CandidateReport, PeerView } from '../types.js';
 import { crc32 } from './crc32.js';
 import { type KetamaRing, ringFor, ringPoint, ringsVersion } from './ketama.js';
 import {
-  explainFallback,
   FALLBACK,
   FirstSight,
   giveUp,
   type HashSteps,
+  hashBalancer,
   MAX_TRIES,
   pointsOn,
   walkWeighted,
@@ -147,37 +146,25 @@ function pickAtPoint(
 }
 
 function plainHash(): Balancer {
-  const rr = roundRobin();
   const seen = new FirstSight();
   const steps = new KeySteps();
   const lines = new LastTable(weightLine);
-  return {
-    pick(peers: readonly PeerView[], ctx: PickContext): PeerView | undefined {
-      const key = ctx.key;
-      // nginx: one peer, or an empty key, goes to round robin.
-      if (peers.length < 2 || !key) return rr.pick(peers, ctx);
+  return hashBalancer('hash', (peers, ctx, out) => {
+    const key = ctx.key;
+    // nginx: one peer, or an empty key, goes to round robin.
+    if (peers.length < 2 || !key) return FALLBACK;
+    if (out === undefined) {
       steps.key = key;
-      const i = walkWeighted(lines.get(peers), peers, steps, ctx.tried, seen, undefined);
-      return i === FALLBACK ? rr.pick(peers, ctx) : peers[i];
-    },
-    failed(peer: PeerView, peers: readonly PeerView[]): void {
-      rr.failed?.(peer, peers);
-    },
-    explain(peers: readonly PeerView[], ctx: PickContext): Explanation {
-      const candidates: CandidateReport[] = [];
-      const key = ctx.key;
-      if (peers.length < 2 || !key) return explainFallback('hash', rr, peers, ctx, candidates);
-      const own = new KeySteps();
-      own.key = key;
-      const i = walkWeighted(weightLine(peers), peers, own, ctx.tried, new FirstSight(), candidates);
-      if (i === FALLBACK) return explainFallback('hash', rr, peers, ctx, candidates);
-      return { strategy: 'hash', chosen: peers[i], candidates };
-    },
-  };
+      return walkWeighted(lines.get(peers), peers, steps, ctx.tried, seen, undefined);
+    }
+    // explain() walks with state of its own, so that it changes nothing.
+    const own = new KeySteps();
+    own.key = key;
+    return walkWeighted(weightLine(peers), peers, own, ctx.tried, new FirstSight(), out);
+  });
 }
 
 function consistentHash(): Balancer {
-  const rr = roundRobin();
   // Smooth-weighting state for peers that share an id, per ring; made only when ids repeat.
   const shared = new WeakMap<KetamaRing, Float64Array>();
   function currentOf(ring: KetamaRing): Float64Array {
@@ -189,29 +176,24 @@ function consistentHash(): Balancer {
     return c;
   }
   const rings = new LastTable(ringFor, ringsVersion);
-  return {
-    pick(peers: readonly PeerView[], ctx: PickContext): PeerView | undefined {
-      const key = ctx.key;
-      if (peers.length < 2 || !key) return rr.pick(peers, ctx);
+  return hashBalancer('hash-consistent', (peers, ctx, out) => {
+    const key = ctx.key;
+    if (peers.length < 2 || !key) return FALLBACK;
+    if (out === undefined) {
       const ring = rings.get(peers);
-      const current = ring.repeats ? currentOf(ring) : undefined;
-      const i = walkRing(ring, peers, crc32(key), ctx.tried, current, undefined);
-      return i === FALLBACK ? rr.pick(peers, ctx) : peers[i];
-    },
-    failed(peer: PeerView, peers: readonly PeerView[]): void {
-      rr.failed?.(peer, peers);
-    },
-    explain(peers: readonly PeerView[], ctx: PickContext): Explanation {
-      const candidates: CandidateReport[] = [];
-      const key = ctx.key;
-      if (peers.length < 2 || !key) return explainFallback('hash-consistent', rr, peers, ctx, candidates);
-      const ring = ringFor(peers);
-      // A copy of the smooth-weighting state (ids that repeat): explain changes nothing.
-      const i = walkRing(ring, peers, crc32(key), ctx.tried, shared.get(ring)?.slice(), candidates);
-      if (i === FALLBACK) return explainFallback('hash-consistent', rr, peers, ctx, candidates);
-      return { strategy: 'hash-consistent', chosen: peers[i], candidates };
-    },
-  };
+      return walkRing(
+        ring,
+        peers,
+        crc32(key),
+        ctx.tried,
+        ring.repeats ? currentOf(ring) : undefined,
+        undefined,
+      );
+    }
+    const ring = ringFor(peers);
+    // A copy of the smooth-weighting state (ids that repeat): explain changes nothing.
+    return walkRing(ring, peers, crc32(key), ctx.tried, shared.get(ring)?.slice(), out);
+  });
 }
 
 /**

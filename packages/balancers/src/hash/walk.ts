@@ -1,3 +1,4 @@
+import { roundRobin } from '../round-robin/index.js';
 import type { Balancer, CandidateReport, Explanation, PeerView, PickContext } from '../types.js';
 
 /** nginx gives up hashing after this many unusable picks and uses round robin. */
@@ -205,6 +206,41 @@ export function walkWeighted(
  * key, or no usable peer in {@link MAX_TRIES} tries): round robin's own `explain`, the
  * walk its `pick` takes; `chosen` is unknown (`undefined`) for a balancer without one.
  */
+/**
+ * One walk of a hashing strategy: the chosen peer's index, or {@link FALLBACK} for round
+ * robin. With `out` (explain) it changes no state of the balancer and pushes each peer's
+ * report to `out`.
+ */
+export type HashWalk = (
+  peers: readonly PeerView[],
+  ctx: PickContext,
+  out: CandidateReport[] | undefined,
+) => number;
+
+/**
+ * A balancer around a hashing `walk` that falls back to round robin where nginx's `hash`
+ * and `ip_hash` do (one peer, no key, nothing usable after {@link MAX_TRIES}); failures
+ * reach the round robin, which keeps its own state.
+ */
+export function hashBalancer(strategy: string, walk: HashWalk): Balancer {
+  const rr = roundRobin();
+  return {
+    pick(peers: readonly PeerView[], ctx: PickContext): PeerView | undefined {
+      const i = walk(peers, ctx, undefined);
+      return i === FALLBACK ? rr.pick(peers, ctx) : peers[i];
+    },
+    failed(peer: PeerView, peers: readonly PeerView[]): void {
+      rr.failed?.(peer, peers);
+    },
+    explain(peers: readonly PeerView[], ctx: PickContext): Explanation {
+      const candidates: CandidateReport[] = [];
+      const i = walk(peers, ctx, candidates);
+      if (i === FALLBACK) return explainFallback(strategy, rr, peers, ctx, candidates);
+      return { strategy, chosen: peers[i], candidates };
+    },
+  };
+}
+
 export function explainFallback(
   strategy: string,
   rr: Balancer,

@@ -1,14 +1,13 @@
 import {
-  explainFallback,
   FALLBACK,
   FirstSight,
   type HashSteps,
+  hashBalancer,
   walkWeighted,
   weightLine,
 } from '../hash/walk.js';
-import { roundRobin } from '../round-robin/index.js';
 import { LastTable } from '../tables.js';
-import type { Balancer, CandidateReport, Explanation, PeerView, PickContext } from '../types.js';
+import type { Balancer } from '../types.js';
 
 /**
  * Writes the bytes nginx's `ip_hash` hashes for `ip` into `out` and says how many:
@@ -168,28 +167,16 @@ class IpSteps implements HashSteps {
  * @see https://nginx.org/en/docs/http/ngx_http_upstream_module.html#ip_hash
  */
 export function ipHash(): Balancer {
-  const rr = roundRobin();
   const seen = new FirstSight();
   const steps = new IpSteps();
   const lines = new LastTable(weightLine);
-  return {
-    pick(peers: readonly PeerView[], ctx: PickContext): PeerView | undefined {
-      if (peers.length < 2) return rr.pick(peers, ctx);
-      steps.len = ipHashBytes(ctx.clientIp, steps.addr);
-      const i = walkWeighted(lines.get(peers), peers, steps, ctx.tried, seen, undefined);
-      return i === FALLBACK ? rr.pick(peers, ctx) : peers[i];
-    },
-    failed(peer: PeerView, peers: readonly PeerView[]): void {
-      rr.failed?.(peer, peers);
-    },
-    explain(peers: readonly PeerView[], ctx: PickContext): Explanation {
-      const candidates: CandidateReport[] = [];
-      if (peers.length < 2) return explainFallback('ip-hash', rr, peers, ctx, candidates);
-      const own = new IpSteps();
-      own.len = ipHashBytes(ctx.clientIp, own.addr);
-      const i = walkWeighted(weightLine(peers), peers, own, ctx.tried, new FirstSight(), candidates);
-      if (i === FALLBACK) return explainFallback('ip-hash', rr, peers, ctx, candidates);
-      return { strategy: 'ip-hash', chosen: peers[i], candidates };
-    },
-  };
+  return hashBalancer('ip-hash', (peers, ctx, out) => {
+    // nginx: one peer goes to round robin.
+    if (peers.length < 2) return FALLBACK;
+    // explain() walks with state of its own, so that it changes nothing.
+    const s = out === undefined ? steps : new IpSteps();
+    s.len = ipHashBytes(ctx.clientIp, s.addr);
+    if (out === undefined) return walkWeighted(lines.get(peers), peers, s, ctx.tried, seen, undefined);
+    return walkWeighted(weightLine(peers), peers, s, ctx.tried, new FirstSight(), out);
+  });
 }
