@@ -418,6 +418,21 @@ describe('hash', () => {
       for (let i = 0; i < 12; i++) expect(h.pick(twins, { key: '/x' })).toBe(swrr());
     });
 
+    it('keeps a same-id peer whose weighted score fell to 0 when its twin went down, as nginx does', () => {
+      const x1 = { id: 'x:1', weight: 1, active: 0, responseTimeMs: 0, available: true };
+      const x2 = { id: 'x:1', weight: 1, active: 0, responseTimeMs: 0, available: true };
+      const y = { id: 'y:1', weight: 1, active: 0, responseTimeMs: 0, available: true };
+      const peers: PeerView[] = [x1, x2, y];
+      const h = hash({ consistent: true });
+      const keys = Array.from({ length: 50 }, (_, i) => `/k${i}`);
+      const key = keys.find((k) => h.explain?.(peers, { key: k }).chosen === x1) as string;
+      // Scores 1 and 1: the first wins and gives back the total (x1 -1, x2 +1).
+      expect(h.pick(peers, { key })).toBe(x1);
+      x2.available = false;
+      // x1 alone scores -1 + 1 = 0, still the best of its point: the walk stays there.
+      expect(h.pick(peers, { key })).toBe(x1);
+    });
+
     it('moves about 1/N of the keys, all to the new peer, when one of N peers is added', () => {
       const keys = Array.from({ length: 10_000 }, (_, i) => `/object/${i}`);
       const consistent = () => hash({ consistent: true });
