@@ -11,12 +11,15 @@
 //        BENCH_CONNECTIONS (default 50), BENCH_RATE (req/s cap, default 0 = none),
 //        BENCH_PIN_PARENT (0 = leave the parent unpinned), BENCH_BACKENDS (peers, default 3;
 //        another count writes RESULTS-<n>-peers.md),
-//        BENCH_ONLY (comma list of contenders; `floor-pipeline` runs only when named).
+//        BENCH_ONLY (comma list of contenders; `floor-pipeline` runs only when named),
+//        BENCH_BASE (another checkout, built: adds base-switchyard and base-switchyard-bare,
+//        the same contenders on its packages, for an A/B of two versions in one run).
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { BODY, startBackends } from './lib/backends.mjs';
+import { baseName } from './lib/base.mjs';
 import { startProxyChild } from './lib/child.mjs';
 import { load, smokeTest } from './lib/load.mjs';
 import { detectPinning, pinParent } from './lib/pin.mjs';
@@ -37,6 +40,12 @@ const CONTENDERS = {
     'switchyard with everything off that can be: maxFails 0 (no passive health), nextUpstream false, ' +
     'sendTimeoutMs 0, no admin API or metrics',
   'floor-pipeline': 'the floor with stream.pipeline() for the response body (opt-in)',
+  ...(process.env.BENCH_BASE
+    ? {
+        'base-switchyard': `switchyard (stats + passive health) on the packages of ${baseName()}`,
+        'base-switchyard-bare': `switchyard-bare on the packages of ${baseName()}`,
+      }
+    : {}),
 };
 // Run only when named in BENCH_ONLY.
 const OPT_IN = new Set(['floor-pipeline']);

@@ -4,11 +4,16 @@
 // a port: building them attaches their tracking listeners to the upstream, the cost measured
 // here. The upstream counts its per-peer statistics in any case.
 import { createServer } from 'node:http';
-import { createAdminApi, createProxy } from '@switchyard/core';
-import { createMetrics } from '@switchyard/core/metrics';
+import * as core from '@switchyard/core';
+import * as coreMetrics from '@switchyard/core/metrics';
 import { closeServer, listenLocal } from '../lib/listen.mjs';
 
-export async function start(targets) {
+export function start(targets) {
+  return startWith(core, coreMetrics, targets);
+}
+
+/** The contender on the given builds of `@switchyard/core` and its `/metrics` (see base-switchyard.mjs). */
+export async function startWith({ createAdminApi, createProxy }, { createMetrics }, targets) {
   const proxy = createProxy({ upstream: { name: 'bench', servers: targets } });
   const metrics = createMetrics({ upstreams: [proxy.upstream] });
   const admin = createAdminApi({ upstreams: [proxy.upstream], metrics });

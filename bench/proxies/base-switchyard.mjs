@@ -1,0 +1,7 @@
+// run.mjs with BENCH_BASE: the `switchyard` contender on the base checkout's build.
+import { importBase } from '../lib/base.mjs';
+import { startWith } from './switchyard.mjs';
+
+export async function start(targets) {
+  return startWith(await importBase('core', 'index.js'), await importBase('core', 'metrics.js'), targets);
+}
