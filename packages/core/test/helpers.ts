@@ -207,7 +207,9 @@ export function issue(
   ];
   if (alt.length > 0) extensions.push(seq(oid('2.5.29.17'), octets(seq(...alt))));
   const serial = randomBytes(8);
-  serial[0] = (serial[0] as number) & 0x7f;
+  // Positive with a first byte that is not 0: DER forbids a leading 0 byte before a byte
+  // under 0x80 ("illegal padding"), which a random serial had once in 256.
+  serial[0] = ((serial[0] as number) & 0x7f) | 0x01;
   const now = Date.now();
   const tbs = seq(
     explicit(0, int(Buffer.from([2]))),
