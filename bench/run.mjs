@@ -40,13 +40,15 @@ const CONTENDERS = {
     'switchyard with everything off that can be: maxFails 0 (no passive health), nextUpstream false, ' +
     'sendTimeoutMs 0, no admin API or metrics',
   'floor-pipeline': 'the floor with stream.pipeline() for the response body (opt-in)',
-  ...(process.env.BENCH_BASE
-    ? {
-        'base-switchyard': `switchyard (stats + passive health) on the packages of ${baseName()}`,
-        'base-switchyard-bare': `switchyard-bare on the packages of ${baseName()}`,
-      }
-    : {}),
+  ...(process.env.BENCH_BASE ? baseContenders(baseName()) : {}),
 };
+/** With BENCH_BASE: the switchyard contenders again, on the packages of the checkout `base`. */
+function baseContenders(base) {
+  return {
+    'base-switchyard': `switchyard (stats + passive health) on the packages of ${base}`,
+    'base-switchyard-bare': `switchyard-bare on the packages of ${base}`,
+  };
+}
 // Run only when named in BENCH_ONLY.
 const OPT_IN = new Set(['floor-pipeline']);
 // How the tables and targets name a contender whose id says less.
