@@ -373,21 +373,27 @@ describe('diskStore', () => {
     const v1 = Buffer.alloc(20_000, 'one');
     const v2 = Buffer.alloc(20_000, 'two');
     const bodyOf = (got: unknown) => (got as CacheEntry<Buffer> | undefined)?.body;
+    /** A store whose cache loader has run: the loader opens files too, meanwhile. */
+    const ready = async (options: Parameters<typeof open>[0] = {}) => {
+      const s = open(options);
+      await s.loaded;
+      return s;
+    };
 
     it('keeps the file of a hit open for the next hits, and closes each after its hit with openFiles: 0', async () => {
-      const store = open();
+      const store = await ready();
       await store.set('k', entry(v1));
       for (let i = 0; i < 3; i++) expect(bodyOf(store.get('k'))?.equals(v1)).toBe(true);
       expect(await openUnder(dir)).toEqual([fileOfKey('k')]);
       const other = join(dir, 'other');
-      const closing = open({ path: other, openFiles: 0 });
+      const closing = await ready({ path: other, openFiles: 0 });
       await closing.set('k', entry(v1));
       for (let i = 0; i < 3; i++) expect(bodyOf(closing.get('k'))?.equals(v1)).toBe(true);
       expect(await openUnder(other)).toEqual([]);
     });
 
     it('closes the kept file when the store replaces or deletes the entry: the next hit reads the new one', async () => {
-      const store = open();
+      const store = await ready();
       await store.set('k', entry(v1));
       store.get('k');
       await store.set('k', entry(v2));
@@ -398,7 +404,7 @@ describe('diskStore', () => {
     });
 
     it('keeps at most openFiles files, closing the least recently used', async () => {
-      const store = open({ openFiles: 2 });
+      const store = await ready({ openFiles: 2 });
       for (const k of ['a', 'b', 'c']) await store.set(k, entry(v1));
       for (const k of ['a', 'b', 'a', 'c']) expect(bodyOf(store.get(k))?.equals(v1)).toBe(true);
       expect(await openUnder(dir)).toEqual([fileOfKey('a'), fileOfKey('c')].sort());
@@ -406,11 +412,11 @@ describe('diskStore', () => {
 
     it('opens a kept file again after openFilesValidMs, to see a change made behind its back', async () => {
       const clock = manualClock(0);
-      const store = open({ now: clock, openFilesValidMs: 1000 });
+      const store = await ready({ now: clock, openFilesValidMs: 1000 });
       await store.set('k', entry(v1));
       expect(bodyOf(store.get('k'))?.equals(v1)).toBe(true);
       // Another program renames a new version over the file: the kept one is still the old.
-      const other = open({ openFiles: 0 });
+      const other = await ready({ openFiles: 0 });
       await other.set('k', entry(v2));
       clock.advance(999);
       expect(bodyOf(store.get('k'))?.equals(v1)).toBe(true);
@@ -420,7 +426,7 @@ describe('diskStore', () => {
     });
 
     it('removes a kept file truncated in place as corrupt, and closes it', async () => {
-      const store = open();
+      const store = await ready();
       await store.set('k', entry(v1));
       store.get('k');
       const file = fileOfKey('k');
@@ -431,7 +437,7 @@ describe('diskStore', () => {
     });
 
     it('closes every kept file on close(), and keeps none after', async () => {
-      const store = open();
+      const store = await ready();
       for (const k of ['a', 'b']) await store.set(k, entry(v1));
       store.get('a');
       store.get('b');
