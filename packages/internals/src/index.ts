@@ -23,5 +23,5 @@ export {
   stringAt,
   timeAt,
 } from './options/index.js';
-export { argOf, asciiLower, cookieOf, originalUrlOf, schemeOf } from './request/index.js';
+export { argOf, argsOf, asciiLower, cookieOf, originalUrlOf, pathOf, schemeOf } from './request/index.js';
 export { parseNginxTime, type TimeUnit } from './time/index.js';

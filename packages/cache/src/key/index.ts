@@ -1,4 +1,4 @@
-import { argOf, cookieOf } from '@switchyard/internals';
+import { argOf, argsOf, cookieOf, pathOf } from '@switchyard/internals';
 import { InvalidOptionError } from '../errors.js';
 import { requestHeader } from '../headers/index.js';
 import type { CacheRequest } from '../types.js';
@@ -15,15 +15,6 @@ function hostOf(req: CacheRequest): string {
   return requestHeader(req.headers, 'host') ?? '';
 }
 
-function pathOf(req: CacheRequest): string {
-  const q = req.url.indexOf('?');
-  return q === -1 ? req.url : req.url.slice(0, q);
-}
-
-function argsOf(req: CacheRequest): string {
-  const q = req.url.indexOf('?');
-  return q === -1 ? '' : req.url.slice(q + 1);
-}
 
 const VARIABLES: Record<string, (req: CacheRequest) => string> = {
   scheme: (req) => req.scheme ?? 'http',
@@ -31,9 +22,9 @@ const VARIABLES: Record<string, (req: CacheRequest) => string> = {
   host: (req) => hostOf(req).toLowerCase().replace(/:\d*$/, ''),
   proxy_host: (req) => req.proxyHost ?? hostOf(req),
   request_uri: (req) => req.url,
-  uri: pathOf,
-  args: argsOf,
-  query_string: argsOf,
+  uri: (req) => pathOf(req.url),
+  args: (req) => argsOf(req.url),
+  query_string: (req) => argsOf(req.url),
   is_args: (req) => (req.url.includes('?') ? '?' : ''),
   request_method: (req) => req.method,
 };
@@ -49,7 +40,7 @@ function prefixed(name: string): ((req: CacheRequest) => string) | undefined {
   }
   if (name.startsWith('arg_') && name.length > 4) {
     const arg = name.slice(4);
-    return (req) => argOf(argsOf(req), arg) ?? '';
+    return (req) => argOf(argsOf(req.url), arg) ?? '';
   }
   return undefined;
 }

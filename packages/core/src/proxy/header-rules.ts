@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { argOf, cookieOf, isObject, schemeOf } from '@switchyard/internals';
+import { argOf, argsOf, cookieOf, isObject, pathOf, schemeOf } from '@switchyard/internals';
 import { HookError, InvalidOptionError } from '../errors.js';
 import { targetOf } from './request.js';
 
@@ -589,16 +589,6 @@ function first(value: string | string[] | undefined): string {
 
 function hostOf(req: IncomingMessage): string {
   return first(req.headers.host).toLowerCase().replace(/:\d*$/, '');
-}
-
-function pathOf(target: string): string {
-  const q = target.indexOf('?');
-  return q === -1 ? target : target.slice(0, q);
-}
-
-function argsOf(target: string): string {
-  const q = target.indexOf('?');
-  return q === -1 ? '' : target.slice(q + 1);
 }
 
 /**

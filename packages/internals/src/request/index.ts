@@ -14,6 +14,18 @@ export function originalUrlOf(req: { readonly url?: string | undefined }): strin
   return (req as { originalUrl?: string }).originalUrl ?? req.url ?? '/';
 }
 
+/** The path of a request-target: all before the first `?` (the target when none). */
+export function pathOf(target: string): string {
+  const q = target.indexOf('?');
+  return q === -1 ? target : target.slice(0, q);
+}
+
+/** nginx's `$args` of a request-target: all after the first `?` (`''` when none). */
+export function argsOf(target: string): string {
+  const q = target.indexOf('?');
+  return q === -1 ? '' : target.slice(q + 1);
+}
+
 /** Lower-cases ASCII letters only, as nginx's `ngx_tolower` does (lengths never change). */
 export function asciiLower(bytes: string): string {
   return bytes.replace(/[A-Z]+/g, (m) => m.toLowerCase());

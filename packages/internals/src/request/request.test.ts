@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { argOf, asciiLower, cookieOf, originalUrlOf, schemeOf } from './index.js';
+import { argOf, argsOf, asciiLower, cookieOf, originalUrlOf, pathOf, schemeOf } from './index.js';
 
 describe('request helpers', () => {
   it('reads the scheme from the socket', () => {
@@ -13,6 +13,12 @@ describe('request helpers', () => {
     expect(originalUrlOf(req)).toBe('/api/x');
     expect(originalUrlOf({ url: '/x' })).toBe('/x');
     expect(originalUrlOf({})).toBe('/');
+  });
+
+  it('splits a request-target at its first "?" into the path and $args', () => {
+    expect([pathOf('/a/b?x=1?y'), argsOf('/a/b?x=1?y')]).toEqual(['/a/b', 'x=1?y']);
+    expect([pathOf('/a?'), argsOf('/a?')]).toEqual(['/a', '']);
+    expect([pathOf('/a'), argsOf('/a')]).toEqual(['/a', '']);
   });
 
   it('lower-cases ASCII letters only, keeping the length', () => {
