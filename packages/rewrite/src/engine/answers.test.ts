@@ -13,7 +13,9 @@ describe('what a return answers, as ngx_http_script_return_code', () => {
   });
 
   it('leaves the body of a status from 400 to nginx when there is no text, or an empty one', () => {
-    expect(evaluate('return 404;')).toEqual({ action: 'return', status: 404 });
+    expect(evaluate('return 404;')).toStrictEqual({ action: 'return', status: 404 });
+    expect(evaluate('return 400;')).toStrictEqual({ action: 'return', status: 400 });
+    expect(evaluate('return 399;')).toStrictEqual({ action: 'return', status: 399, body: '' });
     expect(evaluate('return 503 "";')).toEqual({ action: 'return', status: 503 });
   });
 
@@ -124,6 +126,9 @@ describe('what is passed upstream, as proxy_pass builds it', () => {
       target: 'http://u',
     });
     expect(evaluate(config, { uri: '/a/%7Ex?q' })).toMatchObject({ uri: '/b/~x?q' });
+    // A request without escapes is copied as it came (r->quoted_uri unset).
+    expect(evaluate(config, { uri: '/a/x"y<é' })).toMatchObject({ uri: '/b/x"y<é' });
+    expect(evaluate(config, { uri: '/a/x"y%20' })).toMatchObject({ uri: '/b/x%22y%20' });
     expect(evaluate('location /a/ { proxy_pass http://u; }', { uri: '/a/%7Ex?q' })).toMatchObject({
       uri: '/a/%7Ex?q',
     });
@@ -164,5 +169,77 @@ describe('what is passed upstream, as proxy_pass builds it', () => {
         { name: 'X-V', value: 'v/a/x', always: true, replace: false },
       ],
     });
+  });
+});
+
+describe('the fields of a result', () => {
+  it('leaves out what the request has none of: body, headers, target', () => {
+    expect(evaluate('return 302 /x;')).toStrictEqual({
+      action: 'redirect',
+      status: 302,
+      location: 'http://h/x',
+    });
+    expect(evaluate('location / { }')).toStrictEqual({ action: 'pass', uri: '/', location: '/' });
+    expect(evaluate('location / { proxy_pass http://u; proxy_set_header X-S 1; }')).toStrictEqual({
+      action: 'pass',
+      uri: '/',
+      location: '/',
+      target: 'http://u',
+      setHeaders: [{ name: 'X-S', value: '1' }],
+    });
+  });
+});
+
+describe("nginx's own 500 answers", () => {
+  const always = [{ name: 'X-A', value: '1', always: true, replace: false }];
+
+  it.each([
+    ['a rewrite cycle (the eleventh URI change)', 'rewrite ^ /again last;', '/', 11],
+    ['a proxy_pass whose variables give no host', 'proxy_pass http://$arg_h;', '/', 1],
+    [
+      'a proxy_pass whose variables give an empty host before another URL',
+      'proxy_pass http://$arg_h;',
+      '/?h=/http://x',
+      1,
+    ],
+  ])('answers 500 to %s, with the always headers of the location', (_, rules, uri, cycles) => {
+    const engine = compileNginx(`location / { add_header X-A 1 always; ${rules} }`);
+    const { result, steps, cycles: counted } = engine.trace({ uri, headers: { host: 'h' } });
+    expect(result).toStrictEqual({ action: 'return', status: 500, addHeaders: always });
+    expect(counted).toBe(cycles);
+    expect(steps.filter((s) => s.kind === 'error')).toEqual([]);
+  });
+
+  it('answers 500 to a rewrite that leaves an empty URI ("the rewritten URI has a zero length")', () => {
+    const config = 'location / { rewrite ^/(.*)$ $1 last; } location /q/ { rewrite ^/q/(.*)$ $1?a=1 last; }';
+    for (const uri of ['/', '/q/']) {
+      expect(evaluate(config, { uri })).toStrictEqual({ action: 'return', status: 500 });
+    }
+    const { steps } = compileNginx(config).trace({ uri: '/q/', headers: { host: 'h' } });
+    expect(steps.at(-1)).toEqual({ kind: 'rewritten', uri: '', args: 'a=1' });
+  });
+});
+
+describe('captures copied by set, as the script engine quotes them', () => {
+  const set = 'if ($uri ~ ^/(.*)$) { set $v $1; } return 200 $v;';
+
+  it('escapes a capture of an escaped request in the server rewrite phase', () => {
+    expect(evaluate(set, { uri: '/a%20b' })).toEqual({ action: 'return', status: 200, body: 'a%20b' });
+  });
+
+  it('copies captures as they are once a rewrite has run, in the server and in a location', () => {
+    const after = 'rewrite ^/(.*)$ /x/$1; if ($uri ~ ^/x/(.*)$) { set $v $1; } return 200 $v;';
+    expect(evaluate(after, { uri: '/a%20b' })).toEqual({ action: 'return', status: 200, body: 'a b' });
+    expect(evaluate(`location / { ${after} }`, { uri: '/a%20b' })).toEqual({
+      action: 'return',
+      status: 200,
+      body: 'a b',
+    });
+  });
+
+  it('gives an empty value for a named group that took no part in the match', () => {
+    const config = 'if ($uri ~ ^/(?<a>x)?y$) { return 200 "[$a]"; }';
+    expect(evaluate(config, { uri: '/y' })).toEqual({ action: 'return', status: 200, body: '[]' });
+    expect(evaluate(config, { uri: '/xy' })).toEqual({ action: 'return', status: 200, body: '[x]' });
   });
 });

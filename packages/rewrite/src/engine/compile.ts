@@ -292,7 +292,7 @@ function template(
     const ch = s[i] as string;
     if (ch === '$') {
       i++;
-      if (i === s.length) return problem(at, path, directive, 'a variable name after "$"', value);
+      // At the end of the value `c` is undefined: no capture, no bracket, no name, refused below.
       const c = s[i] as string;
       if (c >= '1' && c <= '9') {
         flush();
@@ -394,6 +394,9 @@ function proxyPass(
     return problem(at, path, 'proxy_pass', 'a URL with a host or a unix socket path', raw);
   }
   const { origin, uri } = split;
+  if (!portIsValid(origin)) {
+    return problem(at, path, 'proxy_pass', 'a URL whose port, if any, is 1 to 65535', raw);
+  }
   if (uri !== '' && !uriAllowed) {
     problem(
       at,
@@ -434,6 +437,33 @@ export function splitProxyUrl(url: string): { origin: string; uri: string } | un
   const authority = slash === -1 ? rest : rest.slice(0, slash);
   if (authority === '') return undefined;
   return { origin: `${scheme}${authority}`, uri: slash === -1 ? '' : rest.slice(slash) };
+}
+
+/**
+ * Whether the port of a `proxy_pass` origin (`scheme://authority`) is one nginx takes: none,
+ * or digits for 1 to 65535 after the host's colon (after the `]` of an IPv6 literal, where
+ * only a port may follow). A unix-domain socket has none. nginx refuses any other with
+ * "invalid port" (`nginx -t` for a fixed URL, a 500 for one made of variables).
+ *
+ * @see ngx_parse_inet_url, ngx_parse_inet6_url (nginx src/core/ngx_inet.c)
+ * @internal
+ */
+export function portIsValid(origin: string): boolean {
+  // The authority, up to any `?` (nginx ends it there too).
+  const authority = /^[^:]*:\/\/([^?]*)/.exec(origin)?.[1] ?? '';
+  if (/^unix:/i.test(authority)) return true;
+  let colon = authority.indexOf(':');
+  if (authority.startsWith('[')) {
+    const close = authority.indexOf(']');
+    if (close === -1) return false;
+    colon = close + 1;
+    if (colon === authority.length) return true;
+    if (authority[colon] !== ':') return false;
+  } else if (colon === -1) {
+    return true;
+  }
+  const port = authority.slice(colon + 1);
+  return /^\d+$/.test(port) && Number(port) >= 1 && Number(port) <= 65535;
 }
 
 // RFC 9110 §5.6.2 token: Node refuses any other header name.
@@ -649,7 +679,7 @@ function rule(
           return problem(at, `${path}.condition.operator`, 'if', 'one of =, !=, ~, ~*, !~, !~*', c.operator);
         }
       }
-      if (!Array.isArray(r.rules)) return problem(at, `${path}.rules`, 'if', 'an array of rules', r.rules);
+      // The declaration pass has checked that every if's rules are an array.
       const rules = r.rules.map((x, i) => rule(x, `${path}.rules[${i}]`, ctx, 'if', undefined));
       const proxy =
         r.proxyPass === undefined
@@ -669,8 +699,10 @@ function rule(
         // add_header is allowed in "if in location" only; the if's own list replaces the
         // location's when the if matches (its configuration becomes the request's).
         if (context !== 'location') {
+          // The first header's position when it is a header object, else the if's.
+          const first: unknown = Array.isArray(own) ? own[0] : undefined;
           return problem(
-            own[0]?.at ?? at,
+            (isObject(first) ? (first.at as SourcePosition | undefined) : undefined) ?? at,
             `${path}.addHeaders`,
             'add_header',
             'no "add_header" in a server-level "if"',

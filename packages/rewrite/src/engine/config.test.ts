@@ -216,8 +216,6 @@ describe('rules given in code', () => {
     const cond = { variable: '$uri' };
     const nested = { type: 'if', condition: cond, rules: [{ type: 'if', condition: cond, rules: [] }] };
     expect(inServer(nested).path).toBe('rules[0].rules[0]');
-    // (A condition that is not an object at all, such as 5 or null, throws a TypeError from
-    // compileConfig's declare pass instead: reported, not asserted here.)
     expect(
       inServer({ type: 'if', condition: { variable: '$uri', operator: '<', value: '1' }, rules: [] }).path,
     ).toBe('rules[0].condition.operator');

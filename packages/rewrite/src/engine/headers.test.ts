@@ -260,6 +260,30 @@ describe('proxy_set_header', () => {
     expect(e.evaluate(req('/d/'))).toEqual({ action: 'return', status: 200, body: '[]' });
   });
 
+  it('gives localhost and no port for a unix-domain socket, as ngx_http_proxy_set_vars does', () => {
+    const e = compileNginx(`
+      proxy_set_header X-P "$proxy_host|$proxy_port";
+      location /a/ { proxy_pass http://unix:/tmp/app.sock:/x/; }
+      location /b/ { proxy_pass http://UNIX:/tmp/8080; }
+      location /c/ { proxy_pass http://myunix:8080; }
+    `);
+    expect(passed(e.evaluate(req('/a/'))).setHeaders).toEqual([{ name: 'X-P', value: 'localhost|' }]);
+    expect(passed(e.evaluate(req('/b/'))).setHeaders).toEqual([{ name: 'X-P', value: 'localhost|' }]);
+    expect(passed(e.evaluate(req('/c/'))).setHeaders).toEqual([{ name: 'X-P', value: 'myunix:8080|8080' }]);
+  });
+
+  it('sends one shared list when no value has a variable, and fresh ones otherwise', () => {
+    const fixed = compileNginx('proxy_set_header X-A 1; location / { proxy_pass http://u; }');
+    const first = passed(fixed.evaluate(req('/'))).setHeaders;
+    expect(first).toEqual([{ name: 'X-A', value: '1' }]);
+    expect(passed(fixed.evaluate(req('/b'))).setHeaders).toBe(first);
+    expect(Object.isFrozen(first)).toBe(true);
+    const varied = compileNginx('proxy_set_header X-A $uri; location / { proxy_pass http://u; }');
+    expect(passed(varied.evaluate(req('/'))).setHeaders).not.toBe(
+      passed(varied.evaluate(req('/'))).setHeaders,
+    );
+  });
+
   it('is not part of a redirect or a return', () => {
     const e = compileNginx('proxy_set_header X-A 1;\nproxy_hide_header X-B;\nreturn 302 /x;');
     expect(e.evaluate(req('/'))).toEqual({

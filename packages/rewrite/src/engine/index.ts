@@ -39,6 +39,8 @@ import {
   type HeaderList,
   type Loc,
   type Program,
+  portIsValid,
+  splitProxyUrl,
   type Template,
 } from './compile.js';
 import { hostHeader, Req } from './request.js';
@@ -189,8 +191,7 @@ function evaluate(
     if (r.steps !== undefined) r.note({ kind: 'phase', phase: 'find-location', cycle: cycles });
     r.uriChanged = false;
     r.ifMatched = undefined;
-    const found = findLocation(program, r);
-    if (found === 'redirect') {
+    if (findLocation(program, r)) {
       const loc = r.loc as Loc;
       const name = escapeBytes(loc.name, ESCAPE_URI);
       const location = r.args.length > 0 ? `${name}?${r.args}` : name;
@@ -216,17 +217,20 @@ function evaluate(
   };
 }
 
-/** ngx_http_core_find_location: exact, longest prefix, `^~`, regexes in order. */
-function findLocation(program: Program, r: Req): 'found' | 'redirect' {
+/**
+ * ngx_http_core_find_location: exact, longest prefix, `^~`, regexes in order. Sets `r.loc`;
+ * `true` when the URI lacks the slash of a prefix location that redirects to it.
+ */
+function findLocation(program: Program, r: Req): boolean {
   const m = program.tree.find(r.uri);
   r.loc = m.location;
   if (m.rc === 'ok') {
     if (r.steps !== undefined) r.note({ kind: 'location', location: m.location?.text, how: 'exact' });
-    return 'found';
+    return false;
   }
   if (m.rc === 'done') {
     if (r.steps !== undefined) r.note({ kind: 'location', location: m.location?.text, how: 'add-slash' });
-    return 'redirect';
+    return true;
   }
   if (!(m.rc === 'again' && m.location?.noregex)) {
     for (const loc of program.regexLocations) {
@@ -242,13 +246,13 @@ function findLocation(program: Program, r: Req): 'found' | 'redirect' {
         r.matched(loc.regex as NonNullable<Loc['regex']>, match);
         r.loc = loc;
         if (r.steps !== undefined) r.note({ kind: 'location', location: loc.text, how: 'regex' });
-        return 'found';
+        return false;
       }
     }
   }
   if (r.steps !== undefined)
     r.note({ kind: 'location', location: r.loc?.text, how: r.loc === undefined ? 'none' : 'prefix' });
-  return 'found';
+  return false;
 }
 
 function getVar(r: Req, name: string, get: ((r: Req) => string | undefined) | undefined): string {
@@ -271,7 +275,7 @@ function evalTemplate(t: Template, r: Req, script: Script | undefined): string {
 
 function capture(r: Req, n: number, script: Script | undefined): string {
   const v = r.caps?.[n];
-  if (v === undefined || v === '') return '';
+  if (v === undefined) return '';
   if (script !== undefined && (script.isArgs || script.quote) && (r.quoted || r.plus)) {
     return escapeBytes(v, ESCAPE_ARGS);
   }
@@ -441,10 +445,19 @@ function pass(r: Req, program: Program): RewritePass | undefined {
   let evaluated = false;
   if (proxy?.template !== undefined) {
     const url = evalTemplate(proxy.template, r, undefined);
-    const m = /^(https?:\/\/)([^/?]+)([\s\S]*)$/i.exec(url);
-    if (m === null) return undefined;
-    origin = `${(m[1] as string).toLowerCase()}${m[2]}`;
-    proxyUri = m[3] as string;
+    if (/^https?:\/\/unix:/i.test(url)) {
+      // A unix-domain socket: its path runs to the next colon, as in a fixed URL.
+      const split = splitProxyUrl(url);
+      if (split === undefined) return undefined;
+      origin = split.origin;
+      proxyUri = split.uri;
+    } else {
+      const m = /^(https?:\/\/)([^/?]+)([\s\S]*)$/i.exec(url);
+      if (m === null) return undefined;
+      origin = `${(m[1] as string).toLowerCase()}${m[2]}`;
+      if (!portIsValid(origin)) return undefined;
+      proxyUri = m[3] as string;
+    }
     if (proxyUri.startsWith('?')) proxyUri = `/${proxyUri}`;
     evaluated = true;
   }

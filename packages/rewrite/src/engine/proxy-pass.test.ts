@@ -66,3 +66,50 @@ describe('proxy_pass to a unix-domain socket (ngx_parse_unix_domain_url)', () =>
     );
   });
 });
+
+describe('the port of a proxy_pass URL (ngx_parse_inet_url, ngx_parse_inet6_url)', () => {
+  it.each([
+    'http://h:0',
+    'http://h:65536',
+    'http://h:80x',
+    'http://h:',
+    'http://a:b:81',
+    'http://[::1]x',
+    'http://[::1]:',
+    'http://[::1',
+  ])('refuses %s when the rules are built, as nginx -t does ("invalid port")', (url) => {
+    expect(() => compileNginx(`location / { proxy_pass ${url}; }`)).toThrow(
+      `expected a URL whose port, if any, is 1 to 65535, got "${url}"`,
+    );
+  });
+
+  it.each([
+    ['http://h:65535/x/', 'http://h:65535'],
+    ['http://h:080/x/', 'http://h:080'],
+    ['http://[::1]:8080/x/', 'http://[::1]:8080'],
+    ['http://[::1]/x/', 'http://[::1]'],
+    ['http://h/x/', 'http://h'],
+  ])('takes %s', (url, target) => {
+    const e = compileNginx(`location /a/ { proxy_pass ${url}; }`);
+    expect(e.evaluate(req('/a/b'))).toEqual({ action: 'pass', uri: '/x/b', location: '/a/', target });
+  });
+
+  it('answers 500 when a URL made of variables has a port nginx refuses', () => {
+    const e = compileNginx('location / { proxy_pass http://$arg_to; }');
+    expect(e.evaluate(req('/x?to=h:8080'))).toMatchObject({ action: 'pass', target: 'http://h:8080' });
+    for (const to of ['h:0', 'h:80x', 'a:b:81', '[::1]x']) {
+      expect(e.evaluate(req(`/x?to=${to}`))).toEqual({ action: 'return', status: 500 });
+    }
+  });
+
+  it('cuts a URL made of variables at the colon after a socket path, as a fixed one', () => {
+    const e = compileNginx('location / { proxy_pass http://unix:$arg_s:/v2$uri; }');
+    expect(e.evaluate(req('/x?s=/tmp/a.sock'))).toEqual({
+      action: 'pass',
+      uri: '/v2/x',
+      location: '/',
+      target: 'http://unix:/tmp/a.sock:',
+    });
+    expect(e.evaluate(req('/x?s='))).toEqual({ action: 'return', status: 500 });
+  });
+});

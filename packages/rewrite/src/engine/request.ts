@@ -97,9 +97,12 @@ export class Req {
     return this.server ?? this.serverName;
   }
 
-  /** Records a trace step; callers check `steps` first so that no step is built when not tracing. */
+  /**
+   * Records a trace step. Only while tracing: callers check `steps` first, so that no step
+   * is built otherwise.
+   */
   note(step: TraceStep): void {
-    this.steps?.push(step);
+    (this.steps as TraceStep[]).push(step);
   }
 
   /** Keeps a successful match: `$1`…`$9` and its named captures as variables. */

@@ -34,11 +34,13 @@ const builtins: Record<string, VarGetter> = {
 
 /**
  * `$proxy_host` and `$proxy_port` of a `proxy_pass` origin, as ngx_http_proxy_set_vars
- * makes them: the port is left out of the host when it is the scheme's default.
+ * makes them: the port is left out of the host when it is the scheme's default; a
+ * unix-domain socket gives `localhost` and an empty port.
  */
 function proxyAuthority(origin: string): { host: string; port: string } {
   const defaultPort = origin.startsWith('https') ? '443' : '80';
   const authority = origin.slice(origin.indexOf('://') + 3);
+  if (/^unix:/i.test(authority)) return { host: 'localhost', port: '' };
   const m = /^(\[[^\]]*\]|[^:]*):(\d+)$/.exec(authority);
   if (m === null) return { host: authority, port: defaultPort };
   if (Number(m[2]) === Number(defaultPort)) return { host: m[1] as string, port: defaultPort };
