@@ -394,7 +394,9 @@ function proxyPass(
     return problem(at, path, 'proxy_pass', 'a URL with a host or a unix socket path', raw);
   }
   const { origin, uri } = split;
-  if (!portIsValid(origin)) {
+  // A socket has no port; a host's ends at any `?` (nginx ends the authority there too).
+  const authority = origin.slice(origin.indexOf('//') + 2);
+  if (!/^unix:/i.test(authority) && !portIsValid(authority.split('?', 1)[0] as string)) {
     return problem(at, path, 'proxy_pass', 'a URL whose port, if any, is 1 to 65535', raw);
   }
   if (uri !== '' && !uriAllowed) {
@@ -440,23 +442,19 @@ export function splitProxyUrl(url: string): { origin: string; uri: string } | un
 }
 
 /**
- * Whether the port of a `proxy_pass` origin (`scheme://authority`) is one nginx takes: none,
- * or digits for 1 to 65535 after the host's colon (after the `]` of an IPv6 literal, where
- * only a port may follow). A unix-domain socket has none. nginx refuses any other with
+ * Whether the port of a `proxy_pass` host (`host`, `host:port`, `[v6]`, `[v6]:port`) is
+ * one nginx takes: none, or digits for 1 to 65535 after the host's colon (after the `]`
+ * of an IPv6 literal, where only a port may follow). nginx refuses any other with
  * "invalid port" (`nginx -t` for a fixed URL, a 500 for one made of variables).
  *
  * @see ngx_parse_inet_url, ngx_parse_inet6_url (nginx src/core/ngx_inet.c)
  * @internal
  */
-export function portIsValid(origin: string): boolean {
-  // The authority, up to any `?` (nginx ends it there too).
-  const authority = /^[^:]*:\/\/([^?]*)/.exec(origin)?.[1] ?? '';
-  if (/^unix:/i.test(authority)) return true;
+export function portIsValid(authority: string): boolean {
   let colon = authority.indexOf(':');
   if (authority.startsWith('[')) {
-    const close = authority.indexOf(']');
-    if (close === -1) return false;
-    colon = close + 1;
+    // Without a `]`, colon is 0 and the `[` there is no colon: refused.
+    colon = authority.indexOf(']') + 1;
     if (colon === authority.length) return true;
     if (authority[colon] !== ':') return false;
   } else if (colon === -1) {

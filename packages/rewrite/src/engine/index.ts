@@ -453,9 +453,8 @@ function pass(r: Req, program: Program): RewritePass | undefined {
       proxyUri = split.uri;
     } else {
       const m = /^(https?:\/\/)([^/?]+)([\s\S]*)$/i.exec(url);
-      if (m === null) return undefined;
+      if (m === null || !portIsValid(m[2] as string)) return undefined;
       origin = `${(m[1] as string).toLowerCase()}${m[2]}`;
-      if (!portIsValid(origin)) return undefined;
       proxyUri = m[3] as string;
     }
     if (proxyUri.startsWith('?')) proxyUri = `/${proxyUri}`;

@@ -74,7 +74,11 @@ describe('the port of a proxy_pass URL (ngx_parse_inet_url, ngx_parse_inet6_url)
     'http://h:80x',
     'http://h:',
     'http://a:b:81',
+    'http://h:1e3',
+    'http://h:0x50',
+    'http://myunix:0',
     'http://[::1]x',
+    'http://[::1]x80',
     'http://[::1]:',
     'http://[::1',
   ])('refuses %s when the rules are built, as nginx -t does ("invalid port")', (url) => {
@@ -83,8 +87,15 @@ describe('the port of a proxy_pass URL (ngx_parse_inet_url, ngx_parse_inet6_url)
     );
   });
 
+  it('names the directive and its location in the refusal', () => {
+    expect(() => compileNginx('\nlocation / { proxy_pass http://h:0; }')).toThrow(
+      '"proxy_pass": expected a URL whose port, if any, is 1 to 65535, got "http://h:0" at line 2, column 1',
+    );
+  });
+
   it.each([
     ['http://h:65535/x/', 'http://h:65535'],
+    ['http://h:80?a/x/', 'http://h:80?a'],
     ['http://h:080/x/', 'http://h:080'],
     ['http://[::1]:8080/x/', 'http://[::1]:8080'],
     ['http://[::1]/x/', 'http://[::1]'],
@@ -100,6 +111,8 @@ describe('the port of a proxy_pass URL (ngx_parse_inet_url, ngx_parse_inet6_url)
     for (const to of ['h:0', 'h:80x', 'a:b:81', '[::1]x']) {
       expect(e.evaluate(req(`/x?to=${to}`))).toEqual({ action: 'return', status: 500 });
     }
+    // A host whose arguments hold "unix:" is no socket: the authority ends at the `?`.
+    expect(e.evaluate(req('/x?to=h?unix:'))).toMatchObject({ uri: '/?unix:', target: 'http://h' });
   });
 
   it('cuts a URL made of variables at the colon after a socket path, as a fixed one', () => {
@@ -110,6 +123,8 @@ describe('the port of a proxy_pass URL (ngx_parse_inet_url, ngx_parse_inet6_url)
       location: '/',
       target: 'http://unix:/tmp/a.sock:',
     });
-    expect(e.evaluate(req('/x?s='))).toEqual({ action: 'return', status: 500 });
+    // No socket path: nginx's own 500, not an internal error.
+    expect(e.trace(req('/x?s='))).toMatchObject({ result: { action: 'return', status: 500 } });
+    expect(e.trace(req('/x?s=')).steps.map((s) => s.kind)).not.toContain('error');
   });
 });
