@@ -15,7 +15,6 @@ function hostOf(req: CacheRequest): string {
   return requestHeader(req.headers, 'host') ?? '';
 }
 
-
 const VARIABLES: Record<string, (req: CacheRequest) => string> = {
   scheme: (req) => req.scheme ?? 'http',
   // nginx $host: the Host header lowercased, without its port.
